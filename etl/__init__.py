@@ -1,0 +1,1 @@
+"""ETL of the whole-process recording supervision platform (see README)."""

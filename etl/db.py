@@ -1,0 +1,147 @@
+"""Warehouse connection helpers shared by the ETL, the rules and the dashboard.
+
+One code path for SQLite (embedded default) and PostgreSQL (production):
+SQLAlchemy Core for DDL and queries, the driver's bulk path for inserts
+(``executemany`` of plain tuples on SQLite, ``COPY`` on PostgreSQL).
+
+Datetimes are exchanged as text ``YYYY-MM-DD HH:MM:SS`` on the way in: SQLite
+stores them as such, PostgreSQL parses them into ``timestamp``.
+"""
+
+from __future__ import annotations
+
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+DEFAULT_WAREHOUSE = "sqlite:///data/warehouse.sqlite"
+TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def warehouse_url(url: str | None = None) -> str:
+    """The warehouse URL: explicit argument, else $WAREHOUSE_URL, else the default."""
+    return url or os.environ.get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = warehouse_url(url)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            # Python's sqlite3 opens transactions lazily; let SQLAlchemy's
+            # BEGIN govern instead so that DDL is transactional too.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=OFF")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA temp_store=MEMORY")
+            cur.execute("PRAGMA cache_size=-200000")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn):  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def to_db_value(v):  # noqa: ANN001, ANN201
+    """Plain Python value for a driver: NaN/NaT -> None, Timestamps -> text."""
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is pd.NaT:
+        return None
+    if isinstance(v, (pd.Timestamp, datetime)):
+        return v.strftime(TS_FORMAT)
+    if isinstance(v, date):
+        return v.isoformat()
+    if hasattr(v, "item"):  # numpy scalar
+        return v.item()
+    return v
+
+
+def _rows(df: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
+    out = df[list(columns)].astype(object).where(df[list(columns)].notna(), None)
+    conv = []
+    for col in columns:
+        s = out[col]
+        if pd.api.types.is_datetime64_any_dtype(df[col]):
+            s = df[col].dt.strftime(TS_FORMAT).astype(object).where(df[col].notna(), None)
+        conv.append(s.tolist())
+    rows = list(zip(*conv, strict=True)) if conv else []
+    # numpy scalars and leftovers
+    return [tuple(to_db_value(v) for v in r) for r in rows] if _needs_conversion(rows) else rows
+
+
+def _needs_conversion(rows: list[tuple]) -> bool:
+    for r in rows[:50]:
+        for v in r:
+            if v is not None and not isinstance(v, (str, int, float, bool)):
+                return True
+            if isinstance(v, float) and math.isnan(v):
+                return True
+    return False
+
+
+def bulk_insert(conn: Connection, table: str | sa.Table, data: pd.DataFrame | Iterable[tuple],
+                columns: Sequence[str] | None = None) -> int:
+    """Insert many rows fast inside the caller's transaction.
+
+    ``data`` is a DataFrame (its columns named as the table's, or ``columns``
+    chosen) or an iterable of tuples in ``columns`` order.
+    """
+    name = table if isinstance(table, str) else table.name
+    if isinstance(data, pd.DataFrame):
+        cols = list(columns or data.columns)
+        rows = _rows(data, cols)
+    else:
+        if columns is None:
+            raise ValueError("columns are required for tuple rows")
+        cols = list(columns)
+        rows = [tuple(to_db_value(v) for v in r) for r in data]
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in cols)
+    qname = conn.dialect.identifier_preparer.quote(name)
+    if dialect == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {qname} ({quoted}) FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row(r)
+    else:
+        marks = ", ".join(["?" if dialect == "sqlite" else "%s"] * len(cols))
+        conn.exec_driver_sql(f"INSERT INTO {qname} ({quoted}) VALUES ({marks})", rows)
+    return len(rows)
+
+
+def read_df(conn: Connection | Engine, sql: str | sa.sql.ClauseElement, params: dict | None = None,
+            parse_dates: Sequence[str] | None = None) -> pd.DataFrame:
+    """Run one query with bound parameters and return a DataFrame."""
+    stmt = sa.text(sql) if isinstance(sql, str) else sql
+    if isinstance(conn, Engine):
+        with conn.connect() as c:
+            return read_df(c, stmt, params, parse_dates)
+    res = conn.execute(stmt, params or {})
+    df = pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+    for col in parse_dates or ():
+        if col in df.columns:
+            df[col] = pd.to_datetime(df[col], errors="coerce")
+    return df
+
+
