@@ -10,7 +10,6 @@ stores them as such, PostgreSQL parses them into ``timestamp``.
 
 from __future__ import annotations
 
-
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -138,7 +137,8 @@ def read_df(conn: Connection | Engine, sql: str | sa.sql.ClauseElement, params: 
         with conn.connect() as c:
             return read_df(c, stmt, params, parse_dates)
     res = conn.execute(stmt, params or {})
-    df = pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+    # plain tuples: pandas probes each SQLAlchemy Row with hasattr(), ~10x slower at 10^5 rows
+    df = pd.DataFrame([tuple(r) for r in res.fetchall()], columns=list(res.keys()))
     for col in parse_dates or ():
         if col in df.columns:
             df[col] = pd.to_datetime(df[col], errors="coerce")

@@ -152,6 +152,14 @@ for _t, _cols in {
     tab = metadata.tables[_t]
     sa.Index(f"ix_{_t}_{'_'.join(_cols)}", *[tab.c[c] for c in _cols])
 
+# Partial indexes of the tagged clips (a small share): the metrics' tag look-ups (警情/案件关联率) read
+# them instead of scanning every clip.
+for _tag, _cols in {"incident_no": ["incident_no", "started_at"],
+                    "case_no": ["case_no", "started_at", "ended_at"]}.items():
+    _clips = metadata.tables["clips"]
+    _where = _clips.c[_tag].isnot(None)
+    sa.Index(f"ix_clips_{_tag}_tagged", *[_clips.c[c] for c in _cols], sqlite_where=_where, postgresql_where=_where)
+
 VIEWS: dict[str, str] = {
     "v_event_coverage": """
         SELECT incident_no, unit_code, arrived_at, ended_at, window_s, covered_s, covered_fraction,

@@ -1,0 +1,49 @@
+"""Excel exports of the dashboard (the assessment workbook lives in etl.workbook)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> object:
+    """A text cell that a spreadsheet would read as a formula gets a leading apostrophe (OWASP)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_xlsx(df: pd.DataFrame, sheet: str = "设备台账") -> bytes:
+    """One sheet with a frozen, filtered header; no cell from data is ever a formula."""
+    safe = df.copy()
+    for col in safe.columns:
+        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
+            safe[col] = safe[col].map(neutralise)
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
+        safe.to_excel(xw, sheet_name=sheet, index=False)
+        ws = xw.sheets[sheet]
+        ws.freeze_panes = "A2"
+        ws.auto_filter.ref = ws.dimensions
+        for i, col in enumerate(safe.columns, start=1):
+            width = max([len(str(col))] + [len(str(v)) for v in safe[col].head(200)]) + 2
+            ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(40, width * 1.2)
+    return buf.getvalue()
+
+
+def assessment_workbook(url: str, period: str, unit: str | None, generated_by: str, scope: tuple[str, ...] | None,
+                        scheme_id: str | None = None) -> bytes:
+    """The assessment workbook of ``etl.workbook.build_workbook`` (imported lazily: it is a separate module).
+
+    ``unit`` None means the whole city (city roles only); a unit administrator's ``scope`` is passed as
+    ``allowed_scope`` so the builder refuses anything outside it as well.
+    """
+    from dashboard.queries import effective_units, engine
+    from etl.workbook import build_workbook
+
+    effective_units(url, scope, unit)  # re-check the unit against the user's scope (ScopeError)
+    return build_workbook(engine(url), period=period, unit_code=unit, scheme_id=scheme_id,
+                          generated_by=generated_by, allowed_scope=None if scope is None else set(scope))

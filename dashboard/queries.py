@@ -1,0 +1,592 @@
+"""The one query layer of the dashboard: every SQL statement, every unit-scope filter.
+
+Every public function takes ``url`` (the warehouse) and ``scope`` (the user's
+unit codes, ``None`` for the whole city) first, so the scope is part of every
+cache key; a selected ``unit`` or object id is re-checked against the scope
+here, whatever the page passed.  All values are bound parameters; column and
+table names in SQL text are constants of this module.
+
+Aggregation happens in SQL and row lists are limited (``LIMIT``), so no page
+ever loads raw clip tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+import streamlit as st
+import yaml
+
+from dashboard import periods
+from etl.db import make_engine, read_df
+from etl.errors import EtlError
+from etl.units import scope_of
+
+TTL = 300  # seconds; the warehouse changes once per ETL run
+ROW_LIMIT = 500
+ROOT = Path(__file__).resolve().parent.parent
+
+Scope = tuple[str, ...] | None
+
+AV_RULES = ("AV-NONE", "AV-GAP", "AV-OFFICER")
+CASE_RULES = ("DOC-MISSING", "AV-MEASURE", "DOC-SIGNATURE", "START-APPROVAL", "MAJOR-REVIEW", "NOT-FILED-NOTICE",
+              "DECISION-RECORD", "RIGHTS-NOTICE", "SIMPLE-PROCEDURE", "DELIVERY", "PERFORMANCE-CHECK")
+ACCESS_RULES = ("ACCESS-RECORD", "ACCESS-SCOPE", "ACCESS-EXTERNAL")
+INTEGRITY_RULES = ("INTEGRITY-HASH", "INTEGRITY-MISSING", "INTEGRITY-DELETED", "UPLOAD-LATE")
+EQUIP_RULES = ("EQUIP-ADMIN", "EQUIP-REPAIR", "EQUIP-IDLE", "EQUIP-LEDGER", "WINDOW-CCTV")
+COUNTED_TABLES = ("org_units", "officers", "cases", "case_actions", "case_documents", "deliveries", "incidents",
+                  "incident_officers", "interruption_reports", "devices", "device_assignments", "clips", "access_log",
+                  "service_windows", "ledger_entries", "event_coverage", "findings", "metrics", "unit_scores",
+                  "quarantine", "audit_log")
+
+
+class ScopeError(EtlError):
+    """A unit or object outside the user's scope was asked for."""
+
+
+# --- plumbing -----------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def engine(url: str) -> sa.Engine:
+    return make_engine(url)
+
+
+def _df(url: str, sql: str, parse_dates: tuple[str, ...] = (), **params) -> pd.DataFrame:
+    """Run ``sql`` with bound ``params``; list/tuple values become expanding IN parameters."""
+    stmt = sa.text(sql)
+    expanding = [k for k, v in params.items() if isinstance(v, (list, tuple))]
+    if expanding:
+        stmt = stmt.bindparams(*[sa.bindparam(k, expanding=True) for k in expanding])
+    return read_df(engine(url), stmt, {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+                   parse_dates=parse_dates)
+
+
+def _dialect(url: str) -> str:
+    return engine(url).dialect.name
+
+
+def _ts(url: str, value: datetime) -> datetime | str:
+    """A datetime bound the way the dialect compares it (text on SQLite)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if _dialect(url) == "sqlite" else value
+
+
+def _month(url: str, col: str) -> str:
+    """SQL expression 'YYYY-MM' of a datetime column (``col`` is a constant of this module)."""
+    d = _dialect(url)
+    if d == "postgresql":
+        return f"to_char({col}, 'YYYY-MM')"
+    if d in ("mysql", "mariadb"):
+        return f"DATE_FORMAT({col}, '%%Y-%%m')"
+    return f"substr({col}, 1, 7)"
+
+
+def _in(col: str, name: str, units: Scope) -> str:
+    """``col IN :name`` or a true condition for the whole city."""
+    return "1=1" if units is None else f"{col} IN :{name}"
+
+
+def _scope_params(units: Scope) -> dict:
+    return {} if units is None else {"units": units}
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _tree(url: str) -> pd.DataFrame:
+    return _df(url, "SELECT unit_code, name, parent_code, level FROM org_units ORDER BY unit_code")
+
+
+def org_units(url: str) -> pd.DataFrame:
+    """The whole unit tree (codes and names only): used to compute scopes, never shown as data."""
+    return _tree(url)
+
+
+def effective_units(url: str, scope: Scope, unit: str | None) -> Scope:
+    """Units a query covers: the selected unit's subtree within the user's scope.
+
+    ``unit`` None means the user's whole scope.  A unit outside the scope raises ScopeError.
+    """
+    if unit is None:
+        return scope
+    if scope is not None and unit not in scope:
+        raise ScopeError("无权查看该单位的数据")
+    sub = scope_of(_tree(url), unit)
+    if scope is not None:
+        sub &= set(scope)
+    return tuple(sorted(sub))
+
+
+def scope_root(url: str, scope: Scope) -> str | None:
+    """The top unit of a scope (the city for ``None``)."""
+    tree = _tree(url)
+    if tree.empty:
+        return None
+    if scope is None:
+        roots = tree[tree["parent_code"].isna() | ~tree["parent_code"].isin(tree["unit_code"])]
+        return str(roots["unit_code"].iloc[0]) if not roots.empty else None
+    inside = tree[tree["unit_code"].isin(scope)]
+    roots = inside[~inside["parent_code"].isin(scope)]
+    return str(roots["unit_code"].iloc[0]) if not roots.empty else None
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def units(url: str, scope: Scope) -> pd.DataFrame:
+    """The units a user may choose (their scope), in tree order."""
+    return _df(url, f"SELECT unit_code, name, level FROM org_units WHERE {_in('unit_code', 'units', scope)} "
+                    "ORDER BY unit_code", **_scope_params(scope))
+
+
+def unit_names(url: str) -> dict[str, str]:
+    tree = _tree(url)
+    return dict(zip(tree["unit_code"].astype(str), tree["name"].astype(str), strict=True))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def available_periods(url: str) -> dict[str, list[str]]:
+    """Years, quarters and months present in the warehouse (from scores, else findings), newest first."""
+    ms = _df(url, "SELECT DISTINCT period FROM unit_scores WHERE period LIKE '____-__' AND period NOT LIKE '%Q%'")
+    months_ = list(ms["period"]) if not ms.empty else []
+    if not months_:
+        months_ = list(_df(url, "SELECT DISTINCT month FROM findings")["month"].dropna())
+    if not months_:
+        months_ = list(_df(url, f"SELECT DISTINCT {_month(url, 'arrived_at')} AS m FROM event_coverage")["m"].dropna())
+    return periods.periods_of_months([str(m) for m in months_])
+
+
+def _period_params(url: str, period: str) -> dict:
+    start, end = periods.bounds(period)
+    return {"p_start": _ts(url, start), "p_end": _ts(url, end), "months": tuple(periods.months(period))}
+
+
+# --- overview ----------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def event_status_counts(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
+    """On-site events per coverage status in the period (status, count)."""
+    eff = effective_units(url, scope, unit)
+    p = _period_params(url, period)
+    return _df(url, f"""
+        SELECT status, COUNT(*) AS count FROM event_coverage
+        WHERE {_in('unit_code', 'units', eff)} AND arrived_at >= :p_start AND arrived_at < :p_end
+        GROUP BY status ORDER BY status""", **_scope_params(eff), p_start=p["p_start"], p_end=p["p_end"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def metrics(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
+    """Standard metrics of the selected unit (over its scope) for the period."""
+    target = unit if unit is not None else scope_root(url, scope)
+    effective_units(url, scope, target)  # re-check the unit
+    return _df(url, "SELECT metric_id, numerator, denominator, value FROM metrics "
+                    "WHERE unit_code = :u AND period = :period ORDER BY metric_id", u=target, period=period)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def findings_by_article(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
+    eff = effective_units(url, scope, unit)
+    return _df(url, f"""
+        SELECT rule_id, article, COUNT(*) AS count FROM findings
+        WHERE {_in('unit_code', 'units', eff)} AND month IN :months
+        GROUP BY rule_id, article ORDER BY count DESC, rule_id""",
+               **_scope_params(eff), months=tuple(periods.months(period)))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def monthly_trend(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
+    """Per month of the period's year: events, fully recorded or excused (ok)."""
+    eff = effective_units(url, scope, unit)
+    p = _period_params(url, period[:4])
+    m = _month(url, "arrived_at")
+    return _df(url, f"""
+        SELECT {m} AS month, COUNT(*) AS events,
+               SUM(CASE WHEN status IN ('full', 'excused') THEN 1 ELSE 0 END) AS ok
+        FROM event_coverage
+        WHERE {_in('unit_code', 'units', eff)} AND arrived_at >= :p_start AND arrived_at < :p_end
+        GROUP BY {m} ORDER BY month""", **_scope_params(eff), p_start=p["p_start"], p_end=p["p_end"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def schemes(url: str) -> pd.DataFrame:
+    return _df(url, "SELECT DISTINCT scheme_id, scheme_version, active FROM unit_scores "
+                    "ORDER BY active DESC, scheme_id")
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def scores(url: str, scope: Scope, unit: str | None, period: str, scheme_id: str | None = None) -> pd.DataFrame:
+    """Unit scores (active scheme unless ``scheme_id``) of the units in scope, by level then rank."""
+    eff = effective_units(url, scope, unit)
+    scheme_cond = "s.active = 1" if scheme_id is None else "s.scheme_id = :scheme"
+    params = {} if scheme_id is None else {"scheme": scheme_id}
+    return _df(url, f"""
+        SELECT s.unit_code, o.name AS unit_name, s.unit_level AS level, s.total, s.grade, s.rank, s.veto,
+               s.scheme_id, s.scheme_version
+        FROM unit_scores s LEFT JOIN org_units o ON o.unit_code = s.unit_code
+        WHERE {scheme_cond} AND s.period = :period AND {_in('s.unit_code', 'units', eff)}
+        ORDER BY CASE s.unit_level WHEN 'city' THEN 0 WHEN 'county' THEN 1 ELSE 2 END, s.rank, s.unit_code
+        LIMIT {ROW_LIMIT}""", **_scope_params(eff), period=period, **params)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def item_scores(url: str, scope: Scope, unit: str, period: str, scheme_id: str | None = None) -> pd.DataFrame:
+    effective_units(url, scope, unit)
+    scheme_cond = "active = 1" if scheme_id is None else "scheme_id = :scheme"
+    params = {} if scheme_id is None else {"scheme": scheme_id}
+    return _df(url, f"""
+        SELECT item_id, item_name, points, objects, clean, deductions, score FROM unit_item_scores
+        WHERE {scheme_cond} AND period = :period AND unit_code = :u ORDER BY item_id""",
+               period=period, u=unit, **params)
+
+
+def item_rules(scheme_id: str | None, config_dir: Path | None = None) -> dict[str, list[str]]:
+    """item_id -> rule ids that lose its points, read from config/schemes/<id>.yaml (empty if unknown)."""
+    if not scheme_id:
+        return {}
+    path = (config_dir or ROOT / "config") / "schemes" / f"{scheme_id}.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    items = raw.get("items", []) if isinstance(raw, dict) else []
+    if isinstance(items, dict):
+        items = [{"id": k, **(v or {})} for k, v in items.items()]
+    out: dict[str, list[str]] = {}
+    for it in items:
+        if not isinstance(it, dict):
+            continue
+        rules = list(it.get("rules") or [])
+        ded = it.get("deductions") or {}
+        rules += list(ded.keys()) if isinstance(ded, dict) else [d.get("rule") for d in ded if isinstance(d, dict)]
+        out[str(it.get("id"))] = [str(r) for r in rules if r]
+    return out
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def findings_list(url: str, scope: Scope, unit: str | None, period: str, rule_ids: tuple[str, ...] | None = None,
+                  limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Findings of the units in scope in the period, optionally of some rules (newest first, limited)."""
+    eff = effective_units(url, scope, unit)
+    rule_cond = "1=1" if rule_ids is None else "rule_id IN :rules"
+    params = {} if rule_ids is None else {"rules": tuple(rule_ids)}
+    return _df(url, f"""
+        SELECT rule_id, article, unit_code, case_no, doc_id, action_id, incident_no, clip_id, device_sn, log_id,
+               police_no, occurred_at, detail
+        FROM findings WHERE {_in('unit_code', 'units', eff)} AND month IN :months AND {rule_cond}
+        ORDER BY occurred_at DESC LIMIT {int(limit)}""",
+               **_scope_params(eff), months=tuple(periods.months(period)), **params)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def rule_counts(url: str, scope: Scope, unit: str | None, period: str, rule_ids: tuple[str, ...]) -> pd.DataFrame:
+    eff = effective_units(url, scope, unit)
+    return _df(url, f"""
+        SELECT rule_id, COUNT(*) AS count FROM findings
+        WHERE {_in('unit_code', 'units', eff)} AND month IN :months AND rule_id IN :rules
+        GROUP BY rule_id ORDER BY rule_id""",
+               **_scope_params(eff), months=tuple(periods.months(period)), rules=tuple(rule_ids))
+
+
+# --- coverage ----------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def coverage_by_unit_month(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
+    """Events and fully recorded/excused events per owning unit and month (for the heatmap)."""
+    eff = effective_units(url, scope, unit)
+    p = _period_params(url, period)
+    m = _month(url, "e.arrived_at")
+    return _df(url, f"""
+        SELECT e.unit_code, o.name AS unit_name, {m} AS month, COUNT(*) AS events,
+               SUM(CASE WHEN e.status IN ('full', 'excused') THEN 1 ELSE 0 END) AS ok
+        FROM event_coverage e LEFT JOIN org_units o ON o.unit_code = e.unit_code
+        WHERE {_in('e.unit_code', 'units', eff)} AND e.arrived_at >= :p_start AND e.arrived_at < :p_end
+        GROUP BY e.unit_code, o.name, {m} ORDER BY e.unit_code, month""",
+               **_scope_params(eff), p_start=p["p_start"], p_end=p["p_end"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def events(url: str, scope: Scope, unit: str | None, period: str, status: str | None = None,
+           limit: int = ROW_LIMIT) -> pd.DataFrame:
+    eff = effective_units(url, scope, unit)
+    p = _period_params(url, period)
+    status_cond = "1=1" if status is None else "status = :status"
+    params = {} if status is None else {"status": status}
+    return _df(url, f"""
+        SELECT incident_no, unit_code, arrived_at, ended_at, covered_fraction, gap_count, status, cause
+        FROM event_coverage
+        WHERE {_in('unit_code', 'units', eff)} AND arrived_at >= :p_start AND arrived_at < :p_end AND {status_cond}
+        ORDER BY arrived_at DESC LIMIT {int(limit)}""",
+               **_scope_params(eff), p_start=p["p_start"], p_end=p["p_end"], **params)
+
+
+def event_detail(url: str, scope: Scope, incident_no: str) -> dict[str, pd.DataFrame]:
+    """One event with its officers, their clips in the window, gaps and interruption report.
+
+    Everything is empty when the event is outside the scope.
+    """
+    ev = _df(url, f"""
+        SELECT e.incident_no, e.unit_code, e.arrived_at, e.ended_at, e.window_s, e.covered_s, e.covered_fraction,
+               e.gap_count, e.status, e.raw_status, e.cause, e.report_id, i.category
+        FROM event_coverage e LEFT JOIN incidents i ON i.incident_no = e.incident_no
+        WHERE e.incident_no = :n AND {_in('e.unit_code', 'units', scope)}""",
+             parse_dates=("arrived_at", "ended_at"), n=incident_no, **_scope_params(scope))
+    empty = {"event": ev.iloc[0:0], "officers": pd.DataFrame(), "clips": pd.DataFrame(), "gaps": pd.DataFrame(),
+             "report": pd.DataFrame()}
+    if ev.empty:
+        return empty
+    arrived, ended = ev["arrived_at"].iloc[0].to_pydatetime(), ev["ended_at"].iloc[0].to_pydatetime()
+    officers = _df(url, """
+        SELECT io.police_no, o.name FROM incident_officers io LEFT JOIN officers o ON o.police_no = io.police_no
+        WHERE io.incident_no = :n ORDER BY io.police_no""", n=incident_no)
+    clips = pd.DataFrame(columns=["clip_id", "device_sn", "police_no", "started_at", "ended_at"])
+    if not officers.empty:
+        # Devices held by the attending officers during the window, then their clips overlapping it
+        # (index on clips(device_sn, started_at); a clip lasts less than a day).
+        held = _df(url, """
+            SELECT device_sn, police_no FROM device_assignments
+            WHERE police_no IN :officers AND from_at < :e AND (to_at IS NULL OR to_at > :a)""",
+                   officers=tuple(officers["police_no"]), a=_ts(url, arrived), e=_ts(url, ended))
+        if not held.empty:
+            clips = _df(url, """
+                SELECT clip_id, device_sn, police_no, started_at, ended_at FROM clips
+                WHERE device_sn IN :devs AND started_at < :e AND started_at >= :a0 AND ended_at > :a
+                ORDER BY started_at LIMIT 200""", parse_dates=("started_at", "ended_at"),
+                        devs=tuple(held["device_sn"].unique()), a=_ts(url, arrived), e=_ts(url, ended),
+                        a0=_ts(url, arrived - pd.Timedelta(days=1)))
+            holder = held.drop_duplicates("device_sn").set_index("device_sn")["police_no"]
+            clips["police_no"] = clips["police_no"].fillna(clips["device_sn"].map(holder))
+            clips = clips[clips["police_no"].isin(officers["police_no"])]
+    gaps = _df(url, "SELECT gap_no, gap_start, gap_end, gap_s FROM event_gaps WHERE incident_no = :n ORDER BY gap_no",
+               parse_dates=("gap_start", "gap_end"), n=incident_no)
+    report = _df(url, """SELECT report_id, police_no, reason, reported_at FROM interruption_reports
+                         WHERE incident_no = :n ORDER BY reported_at""", n=incident_no)
+    return {"event": ev, "officers": officers, "clips": clips.reset_index(drop=True), "gaps": gaps, "report": report}
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def search_cases(url: str, scope: Scope, unit: str | None, text: str = "", only_with_findings: bool = False,
+                 limit: int = 200) -> pd.DataFrame:
+    """Cases of the units in scope whose number or title contains ``text`` (with their finding counts)."""
+    eff = effective_units(url, scope, unit)
+    like = f"%{text.strip()}%" if text and text.strip() else "%"
+    having = "AND f.n > 0" if only_with_findings else ""
+    return _df(url, f"""
+        SELECT c.case_no, c.unit_code, c.title, c.procedure, c.registered_at, COALESCE(f.n, 0) AS findings
+        FROM cases c LEFT JOIN (
+            SELECT case_no, COUNT(*) AS n FROM findings WHERE case_no IS NOT NULL AND {_in('unit_code', 'units', eff)}
+            GROUP BY case_no) f ON f.case_no = c.case_no
+        WHERE {_in('c.unit_code', 'units', eff)} AND (c.case_no LIKE :q OR c.title LIKE :q) {having}
+        ORDER BY c.registered_at DESC LIMIT {int(limit)}""", **_scope_params(eff), q=like)
+
+
+def case_detail(url: str, scope: Scope, case_no: str) -> dict[str, pd.DataFrame]:
+    """A case with its actions, documents, deliveries, supporting clips and findings; empty outside the scope."""
+    case = _df(url, f"SELECT * FROM cases WHERE case_no = :c AND {_in('unit_code', 'units', scope)}",
+               c=case_no, **_scope_params(scope))
+    out = {k: pd.DataFrame() for k in ("actions", "documents", "deliveries", "clips", "findings")}
+    out["case"] = case
+    if case.empty:
+        return out
+    out["actions"] = _df(url, """SELECT action_id, action_type, started_at, ended_at, police_no FROM case_actions
+                                 WHERE case_no = :c ORDER BY started_at""", parse_dates=("started_at", "ended_at"),
+                         c=case_no)
+    out["documents"] = _df(url, """
+        SELECT doc_id, action_id, doc_type, created_at, party_signed, party_refused, officer_signed, witness_signed
+        FROM case_documents WHERE case_no = :c ORDER BY created_at""", parse_dates=("created_at",), c=case_no)
+    out["deliveries"] = _df(url, """
+        SELECT d.delivery_id, d.doc_id, d.method, d.delivered_at, d.receipt_signed, d.postal_receipt
+        FROM deliveries d JOIN case_documents cd ON cd.doc_id = d.doc_id
+        WHERE cd.case_no = :c ORDER BY d.delivered_at""", parse_dates=("delivered_at",), c=case_no)
+    acts = out["actions"]
+    if not acts.empty:
+        officers = set(_df(url, "SELECT police_no FROM case_officers WHERE case_no = :c", c=case_no)["police_no"])
+        officers |= set(acts["police_no"].dropna())
+        lo, hi = acts["started_at"].min().to_pydatetime(), acts["ended_at"].max().to_pydatetime()
+        if officers:
+            devs = _df(url, """SELECT DISTINCT device_sn FROM device_assignments
+                               WHERE police_no IN :o AND from_at < :hi AND (to_at IS NULL OR to_at > :lo)""",
+                       o=tuple(sorted(officers)), lo=_ts(url, lo), hi=_ts(url, hi))
+            if not devs.empty:
+                out["clips"] = _df(url, """
+                    SELECT clip_id, device_sn, police_no, started_at, ended_at, case_no FROM clips
+                    WHERE device_sn IN :d AND started_at < :hi AND started_at >= :lo0 AND ended_at > :lo
+                    ORDER BY started_at LIMIT 200""", parse_dates=("started_at", "ended_at"),
+                                   d=tuple(devs["device_sn"]), lo=_ts(url, lo), hi=_ts(url, hi),
+                                   lo0=_ts(url, lo - pd.Timedelta(days=1)))
+    ids = {"c": case_no, "acts": tuple(acts["action_id"]) or ("",),
+           "docs": tuple(out["documents"]["doc_id"]) or ("",)}
+    out["findings"] = _df(url, """
+        SELECT rule_id, article, action_id, doc_id, doc_type, police_no, occurred_at, detail FROM findings
+        WHERE case_no = :c OR action_id IN :acts OR doc_id IN :docs ORDER BY rule_id""", **ids)
+    return out
+
+
+# --- equipment ---------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def device_counts(url: str, scope: Scope, unit: str | None) -> pd.DataFrame:
+    eff = effective_units(url, scope, unit)
+    return _df(url, f"""
+        SELECT d.unit_code, o.name AS unit_name, d.kind, d.status, COUNT(*) AS count
+        FROM devices d LEFT JOIN org_units o ON o.unit_code = d.unit_code
+        WHERE {_in('d.unit_code', 'units', eff)}
+        GROUP BY d.unit_code, o.name, d.kind, d.status ORDER BY d.unit_code, d.kind, d.status""",
+               **_scope_params(eff))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def devices(url: str, scope: Scope, unit: str | None, period: str, kind: str | None = None,
+            status: str | None = None, limit: int = 2000) -> pd.DataFrame:
+    """Devices with current holder, clips in the period and days in the current status."""
+    eff = effective_units(url, scope, unit)
+    p = _period_params(url, period)
+    conds = [_in("d.unit_code", "units", eff)]
+    params: dict = {**_scope_params(eff), "p_start": p["p_start"], "p_end": p["p_end"]}
+    if kind:
+        conds.append("d.kind = :kind")
+        params["kind"] = kind
+    if status:
+        conds.append("d.status = :status")
+        params["status"] = status
+    where = " AND ".join(conds)
+    return _df(url, f"""
+        SELECT d.device_sn, d.unit_code, d.kind, d.model, d.status, d.status_since, h.police_no AS holder,
+               COALESCE(u.clips, 0) AS clips
+        FROM devices d
+        LEFT JOIN device_assignments h ON h.device_sn = d.device_sn AND h.to_at IS NULL
+        LEFT JOIN (SELECT c.device_sn, COUNT(*) AS clips FROM clips c JOIN devices d ON d.device_sn = c.device_sn
+                   WHERE {where} AND c.started_at >= :p_start AND c.started_at < :p_end
+                   GROUP BY c.device_sn) u ON u.device_sn = d.device_sn
+        WHERE {where} ORDER BY d.unit_code, d.device_sn LIMIT {int(limit)}""",
+               parse_dates=("status_since",), **params)
+
+
+def device_history(url: str, scope: Scope, device_sn: str) -> pd.DataFrame:
+    """Assignment history of one device; empty when the device is outside the scope."""
+    return _df(url, f"""
+        SELECT a.police_no, o.name, a.from_at, a.to_at FROM device_assignments a
+        JOIN devices d ON d.device_sn = a.device_sn LEFT JOIN officers o ON o.police_no = a.police_no
+        WHERE a.device_sn = :sn AND {_in('d.unit_code', 'units', scope)} ORDER BY a.from_at DESC""",
+               sn=device_sn, **_scope_params(scope))
+
+
+# --- access audit ------------------------------------------------------------------------
+
+
+def _access_where(url: str, eff: Scope, period: str, user_no: str | None, action: str | None) -> tuple[str, dict]:
+    p = _period_params(url, period)
+    conds = [_in("d.unit_code", "units", eff), "a.at >= :p_start", "a.at < :p_end"]
+    params: dict = {**_scope_params(eff), "p_start": p["p_start"], "p_end": p["p_end"]}
+    if user_no:
+        conds.append("a.user_no = :user_no")
+        params["user_no"] = user_no
+    if action:
+        conds.append("a.action = :action")
+        params["action"] = action
+    return " AND ".join(conds), params
+
+
+_ACCESS_FROM = "access_log a JOIN clips c ON c.clip_id = a.clip_id JOIN devices d ON d.device_sn = c.device_sn"
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def access_records(url: str, scope: Scope, unit: str | None, period: str, user_no: str | None = None,
+                   action: str | None = None, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Access records (by the unit owning the clip's device) with the access rules they broke."""
+    eff = effective_units(url, scope, unit)
+    where, params = _access_where(url, eff, period, user_no, action)
+    df = _df(url, f"""
+        SELECT a.log_id, a.clip_id, d.unit_code, a.action, a.user_no, a.at, a.reason, a.approver_no, a.recipient
+        FROM {_ACCESS_FROM} WHERE {where} ORDER BY a.at DESC LIMIT {int(limit)}""", **params)
+    if df.empty:
+        return df.assign(findings="")
+    f = _df(url, "SELECT log_id, rule_id FROM findings WHERE rule_id IN :rules AND log_id IN :ids",
+            rules=ACCESS_RULES, ids=tuple(df["log_id"]))
+    per_log = f.groupby("log_id")["rule_id"].agg(lambda s: "、".join(sorted(set(s))))
+    return df.assign(findings=df["log_id"].map(per_log).fillna(""))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def access_summary(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
+    """Per user and action: number of accesses."""
+    eff = effective_units(url, scope, unit)
+    where, params = _access_where(url, eff, period, None, None)
+    return _df(url, f"""
+        SELECT a.user_no, a.action, COUNT(*) AS actions FROM {_ACCESS_FROM} WHERE {where}
+        GROUP BY a.user_no, a.action ORDER BY a.user_no, a.action LIMIT 5000""", **params)
+
+
+def access_detail(url: str, scope: Scope, log_id: str) -> pd.DataFrame:
+    """One access record with its clip; empty outside the scope."""
+    return _df(url, f"""
+        SELECT a.log_id, a.clip_id, c.device_sn, d.unit_code, c.police_no, c.started_at, a.action, a.user_no, a.at,
+               a.reason, a.approver_no, a.approved_at, a.recipient
+        FROM {_ACCESS_FROM} WHERE a.log_id = :id AND {_in('d.unit_code', 'units', scope)}""",
+               id=log_id, **_scope_params(scope))
+
+
+# --- data / ETL status (city-wide roles only; pages check the role) -------------------------
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def etl_runs(url: str) -> pd.DataFrame:
+    return _df(url, """SELECT run_id, started_at, ended_at, status, as_of, sources_file, message FROM etl_runs
+                       ORDER BY run_id DESC LIMIT 20""")
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def table_rows(url: str) -> pd.DataFrame:
+    existing = set(sa.inspect(engine(url)).get_table_names())
+    rows = []
+    for name in COUNTED_TABLES:  # constants, not user input
+        if name in existing:
+            n = _df(url, f"SELECT COUNT(*) AS n FROM {name}")["n"].iloc[0]
+            rows.append((name, int(n)))
+    return pd.DataFrame(rows, columns=["table_name", "rows"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def quarantine_by_reason(url: str) -> pd.DataFrame:
+    return _df(url, """SELECT table_name, reason, COUNT(*) AS count FROM v_quarantine
+                       GROUP BY table_name, reason ORDER BY count DESC LIMIT 200""")
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def freshness(url: str) -> pd.DataFrame:
+    """Latest source change seen per table (the incremental-load watermarks)."""
+    return _df(url, "SELECT table_name, updated_at AS latest FROM watermarks ORDER BY table_name")
+
+
+# --- the dashboard's own audit log ---------------------------------------------------------
+
+
+def audit_rows(url: str, username: str | None = None, action: str | None = None,
+               limit: int = ROW_LIMIT) -> pd.DataFrame:
+    conds, params = ["1=1"], {}
+    if username:
+        conds.append("username = :u")
+        params["u"] = username
+    if action:
+        conds.append("action = :a")
+        params["a"] = action
+    return _df(url, f"""SELECT at, username, role, scope, page, action, object, reason FROM audit_log
+                        WHERE {' AND '.join(conds)} ORDER BY id DESC LIMIT {int(limit)}""", **params)
+
+
+def clear_caches() -> None:
+    """Drop every cached query result (tests; after an ETL run)."""
+    st.cache_data.clear()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def as_of(url: str) -> datetime:
+    """The evaluation date of the latest successful ETL run (now when there is none)."""
+    df = _df(url, "SELECT as_of FROM etl_runs WHERE status = 'ok' ORDER BY run_id DESC LIMIT 1", parse_dates=("as_of",))
+    if df.empty or pd.isna(df["as_of"].iloc[0]):
+        return datetime.now().replace(microsecond=0)
+    return df["as_of"].iloc[0].to_pydatetime()

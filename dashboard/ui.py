@@ -1,0 +1,97 @@
+"""Widgets shared by the pages: the page guard, period and unit pickers, the reason gate, tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import audit, i18n, periods, queries
+from dashboard.auth import UserContext
+from dashboard.i18n import t
+from etl.db import warehouse_url
+
+PERIOD_KINDS = {"month": "月", "quarter": "季度", "year": "年"}
+
+
+def url() -> str:
+    return warehouse_url()
+
+
+def page_context(page_id: str, title: str) -> UserContext:
+    """The logged-in user if their role may open ``page_id``; otherwise stop the page (checked again here)."""
+    ctx = st.session_state.get("_ctx")
+    if not isinstance(ctx, UserContext) or not ctx.may_open(page_id):
+        st.error(t("无权访问本页面"))
+        st.stop()
+    st.title(t(title))
+    return ctx
+
+
+def period_picker(key: str = "period") -> str | None:
+    """Period type and period (newest first) from the periods present in the warehouse."""
+    avail = queries.available_periods(url())
+    kinds = [k for k in ("month", "quarter", "year") if avail.get(k)]
+    if not kinds:
+        st.info(t("无数据"))
+        return None
+    c1, c2 = st.columns([1, 2])
+    kind = c1.radio(t("期间类型"), kinds, format_func=lambda k: t(PERIOD_KINDS[k]), horizontal=True,
+                    key=f"{key}_kind")
+    return c2.selectbox(t("期间"), avail[kind], format_func=lambda p: periods.label(p, i18n.lang()),
+                        key=f"{key}_{kind}")
+
+
+def unit_picker(ctx: UserContext, key: str = "unit", container=None) -> str | None:  # noqa: ANN001
+    """A unit within the user's scope (default: the top of the scope). Only in-scope units are offered;
+    a ``?unit=`` query parameter preselects one of them and is ignored otherwise."""
+    box = container or st
+    opts = queries.units(url(), ctx.scope)
+    if opts.empty:
+        box.warning(t("无数据"))
+        return None
+    codes = list(opts["unit_code"].astype(str))
+    names = dict(zip(codes, opts["name"].astype(str), strict=True))
+    root = queries.scope_root(url(), ctx.scope)
+    wanted = st.query_params.get("unit")
+    default = wanted if wanted in codes else (root if root in codes else codes[0])
+    return box.selectbox(t("单位"), codes, index=codes.index(default), format_func=lambda c: names.get(c, c),
+                         key=key)
+
+
+def reason_gate(ctx: UserContext, page: str, action: str, obj: str, key: str,
+                prompt: str = "查看详情须填写事由（将记入系统日志）") -> str | None:
+    """Ask for a reason (事由) before a detail view or an export; record it in the audit log once.
+
+    Returns the reason when given (in this session, for this object), else None.
+    """
+    given: dict = st.session_state.setdefault("_reasons", {})
+    k = f"{page}|{action}|{obj}"
+    if k in given:
+        return given[k]
+    with st.form(key=f"reason_form_{key}"):
+        st.caption(t(prompt))
+        reason = st.text_input(t("事由"), key=f"reason_text_{key}", max_chars=200)
+        submitted = st.form_submit_button(t("确认"))
+    if not submitted:
+        return None
+    if not reason or not reason.strip():
+        st.warning(t("请填写事由"))
+        return None
+    audit.record(queries.engine(url()), ctx, page, action, obj, reason.strip())
+    given[k] = reason.strip()
+    return given[k]
+
+
+def table(df: pd.DataFrame, names: dict[str, str] | None = None, height: int | None = None) -> None:
+    """A data frame as text cells (never HTML), with unit names and user-facing headers."""
+    from dashboard.logic import label_codes
+
+    shown = label_codes(df, names) if names is not None else df
+    if len(shown) >= queries.ROW_LIMIT:
+        st.caption(f"{t('最多显示')} {queries.ROW_LIMIT} {t('行')}")
+    kwargs = {"height": height} if height else {}
+    st.dataframe(i18n.headers(shown), hide_index=True, width="stretch", **kwargs)
+
+
+def chart(fig) -> None:  # noqa: ANN001
+    st.plotly_chart(fig, width="stretch", config={"displaylogo": False})

@@ -1,0 +1,241 @@
+"""``etl run``: read every declared source, stage, load, check media, evaluate rules — one transaction.
+
+Everything a run writes (mirror rows, watermarks, content hashes, quarantine,
+media_files, marts, its ``etl_runs`` row) is committed together at the end.
+When anything fails (unreadable source, bug, interrupt) the transaction rolls
+back, so the warehouse is exactly as before, and a ``failed`` ``etl_runs``
+row is then recorded in a separate small transaction.  A killed process
+leaves nothing: the database discards the open transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from etl import config as config_mod
+from etl.contract import LOAD_ORDER, TABLES
+from etl.db import make_engine, warehouse_url
+from etl.extract import read_table
+from etl.integrity import check_media
+from etl.load import get_watermark, load_table, warehouse_keys
+from etl.progress import Progress
+from etl.schema import ensure_schema, etl_runs
+from etl.staging import stage
+
+# Columns whose latest day defines the default evaluation date.
+AS_OF_COLUMNS = (("incidents", "received_at"), ("clips", "started_at"), ("cases", "registered_at"),
+                 ("case_actions", "started_at"), ("access_log", "at"))
+REFERENCED = {ref for t in TABLES.values() for _c, ref, _k in t.refs}
+
+
+@dataclass
+class TableStats:
+    read: int = 0  # rows delivered by the source
+    unchanged: int = 0  # rows at or below the watermark (already loaded earlier)
+    loaded: int = 0  # rows written into the warehouse
+    rejected: int = 0  # rows rejected in this run
+    quarantined: int = 0  # of those, newly recorded in the quarantine table
+    seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    run_id: int | None
+    status: str
+    sources: Path
+    warehouse: str
+    started_at: datetime
+    ended_at: datetime
+    as_of: datetime | None
+    tables: dict[str, TableStats] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # "table: reason kind" -> rows rejected
+    integrity: dict = field(default_factory=dict)
+    rules: dict | None = None  # what etl.rules.evaluate_all returned; None when not evaluated
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def stats_json(self) -> str:
+        return json.dumps({
+            "tables": {k: asdict(v) for k, v in self.tables.items()}, "quarantine_reasons": self.reasons,
+            "integrity": self.integrity, "findings": (self.rules or {}).get("findings"),
+            "timings": {**self.timings, **{f"rules.{k}": v for k, v in ((self.rules or {}).get("timings") or {}).items()}},
+        }, ensure_ascii=False, default=str)
+
+    def summary(self) -> str:
+        secs = (self.ended_at - self.started_at).total_seconds()
+        lines = [f"数据加载完成：运行编号 {self.run_id}，用时 {secs:.1f} 秒",
+                 f"数据源配置：{self.sources}", f"数据仓库：{_safe_url(self.warehouse)}",
+                 f"{'表':<21}{'读取':>10}{'未变':>10}{'载入':>10}{'隔离':>8}"]  # CJK labels are double width
+        for name, st in self.tables.items():
+            lines.append(f"{name:<22}{st.read:>12,}{st.unchanged:>12,}{st.loaded:>12,}{st.rejected:>10,}")
+        total = sum(st.rejected for st in self.tables.values())
+        new = sum(st.quarantined for st in self.tables.values())
+        if total:
+            lines.append(f"隔离行共 {total:,} 行（本次新记录 {new:,} 行，见 v_quarantine），按原因：")
+            lines += [f"  {k}：{v:,}" for k, v in sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+        else:
+            lines.append("隔离行：无")
+        integ = self.integrity
+        if integ.get("checked"):
+            lines.append(f"完整性检查：已检查 {integ['clips']:,} 个视频的原始文件，缺失 {integ['missing']:,} 个，"
+                         f"本次计算哈希 {integ['hashed']:,} 个")
+        else:
+            lines.append(f"完整性检查：未进行（{integ.get('reason') or '未知原因'}）")
+        as_of = self.as_of.strftime("%Y-%m-%d %H:%M:%S") if self.as_of else "—"
+        if self.rules is None:
+            lines.append(f"规则评估：未进行（--no-rules）；评估时间本应为 {as_of}")
+        else:
+            counts = self.rules.get("findings") or {}
+            n = sum(int(v) for v in counts.values()) if isinstance(counts, dict) else counts
+            lines.append(f"规则评估：评估时间 {as_of}，发现问题 {n:,} 条")
+            if isinstance(counts, dict):
+                lines += [f"  {rule}：{int(v):,}" for rule, v in sorted(counts.items())]
+        return "\n".join(lines)
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return url
+
+
+def reason_kind(reason: str) -> str:
+    """The reason without the offending value: "未知单位 1404…" -> "未知单位"."""
+    if reason.startswith(("未知", "主键重复")):
+        return reason.split(" ", 1)[0]
+    for sep in ("=", "（"):
+        if sep in reason:
+            return reason.split(sep, 1)[0]
+    return reason
+
+
+def default_as_of(conn: Connection) -> datetime | None:
+    """End (23:59:59) of the latest day present in the loaded data."""
+    latest = None
+    for table, col in AS_OF_COLUMNS:
+        value = conn.exec_driver_sql(f"SELECT MAX({col}) FROM {table}").scalar()
+        if value is None:
+            continue
+        ts = pd.Timestamp(value).to_pydatetime()
+        latest = ts if latest is None or ts > latest else latest
+    return latest.replace(hour=23, minute=59, second=59, microsecond=0) if latest else None
+
+
+def _last_ok_hash(conn: Connection) -> str | None:
+    row = conn.execute(sa.select(etl_runs.c.sources_hash).where(etl_runs.c.status == "ok")
+                       .order_by(etl_runs.c.run_id.desc()).limit(1)).first()
+    return row[0] if row else None
+
+
+def _load_all(conn: Connection, cfg: config_mod.SourcesConfig, run_id: int, result: RunResult,
+              progress: Progress) -> set[str]:
+    """Extract, stage and load every declared table in contract order; returns the clip ids loaded."""
+    # A changed sources.yaml (renamed columns, formats) invalidates the watermarks: re-read everything.
+    use_watermarks = _last_ok_hash(conn) == cfg.sources_hash
+    known: dict[str, pd.Index] = {}
+    reasons: Counter = Counter()
+    loaded_clips: set[str] = set()
+    for name in LOAD_ORDER:
+        src = cfg.tables.get(name)
+        if src is None:
+            continue
+        table = TABLES[name]
+        t0 = time.perf_counter()
+        wm = get_watermark(conn, name) if table.has_updated_at and use_watermarks else None
+        progress.stage(f"读取 {name}")
+        raw = read_table(src, since=wm[0] if wm else None)
+        progress.stage(f"校验 {name}（{len(raw):,} 行）")
+        staged = stage(raw, table, source=src.system.name, label=src.label, columns=src.columns,
+                       dt_format=src.dt_format, known=known, watermark=wm)
+        del raw
+        progress.start(f"载入 {name}", len(staged.clean))
+        res = load_table(conn, table, staged, run_id, on_chunk=progress.advance)
+        st = TableStats(read=staged.read, unchanged=staged.unchanged, loaded=res.loaded,
+                        rejected=len(staged.quarantine), quarantined=res.quarantined,
+                        seconds=round(time.perf_counter() - t0, 3))
+        result.tables[name] = st
+        for reason, n in staged.quarantine["reason"].map(reason_kind).value_counts().items():
+            reasons[f"{name}：{reason}"] += int(n)
+        if name in REFERENCED:
+            if table.has_updated_at and not res.was_empty:
+                known[name] = warehouse_keys(conn, table)
+            else:
+                known[name] = pd.Index(staged.clean[table.key[0]], dtype="str")
+        if name == "clips" and res.loaded and cfg.media_root is not None:
+            loaded_clips = set(staged.clean["clip_id"].to_numpy(dtype=object))
+        progress.finish(f"{name}：读取 {st.read:,} 行，载入 {st.loaded:,} 行，隔离 {st.rejected:,} 行，"
+                        f"{st.seconds:.1f} 秒")
+    result.reasons = dict(reasons)
+    return loaded_clips
+
+
+def run(sources: Path, warehouse: str | None = None, as_of: datetime | None = None, rules: bool = True,
+        progress: bool | None = None) -> RunResult:
+    """Load every declared source into the warehouse, check media, evaluate the rules; one transaction."""
+    sources = Path(sources)
+    url = warehouse_url(warehouse)
+    started = datetime.now().replace(microsecond=0)
+    cfg = config_mod.load(sources)
+    engine = make_engine(url)
+    prog = Progress(progress)
+    result = RunResult(run_id=None, status="running", sources=sources, warehouse=url, started_at=started,
+                       ended_at=started, as_of=as_of)
+    try:
+        with engine.begin() as conn:
+            t0 = time.perf_counter()
+            ensure_schema(conn)
+            run_id = conn.execute(etl_runs.insert().values(
+                started_at=started, status="running", sources_hash=cfg.sources_hash,
+                sources_file=str(cfg.path))).inserted_primary_key[0]
+            result.run_id = run_id
+            loaded_clips = _load_all(conn, cfg, run_id, result, prog)
+            result.timings["load"] = round(time.perf_counter() - t0, 3)
+
+            t0 = time.perf_counter()
+            prog.stage("检查媒体文件完整性")
+            result.integrity = check_media(conn, cfg.media_root, changed=loaded_clips)
+            result.timings["integrity"] = round(time.perf_counter() - t0, 3)
+
+            result.as_of = as_of or default_as_of(conn) or started
+            if rules:
+                t0 = time.perf_counter()
+                prog.stage("评估规则")
+                from etl.rules import evaluate_all
+
+                result.rules = evaluate_all(conn, as_of=result.as_of,
+                                            integrity_checked=bool(result.integrity.get("checked")), run_id=run_id)
+                result.timings["rules"] = round(time.perf_counter() - t0, 3)
+            prog.finish("")
+            result.status = "ok"
+            result.ended_at = datetime.now().replace(microsecond=0)
+            conn.execute(etl_runs.update().where(etl_runs.c.run_id == run_id).values(
+                ended_at=result.ended_at, status="ok", as_of=result.as_of, stats=result.stats_json(),
+                message=None))
+    except BaseException as exc:
+        _record_failure(engine, started, cfg, exc)
+        raise
+    finally:
+        engine.dispose()
+    return result
+
+
+def _record_failure(engine: sa.Engine, started: datetime, cfg: config_mod.SourcesConfig, exc: BaseException) -> None:
+    """After the rollback: one ``failed`` row saying why (best effort, never masks the original error)."""
+    message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+    try:
+        with engine.begin() as conn:
+            etl_runs.create(conn, checkfirst=True)
+            conn.execute(etl_runs.insert().values(
+                started_at=started, ended_at=datetime.now().replace(microsecond=0), status="failed",
+                sources_hash=cfg.sources_hash, sources_file=str(cfg.path), message=message))
+    except Exception:  # noqa: BLE001, S110 - the warehouse itself may be what failed
+        pass

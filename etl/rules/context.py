@@ -1,0 +1,86 @@
+"""Evaluation context handed to every rule family: tables read once, helpers for details."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+from etl.rules import base
+
+KIND_CN = {"police": "民警", "auxiliary": "辅警"}
+
+
+@dataclass
+class Ctx:
+    conn: Connection
+    as_of: datetime
+    cfg: dict
+    integrity_checked: bool = False
+    _tables: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # frames shared by several rules of one family
+    clips_frame: pd.DataFrame | None = None
+    coverage: object | None = None
+
+    @property
+    def as_of_s(self) -> float:
+        return base.to_epoch(self.as_of)
+
+    @property
+    def params(self) -> dict:
+        return self.cfg["params"]
+
+    def t(self, name: str) -> pd.DataFrame:
+        """A mirror table (datetimes as epoch seconds), read once per evaluation."""
+        if name not in self._tables:
+            if name == "clips":
+                self._tables[name] = self.clips_frame if self.clips_frame is not None else base.load_clips(self.conn)
+            elif name in ("service_windows", "ledger_entries") and not base.has_table(self.conn, name):
+                from etl.contract import TABLES
+
+                self._tables[name] = pd.DataFrame(columns=TABLES[name].column_names)
+            elif name == "case_documents":  # the columns every case rule needs; others query their few rows
+                self._tables[name] = base.read_table(
+                    self.conn, name, ["doc_id", "case_no", "action_id", "doc_type", "created_at"])
+            elif name == "media_files":
+                self._tables[name] = base.read_table(
+                    self.conn, "media_files", ["clip_id", "file_path", "present", "sha256_actual"])
+            else:
+                self._tables[name] = base.read_table(self.conn, name)
+        return self._tables[name]
+
+    # --- lookups for details -------------------------------------------------------
+
+    def officer_label(self, police_no: pd.Series, with_kind: bool = False) -> pd.Series:
+        """'张三(012345)' (or '民警 张三(012345)'); the bare number for unknown officers."""
+        off = self.t("officers").drop_duplicates("police_no").set_index("police_no")
+        pn = police_no.astype(object)
+        names = pd.Series(off["name"].reindex(pn.to_numpy()).to_numpy(), index=pn.index)
+        label = np.where(names.notna(), names.astype(str) + "(" + pn.astype(str) + ")", pn.astype(str))
+        label = pd.Series(label, index=pn.index)
+        if with_kind:
+            kinds = pd.Series(off["kind"].reindex(pn.to_numpy()).to_numpy(), index=pn.index).map(KIND_CN)
+            label = kinds.fillna("人员") + " " + label
+        return label.where(pn.notna(), "（未知）")
+
+    def unit_label(self, unit_code: pd.Series) -> pd.Series:
+        units = self.t("org_units").drop_duplicates("unit_code").set_index("unit_code")
+        names = pd.Series(units["name"].reindex(unit_code.to_numpy()).to_numpy(), index=unit_code.index)
+        return pd.Series(np.where(names.notna(), names.astype(str) + "(" + unit_code.astype(str) + ")",
+                                  unit_code.astype(str)), index=unit_code.index)
+
+    def doc_name(self, doc_type: pd.Series) -> pd.Series:
+        return doc_type.map(self.cfg["documents"]).fillna(doc_type.astype(str))
+
+    def action_name(self, action_type: pd.Series) -> pd.Series:
+        names = {k: v["name"] for k, v in self.cfg["actions"].items()}
+        return action_type.map(names).fillna(action_type.astype(str))
+
+
+
+def txt(s: pd.Series) -> pd.Series:
+    """Text of a column for details: '' for null."""
+    return s.astype(object).where(s.notna(), "").astype(str)

@@ -1,0 +1,171 @@
+"""On-site audio/video coverage of every on-site event (rules.md "Events").
+
+Set-based: each clip's officer is resolved once, each officer's clips are
+merged into disjoint runs (sort + running max), every (event, attending
+officer) window finds its runs with ``searchsorted``, the pieces are united
+per event, clipped to the window and summed.  No per-event Python loop.
+
+Decisions where rules.md leaves room (listed in the report and the docs):
+- an on-site event is an incident with ``on_site = 1``, ``arrived_at`` and
+  ``ended_at`` set and ``arrived_at`` not after the evaluation date;
+- clip ownership: see ``base.resolve_owners`` (assignment boundary
+  ``from_at <= started_at < to_at``);
+- a zero-length window has window_s = covered_s = 0, covered_fraction null,
+  no gap, status ``none`` (covered_s = 0) unless excused;
+- the excusing report must come from an officer listed in incident_officers
+  for that incident; there is no lower bound on ``reported_at``;
+- cause hint: ``no_device`` when no attending officer held a device at
+  ``arrived_at``; ``device_repair`` when every device they held then was in
+  status repair or lost since (``status_since``) no later than ``arrived_at``;
+  otherwise ``not_recorded``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+from etl.db import bulk_insert
+from etl.rules import base
+
+COVERAGE_CACHE = "etl.rules.coverage"
+
+
+@dataclass
+class Coverage:
+    events: pd.DataFrame  # one row per on-site event: event_coverage columns (+ times as epoch seconds)
+    gaps: pd.DataFrame  # incident_no, gap_no, gap_start, gap_end, gap_s (epoch seconds)
+    pairs: pd.DataFrame  # incident_no, police_no, has_clip (attending officer has a clip overlapping W)
+
+
+def on_site_events(incidents: pd.DataFrame, as_of_s: float) -> pd.DataFrame:
+    ev = incidents[base.flag(incidents["on_site"]) & incidents["arrived_at"].notna() & incidents["ended_at"].notna()]
+    ev = ev[ev["arrived_at"] <= as_of_s]
+    return ev.sort_values("incident_no").reset_index(drop=True)
+
+
+def evaluate(conn: Connection, as_of: datetime, cfg: dict, clips: pd.DataFrame | None = None) -> Coverage:
+    """Coverage of every on-site event; no writes."""
+    as_of_s = base.to_epoch(as_of)
+    tol = float(cfg["params"]["gap_tolerance_s"])
+    ev = on_site_events(base.read_table(conn, "incidents"), as_of_s)
+    att = base.read_table(conn, "incident_officers")
+    att = att[att["incident_no"].isin(ev["incident_no"])].drop_duplicates()
+    if clips is None:
+        clips = base.load_clips(conn)
+    return compute_frames(ev, att, clips, base.read_table(conn, "interruption_reports"),
+                          base.read_table(conn, "device_assignments"), base.read_table(conn, "devices"), cfg, tol)
+
+
+def compute_frames(ev: pd.DataFrame, att: pd.DataFrame, clips: pd.DataFrame, reports: pd.DataFrame,
+                   assignments: pd.DataFrame, devices: pd.DataFrame, cfg: dict, tol: float) -> Coverage:
+    """Pure part of ``evaluate``: frames in, coverage frames out."""
+    n = len(ev)
+    ev_idx = pd.Series(np.arange(n), index=ev["incident_no"].to_numpy())
+    att = att.assign(ev=ev_idx.reindex(att["incident_no"].to_numpy()).to_numpy()).dropna(subset=["ev"])
+    att["ev"] = att["ev"].astype(np.int64)
+    c = clips[clips["owner"].notna() & clips["started_at"].notna() & clips["ended_at"].notna()]
+    c = c[c["ended_at"] > c["started_at"]]
+    codes, _ = pd.factorize(pd.concat([c["owner"], att["police_no"]], ignore_index=True))
+    c_off = codes[: len(c)].astype(np.int64)
+    a_off = codes[len(c):].astype(np.int64)
+
+    times = [ev["arrived_at"].to_numpy(), c["started_at"].to_numpy()]
+    base_t = min((float(np.min(t)) for t in times if len(t)), default=0.0) - 1
+    win_s = (ev["arrived_at"].to_numpy() - base_t).astype(np.int64)
+    win_e = (ev["ended_at"].to_numpy() - base_t).astype(np.int64)
+    rg, rs, re = base.merge_runs(c_off, (c["started_at"].to_numpy() - base_t).astype(np.int64),
+                                 (c["ended_at"].to_numpy() - base_t).astype(np.int64))
+    a_ev = att["ev"].to_numpy()
+    p_idx, cs, ce = base.runs_in_windows(rg, rs, re, a_off, win_s[a_ev], win_e[a_ev])
+    has_clip = np.zeros(len(att), dtype=bool)
+    has_clip[p_idx] = True
+    covered, g_ev, g_s, g_e = base.union_gaps(n, a_ev[p_idx], cs, ce, win_s, win_e, tol)
+
+    window = (win_e - win_s).astype(np.float64)
+    gap_count = np.bincount(g_ev, minlength=n)[:n] if n else np.zeros(0, dtype=np.int64)
+    raw = np.where(covered == 0, "none", np.where(gap_count == 0, "full", "partial"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(window > 0, covered / np.where(window > 0, window, 1), np.nan)
+
+    out = pd.DataFrame({
+        "incident_no": pd.Series(ev["incident_no"].to_numpy(), dtype=object),
+        "unit_code": pd.Series(ev["unit_code"].to_numpy(), dtype=object),
+        "arrived_at": ev["arrived_at"].to_numpy(), "ended_at": ev["ended_at"].to_numpy(),
+        "window_s": window, "covered_s": covered.astype(np.float64), "covered_fraction": fraction,
+        "gap_count": gap_count.astype(np.int64), "raw_status": raw,
+        "officers": np.bincount(a_ev, minlength=n)[:n] if n else np.zeros(0, dtype=np.int64),
+    })
+    out["report_id"] = _excusing_reports(out, att, reports, cfg)
+    excused = out["report_id"].notna() & out["raw_status"].isin(["none", "partial"])
+    out["status"] = np.where(excused, "excused", out["raw_status"])
+    out.loc[~excused, "report_id"] = None
+    out["cause"] = _causes(out, att, assignments, devices)
+
+    gaps = pd.DataFrame({
+        "incident_no": pd.Series(out["incident_no"].to_numpy()[g_ev], dtype=object),
+        "gap_start": g_s.astype(np.float64) + base_t, "gap_end": g_e.astype(np.float64) + base_t,
+        "gap_s": (g_e - g_s).astype(np.float64),
+    })
+    gaps.insert(1, "gap_no", gaps.groupby("incident_no").cumcount().to_numpy() + 1 if len(gaps) else [])
+    pairs = pd.DataFrame({"incident_no": pd.Series(att["incident_no"].to_numpy(), dtype=object),
+                          "police_no": pd.Series(att["police_no"].to_numpy(), dtype=object), "has_clip": has_clip})
+    return Coverage(out, gaps, pairs)
+
+
+def _excusing_reports(out: pd.DataFrame, att: pd.DataFrame, reports: pd.DataFrame, cfg: dict) -> pd.Series:
+    """The earliest timely interruption report of an attending officer, per event (or None)."""
+    deadline = float(cfg["params"]["report_deadline_h"]) * 3600
+    r = reports.dropna(subset=["reported_at"]).merge(att[["incident_no", "police_no"]], on=["incident_no", "police_no"])
+    r = r.merge(out[["incident_no", "ended_at"]], on="incident_no")
+    r = r[r["reported_at"] <= r["ended_at"] + deadline].sort_values(["incident_no", "reported_at", "report_id"])
+    first = r.drop_duplicates("incident_no").set_index("incident_no")["report_id"]
+    return pd.Series(first.reindex(out["incident_no"].to_numpy()).to_numpy(), index=out.index, dtype=object)
+
+
+def _causes(out: pd.DataFrame, att: pd.DataFrame, assignments: pd.DataFrame, devices: pd.DataFrame) -> pd.Series:
+    """Cause hint for events with status none or partial (rules.md): no_device / device_repair / not_recorded."""
+    cause = pd.Series([None] * len(out), index=out.index, dtype=object)
+    bad = out["raw_status"].isin(["none", "partial"])
+    if not bad.any():
+        return cause
+    ev = out.loc[bad, ["incident_no", "arrived_at"]]
+    held = ev.merge(att[["incident_no", "police_no"]], on="incident_no").merge(
+        assignments[["device_sn", "police_no", "from_at", "to_at"]], on="police_no")
+    held = held[(held["from_at"] <= held["arrived_at"])
+                & (held["to_at"].isna() | (held["arrived_at"] < held["to_at"]))]
+    held = held.merge(devices[["device_sn", "status", "status_since"]], on="device_sn", how="left")
+    held["broken"] = held["status"].isin(["repair", "lost"]) & (held["status_since"] <= held["arrived_at"])
+    per = held.groupby("incident_no")["broken"].all()
+    c = np.where(~ev["incident_no"].isin(per.index), "no_device",
+                 np.where(per.reindex(ev["incident_no"]).fillna(False).to_numpy(dtype=bool),
+                          "device_repair", "not_recorded"))
+    cause.loc[bad] = c
+    return cause
+
+
+_COV_COLS = ["incident_no", "unit_code", "arrived_at", "ended_at", "window_s", "covered_s", "covered_fraction",
+             "gap_count", "status", "raw_status", "cause", "officers", "report_id"]
+
+
+def compute(conn: Connection, as_of: datetime, cfg: dict) -> None:
+    """Rebuild event_coverage and event_gaps inside the caller's transaction."""
+    clips = base.load_clips(conn)
+    cov = evaluate(conn, as_of, cfg, clips=clips)
+    # hand-over to findings.compute in the same transaction (see base.take_cached)
+    base.put_cached(conn, base.CLIPS_CACHE, as_of, cfg, clips)
+    base.put_cached(conn, COVERAGE_CACHE, as_of, cfg, cov)
+    ev = cov.events.copy()
+    for col in ("arrived_at", "ended_at"):
+        ev[col] = pd.to_datetime(ev[col], unit="s")
+    gaps = cov.gaps.copy()
+    for col in ("gap_start", "gap_end"):
+        gaps[col] = pd.to_datetime(gaps[col], unit="s")
+    conn.exec_driver_sql("DELETE FROM event_gaps")
+    conn.exec_driver_sql("DELETE FROM event_coverage")
+    bulk_insert(conn, "event_coverage", ev[_COV_COLS])
+    bulk_insert(conn, "event_gaps", gaps[["incident_no", "gap_no", "gap_start", "gap_end", "gap_s"]])

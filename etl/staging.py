@@ -1,0 +1,297 @@
+"""Staging: rename, cast and validate one source table (pure pandas, no database).
+
+``stage`` takes the raw text frame of a reader and returns the rows that meet
+the contract (canonical values, contract column order) and the rows that do
+not, each with a Chinese reason and the raw row as JSON.  A row gets the first
+reason that applies, in this order: missing key, missing required field,
+unparseable value (time, date, boolean, integer), bad enumeration value,
+oversized field, end before start, duplicate key with different content,
+unknown reference.  Exact duplicates collapse silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl.config import CONTRACT_DT_FORMAT
+from etl.contract import Table
+from etl.errors import SourceError
+
+DATE_FORMAT = "%Y-%m-%d"
+QUARANTINE_COLUMNS = ["source", "table_name", "row_key", "reason", "payload"]
+KEY_SEP = "|"
+
+# What a reference points at, for the reason text ("未知单位 140499000000").
+REF_NOUNS = {
+    "org_units": "单位", "officers": "人员", "devices": "设备", "cases": "案件", "incidents": "警情",
+    "case_actions": "执法活动", "case_documents": "文书", "clips": "视频",
+}
+_BOOL = {"0": 0, "1": 1, "false": 0, "true": 1}
+
+
+@dataclass
+class Staged:
+    clean: pd.DataFrame  # contract columns; text for str/dt/date, Int64 for bool/int
+    quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
+    read: int  # rows the source delivered
+    unchanged: int = 0  # rows at or below the watermark (already loaded)
+    collapsed: int = 0  # exact duplicates dropped
+    watermark: tuple[str, str] | None = None  # max (updated_at, key) over clean rows
+
+
+# --- casting (Series in, Series out) ---------------------------------------------------------
+
+def _dt_text(parsed: pd.Series) -> pd.Series:
+    """Datetimes -> ``YYYY-MM-DD HH:MM:SS`` text (vectorised; NaT -> NA)."""
+    arr = parsed.to_numpy(dtype="datetime64[s]")
+    text = pd.Series(np.datetime_as_string(arr, unit="s"), index=parsed.index, dtype="str")
+    return text.str.replace("T", " ", regex=False).where(parsed.notna())
+
+
+_CANONICAL_DT = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+
+
+def parse_dt(s: pd.Series, fmt: str = CONTRACT_DT_FORMAT) -> pd.Series:
+    """Text in ``fmt`` -> canonical ``YYYY-MM-DD HH:MM:SS`` text; NA where it cannot be parsed.
+
+    Values already in the contract format are accepted too (XLSX datetime cells
+    arrive that way whatever the declared format).  Parsing is strict (no
+    2026-02-30); text that is already canonical is kept as it is (fast path).
+    """
+    parsed = pd.to_datetime(s, format=fmt, errors="coerce")
+    if fmt != CONTRACT_DT_FORMAT:
+        rest = parsed.isna() & s.notna()
+        if rest.any():
+            parsed = parsed.where(~rest, pd.to_datetime(s.where(rest), format=CONTRACT_DT_FORMAT, errors="coerce"))
+    ok = parsed.notna()
+    canonical = ok & s.str.fullmatch(_CANONICAL_DT).fillna(False).astype(bool)
+    if bool(canonical.all()):
+        return s
+    out = s.where(canonical)
+    redo = ok & ~canonical
+    if redo.any():
+        out[redo] = _dt_text(parsed[redo])
+    return out
+
+
+def parse_date(s: pd.Series) -> pd.Series:
+    """``YYYY-MM-DD`` (or a contract datetime at midnight) -> ``YYYY-MM-DD``; NA where invalid."""
+    parsed = pd.to_datetime(s, format=DATE_FORMAT, errors="coerce")
+    rest = parsed.isna() & s.notna()
+    if rest.any():
+        parsed = parsed.where(~rest, pd.to_datetime(s.where(rest), format=CONTRACT_DT_FORMAT, errors="coerce"))
+    return _dt_text(parsed).str.slice(0, 10)
+
+
+def parse_bool(s: pd.Series) -> pd.Series:
+    """``0``/``1`` (also ``true``/``false``) -> Int64; NA for anything else."""
+    low = s.str.lower()
+    one = (low.isin(("1", "true"))).fillna(False).to_numpy(dtype=bool)
+    zero = (low.isin(("0", "false"))).fillna(False).to_numpy(dtype=bool)
+    return pd.Series(pd.arrays.IntegerArray(one.astype("int64"), ~(one | zero)), index=s.index, dtype="Int64")
+
+
+def parse_int(s: pd.Series) -> pd.Series:
+    plain = s.str.fullmatch(r"[+-]?\d{1,18}")
+    if bool((plain | s.isna()).all()):  # fast path: plain integers only
+        return pd.Series(pc.cast(pa.array(s, type=pa.large_string()), pa.int64()), index=s.index).astype("Int64")
+    num = pd.to_numeric(s, errors="coerce", dtype_backend="numpy_nullable")
+    if not pd.api.types.is_integer_dtype(num.dtype):
+        num = num.where(num.notna() & (num % 1 == 0))
+        num = num.astype("Float64").round().astype("Int64")
+    return num.astype("Int64")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def isin(s: pd.Series, values: Collection) -> pd.Series:
+    """``s.isin(values)`` for text, in Arrow's C kernel (pandas' own path loops in Python for Arrow strings)."""
+    if not isinstance(values, pa.Array):
+        values = pa.array(np.asarray(list(values) if not isinstance(values, (pd.Index, np.ndarray)) else values,
+                                     dtype=object), type=pa.large_string())
+    arr = pa.array(s.astype("str"), type=pa.large_string(), from_pandas=True)
+    hit = pc.fill_null(pc.is_in(arr, value_set=values, skip_nulls=True), False)
+    return pd.Series(hit.to_numpy(zero_copy_only=False), index=s.index)
+
+
+class _Reasons:
+    """The first reason per row, filled check by check."""
+
+    def __init__(self, index: pd.Index):
+        self.values = pd.Series(None, index=index, dtype=object)
+
+    def open(self) -> pd.Series:
+        return self.values.isna()
+
+    def flag(self, mask: pd.Series, prefix: str, values: pd.Series | None = None, suffix: str = "") -> None:
+        """Give ``prefix + value + suffix`` to rows where ``mask`` holds and no reason is set yet.
+
+        The text is built for the hit rows only (most rows of a big table are fine).
+        """
+        hit = mask.fillna(False).astype(bool) & self.open()
+        if hit.any():
+            text = prefix if values is None else prefix + values[hit].astype("str") + suffix
+            self.values[hit] = text
+
+
+def _row_keys(df: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
+    out = df[key[0]].fillna("").astype("str")
+    for col in key[1:]:
+        out = out + KEY_SEP + df[col].fillna("").astype("str")
+    return out
+
+
+def _payload(raw: pd.DataFrame) -> list[str]:
+    obj = raw.astype(object).where(raw.notna(), None)
+    return [json.dumps(rec, ensure_ascii=False) for rec in obj.to_dict("records")]
+
+
+def _select(raw: pd.DataFrame, table: Table, columns: Mapping[str, str], label: str) -> pd.DataFrame:
+    """Rename source columns to contract names; drop extras; add missing optional columns as NA."""
+    targets = set(columns.values())
+    keep = [c for c in raw.columns if c in columns or (c in table.column_names and c not in targets)]
+    df = raw[keep].rename(columns=dict(columns))
+    df = df.loc[:, ~df.columns.duplicated()]
+    missing = [c for c in table.column_names if c not in df.columns]
+    required_missing = [c for c in missing if table.column(c).required]
+    if required_missing:
+        back = {v: k for k, v in columns.items()}
+        names = "、".join(f"{c}（源列 {back[c]}）" if c in back else c for c in required_missing)
+        raise SourceError(f"数据源 {label} 缺少必需列 {names}")
+    for c in missing:
+        df[c] = pd.Series(pd.NA, index=df.index, dtype="str")
+    df = df[table.column_names]
+    for c in df.columns:
+        df[c] = _trim(df[c])
+    return df
+
+
+def _trim(s: pd.Series) -> pd.Series:
+    """Strip surrounding whitespace; empty text becomes NA.  Returns ``s`` itself when nothing changes."""
+    s = s.astype("str")
+    arr = pa.array(s, type=pa.large_string())
+    trimmed = pc.utf8_trim_whitespace(arr)
+    if pc.all(pc.equal(arr, trimmed)).as_py() not in (True, None):
+        s = pd.Series(trimmed, index=s.index, dtype="str")
+    if pc.any(pc.equal(trimmed, "")).as_py():
+        s = s.where(s != "")
+    return s
+
+
+# --- the stage -------------------------------------------------------------------------------
+
+def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = None,
+          columns: Mapping[str, str] | None = None, dt_format: str = CONTRACT_DT_FORMAT,
+          known: Mapping[str, Collection] | None = None,
+          watermark: tuple[str, str] | None = None) -> Staged:
+    """Validate one table's raw rows against the contract.
+
+    ``known`` maps a referenced table name to the keys already valid for it
+    (warehouse keys, plus this run's loaded keys); a reference to a table
+    missing from ``known`` is not checked.  Self-references (``parent_code``)
+    also accept the keys staged here.  ``watermark`` (updated_at, key) skips
+    rows already loaded by an earlier run.
+    """
+    label = label or f"{source}.{table.name}"
+    raw = raw.reset_index(drop=True)
+    read = len(raw)
+    txt = _select(raw, table, columns or {}, label)
+    typed = txt.copy(deep=False)
+    reasons = _Reasons(txt.index)
+
+    for col in table.key:
+        reasons.flag(txt[col].isna(), f"缺少主键 {col}")
+    for c in table.columns:
+        if c.required and c.name not in table.key:
+            reasons.flag(txt[c.name].isna(), f"缺少必填字段 {c.name}")
+
+    for c in table.columns:
+        s = txt[c.name]
+        if c.kind == "dt":
+            typed[c.name] = parse_dt(s, dt_format)
+            reasons.flag(s.notna() & typed[c.name].isna(), f"时间无法解析 {c.name}=", s)
+        elif c.kind == "date":
+            typed[c.name] = parse_date(s)
+            reasons.flag(s.notna() & typed[c.name].isna(), f"日期无法解析 {c.name}=", s)
+        elif c.kind == "bool":
+            typed[c.name] = parse_bool(s)
+            reasons.flag(s.notna() & typed[c.name].isna(), f"布尔值无效 {c.name}=", s)
+        elif c.kind == "int":
+            typed[c.name] = parse_int(s)
+            reasons.flag(s.notna() & typed[c.name].isna(), f"整数无效 {c.name}=", s)
+    for c in table.columns:
+        s = txt[c.name]
+        if c.choices:
+            reasons.flag(s.notna() & ~isin(s, c.choices), f"取值无效 {c.name}=", s)
+        if c.max_len:
+            n = s.str.len()
+            reasons.flag(n > c.max_len, f"字段超长 {c.name}（", n, f" 字符，上限 {c.max_len}）")
+    for start, end in table.order:
+        bad = typed[start].notna() & typed[end].notna() & (typed[end] < typed[start])
+        both = typed[end].fillna("") + f" < {start}=" + typed[start].fillna("") if bad.any() else None
+        reasons.flag(bad, f"结束时间早于开始时间 {end}=", both)
+
+    keys = _row_keys(txt, table.key)
+    keep = pd.Series(True, index=txt.index)
+    unchanged = 0
+    if watermark is not None and table.has_updated_at:
+        wm_u, wm_k = watermark
+        upd = typed["updated_at"]
+        old = upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (keys <= wm_k)))
+        unchanged = int(old.sum())
+        keep &= ~old
+
+    # Duplicates: identical rows collapse; same key with different content -> all copies out.
+    has_key = txt[list(table.key)].notna().all(axis=1)
+    if pc.count_distinct(pa.array(keys[keep], type=pa.large_string())).as_py() == int(keep.sum()):
+        dup_key = pd.Series(False, index=txt.index)  # fast path: every key distinct
+    else:
+        dup_key = keys.duplicated(keep=False) & has_key & keep
+    collapsed = 0
+    if dup_key.any():
+        cand = txt[dup_key]
+        exact = cand.duplicated(keep="first")
+        collapsed = int(exact.sum())
+        keep[exact[exact].index] = False
+        still = keys.where(keep & has_key).duplicated(keep=False) & keep & has_key
+        reasons.flag(still, "主键重复且内容不同 ", keys)
+
+    for col, ref_table, _ref_col in table.refs:
+        if known is None or (ref_table not in known and ref_table != table.name):
+            continue
+        valid = known.get(ref_table, ())
+        if ref_table == table.name:
+            own = txt[table.key[0]][reasons.open() & keep].dropna()
+            valid = pd.Index(list(valid), dtype="str").append(pd.Index(own.astype("str")))
+        s = txt[col]
+        noun = REF_NOUNS.get(ref_table, ref_table)
+        reasons.flag(keep & s.notna() & ~isin(s, valid), f"未知{noun} ", s)
+
+    bad = reasons.values.notna() & keep
+    good = reasons.values.isna() & keep
+    clean = typed if good.all() else typed[good].reset_index(drop=True)
+    for c in table.columns:
+        if c.kind in ("str", "dt", "date"):
+            clean[c.name] = clean[c.name].astype("str")
+    quarantine = pd.DataFrame({
+        "source": source,
+        "table_name": table.name,
+        "row_key": keys[bad].to_numpy(dtype=object),
+        "reason": reasons.values[bad].to_numpy(dtype=object),
+        "payload": _payload(raw[bad.to_numpy()]) if bad.any() else [],
+    }, columns=QUARANTINE_COLUMNS)
+
+    wm = None
+    if table.has_updated_at and len(clean):
+        ck = _row_keys(clean, table.key)
+        top = clean["updated_at"].max()
+        wm = (str(top), str(ck[clean["updated_at"] == top].max()))
+    return Staged(clean=clean, quarantine=quarantine, read=read, unchanged=unchanged, collapsed=collapsed,
+                  watermark=wm)

@@ -1,0 +1,165 @@
+"""The assessment workbook (考评表) of shared/spec/interface.md, "Assessment workbook".
+
+One builder serves ``python -m etl assess`` (:func:`assess_cli`) and the
+dashboard's download button (:func:`build_workbook`); the same inputs and
+``generated_at`` give the same bytes.
+
+Sheets: 封面 (cover), 汇总 (summary + signature block), 扣分明细 (every lost
+point traced to objects and findings, see ``details.py``), 覆盖率 (on-site
+coverage per unit and month), 指标 (standard metrics), 设备台账 (devices).
+Layout and safety (formula neutralisation, print setup, stable bytes) live
+in ``xlsx.py``; the rows of each sheet in ``sheets.py``; the queries in
+``data.py``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from openpyxl.xml.functions import tostring
+from sqlalchemy.engine import Connection, Engine
+
+from etl.db import TS_FORMAT, make_engine, warehouse_url
+from etl.errors import EtlError
+from etl.workbook import data, details, sheets
+from etl.workbook.xlsx import splice_rows, stable_zip
+
+__all__ = ["build_workbook", "assess_cli", "WorkbookStats"]
+
+
+@dataclass(frozen=True)
+class WorkbookStats:
+    """What went into a workbook (for the command's one-line summary)."""
+
+    period: str
+    period_label: str
+    scope_label: str
+    scheme_id: str
+    scheme_version: str
+    units: int
+    detail_rows: int
+    devices: int
+
+
+def build_workbook(engine_or_conn: Engine | Connection, *, period: str, unit_code: str | None = None,
+                   scheme_id: str | None = None, generated_by: str = "etl assess",
+                   generated_at: datetime | None = None, allowed_scope: set[str] | None = None,
+                   config_dir: Path | None = None) -> bytes:
+    """The assessment workbook as .xlsx bytes.
+
+    period: '2026', '2026-Q3' or '2026-07'. unit_code: None = the whole city,
+    else that unit's scope. scheme_id: None = the active scheme. allowed_scope:
+    a unit administrator's scope; PermissionError when unit_code is None or
+    outside it. config_dir: where ``schemes/<id>.yaml`` is (default: the
+    repository's ``config``). Raises EtlError for a bad period, an unknown unit
+    or a warehouse without scores.
+    """
+    return _build(engine_or_conn, period=period, unit_code=unit_code, scheme_id=scheme_id,
+                  scheme_file=None, generated_by=generated_by, generated_at=generated_at,
+                  allowed_scope=allowed_scope, config_dir=config_dir)[0]
+
+
+def assess_cli(*, warehouse: str | None, period: str, unit: str | None, scheme: Path | None, xlsx: Path) -> str:
+    """``python -m etl assess``: write the workbook to ``xlsx`` and return a one-line Chinese summary."""
+    data.parse_period(period)  # a bad period fails before touching the warehouse
+    url = warehouse_url(warehouse)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        path = Path(url[len("sqlite:///"):])
+        if not path.exists():
+            raise EtlError(f"数据仓库不存在：{path}（请先运行 python -m etl run）")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("unit_scores") or not sa.inspect(conn).has_table("org_units"):
+                raise EtlError("数据仓库为空，请先运行 python -m etl run 加载数据并计算得分")
+            content, stats = _build(conn, period=period, unit_code=unit, scheme_id=None, scheme_file=scheme,
+                                    generated_by="etl assess", generated_at=None, allowed_scope=None,
+                                    config_dir=None)
+    finally:
+        engine.dispose()
+    xlsx = Path(xlsx)
+    xlsx.parent.mkdir(parents=True, exist_ok=True)
+    xlsx.write_bytes(content)
+    return (f"已生成考评表 {xlsx}：{stats.period_label}，{stats.scope_label}，方案 {stats.scheme_id}"
+            f"（{stats.scheme_version}），{stats.units} 个单位，扣分明细 {stats.detail_rows} 条，"
+            f"设备 {stats.devices} 台")
+
+
+def _build(engine_or_conn: Engine | Connection, **kw) -> tuple[bytes, WorkbookStats]:  # noqa: ANN003
+    if isinstance(engine_or_conn, Engine):
+        with engine_or_conn.connect() as conn:
+            return _build_conn(conn, **kw)
+    return _build_conn(engine_or_conn, **kw)
+
+
+def _build_conn(conn: Connection, *, period: str, unit_code: str | None, scheme_id: str | None,
+                scheme_file: Path | None, generated_by: str, generated_at: datetime | None,
+                allowed_scope: set[str] | None, config_dir: Path | None) -> tuple[bytes, WorkbookStats]:
+    per = data.parse_period(period)
+    units = data.read_units(conn)
+    scope, scope_label = data.resolve_scope(units, unit_code, allowed_scope)
+
+    scheme = details.load_scheme(scheme_file) if scheme_file is not None else None
+    if scheme is not None:
+        scheme_id = scheme["id"]
+    scores, items, sid, version = data.read_scores(conn, per, scope, scheme_id,
+                                                   scheme["version"] if scheme else None)
+    if scheme is None:
+        scheme = details.scheme_for(sid, config_dir)
+    item_order = [(it["id"], it["name"], float(it["points"])) for it in scheme["items"]]
+
+    evaluation = data.read_evaluation(conn)
+    scored = set(scores["unit_code"])
+    metrics = data.read_metrics(conn, per, scope)
+    raw = details.lost_points(conn, per.code, scored, scheme, config_dir)
+    raw = details.with_veto_findings(raw, conn, per.months, scheme, scores, data.pairs_in_scope(units, scored))
+    findings = details.read_findings_by_id(conn, set(raw["finding_id"].dropna().astype(int)), scope)
+    lost = details.present(raw, findings, scheme, items, metrics)
+    coverage = data.read_coverage(conn, per, units, scored)
+    devices = data.read_devices(conn, per, scope)
+
+    generated_at = generated_at or datetime.now().replace(microsecond=0)
+    names = dict(zip(units["unit_code"], units["name"].astype(str), strict=True))
+    summary = sheets.summary_frame(scores, items, units, item_order)
+    unit_rank = {u: i for i, u in enumerate(summary["unit_code"])}
+    info = {
+        "period": per.code, "period_label": per.label, "scope_label": scope_label,
+        "scheme_id": sid, "scheme_name": str(scheme.get("name") or sid), "scheme_version": version,
+        "as_of": evaluation["as_of"], "data_as_of": evaluation["data_as_of"], "units": len(summary),
+        "generated_by": generated_by, "generated_at": generated_at.strftime(TS_FORMAT),
+    }
+
+    wb = sheets.new_workbook()
+    wb.properties.title = sheets.TITLE
+    wb.properties.creator = "行政执法全过程记录督察考评平台"
+    wb.properties.created = generated_at
+    sheets.write_cover(wb.create_sheet("封面"), info)
+    title = lambda s: sheets.page_title(s, per.label, scope_label)  # noqa: E731
+    sheets.write_summary(wb.create_sheet("汇总"), sheets.summary_rows(summary, item_order),
+                         sheets.summary_columns(item_order), title("汇总"))
+    detail_rows = sheets.detail_rows(lost, names, unit_rank)
+    splices = [
+        sheets.write_table(wb.create_sheet("扣分明细"), sheets.DETAIL_COLS, detail_rows, title("扣分明细"),
+                           "本期无扣分"),
+        sheets.write_table(wb.create_sheet("覆盖率"), sheets.COVERAGE_COLS,
+                           sheets.coverage_rows(coverage, names, unit_rank), title("覆盖率"), "本期无现场执法事件"),
+        sheets.write_table(wb.create_sheet("指标"), sheets.METRIC_COLS,
+                           sheets.metric_rows(metrics, names, unit_rank), title("指标"), "本期无指标数据"),
+        sheets.write_table(wb.create_sheet("设备台账"), sheets.DEVICE_COLS, sheets.device_rows(devices, names),
+                           title("设备台账"), "范围内无设备"),
+    ]
+    wb.active = 0
+
+    buf = io.BytesIO()
+    wb.save(buf)
+    paths = {ws.title: ws.path.lstrip("/") for ws in wb.worksheets}
+    replace = splice_rows(buf.getvalue(), paths, splices)
+    wb.properties.modified = generated_at
+    replace["docProps/core.xml"] = tostring(wb.properties.to_tree())
+    content = stable_zip(buf.getvalue(), generated_at, replace)
+    stats = WorkbookStats(per.code, per.label, scope_label, sid, version, len(summary), len(lost), len(devices))
+    return content, stats

@@ -1,0 +1,30 @@
+"""数据 Data: ETL runs, rows per table, quarantine by reason, data freshness (no case content)."""
+
+import streamlit as st
+
+from dashboard import charts, queries, ui
+from dashboard.i18n import t
+
+ctx = ui.page_context("data", "数据")
+url = ui.url()
+
+st.subheader(t("ETL 运行记录"))
+ui.table(queries.etl_runs(url))
+
+left, right = st.columns(2)
+with left:
+    st.subheader(t("各表行数"))
+    ui.table(queries.table_rows(url))
+with right:
+    st.subheader(t("数据新鲜度"))
+    st.text(f"{t('评价日期')}：{queries.as_of(url):%Y-%m-%d %H:%M:%S}")
+    ui.table(queries.freshness(url))
+
+st.subheader(t("隔离数据（按原因）"))
+q = queries.quarantine_by_reason(url)
+if q.empty:
+    st.info(t("无数据"))
+else:
+    shown = q.groupby("reason", as_index=False)["count"].sum().sort_values("count", ascending=False)
+    ui.chart(charts.bars(shown.head(20), "reason", "count", t("隔离数据（按原因）"), horizontal=True))
+    ui.table(q)

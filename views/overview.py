@@ -1,0 +1,44 @@
+"""总览 Overview: events, whole-process rate, standard metrics, findings by article, trend, ranking."""
+
+import streamlit as st
+
+from dashboard import charts, logic, queries, ui
+from dashboard.i18n import t
+
+ctx = ui.page_context("overview", "总览")
+url = ui.url()
+period = ui.period_picker()
+unit = ui.unit_picker(ctx)
+if period is None or unit is None:
+    st.stop()
+
+summary = logic.status_summary(queries.event_status_counts(url, ctx.scope, unit, period))
+by_article = queries.findings_by_article(url, ctx.scope, unit, period)
+scores = queries.scores(url, ctx.scope, unit, period)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric(t("现场执法事件"), logic.fmt_num(summary["events"]))
+c2.metric(t("全程记录率"), logic.fmt_rate(summary["rate"]), help=f"{summary['ok']} / {summary['events']}")
+c3.metric(t("问题总数"), logic.fmt_num(int(by_article["count"].sum()) if not by_article.empty else 0))
+c4.metric(t("平均得分"), logic.fmt_num(round(scores["total"].mean(), 2)) if not scores.empty else "—")
+
+left, right = st.columns(2)
+with left:
+    st.subheader(t("标准指标"))
+    m = queries.metrics(url, ctx.scope, unit, period)
+    if m.empty:
+        st.info(t("无数据"))
+    else:
+        ui.table(logic.metrics_view(m))
+with right:
+    st.subheader(t("按条款统计问题"))
+    fa = logic.findings_by_rule(by_article)
+    ui.chart(charts.bars(fa, "label", "count", t("按条款统计问题"), horizontal=True, hover="article"))
+
+trend = logic.with_rate(queries.monthly_trend(url, ctx.scope, unit, period))
+ui.chart(charts.trend(trend, t("月度趋势"), t("现场执法事件"), t("全程记录率")))
+
+st.subheader(t("单位排名"))
+if scores.empty:
+    st.info(t("无数据"))
+else:
+    ui.table(logic.scores_view(scores)[["unit_code", "unit_name", "level", "total", "grade", "rank", "veto"]])
