@@ -6,14 +6,12 @@ import io
 
 import pandas as pd
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from etl.workbook.xlsx import safe_text
 
 
 def neutralise(value: object) -> object:
-    """A text cell that a spreadsheet would read as a formula gets a leading apostrophe (OWASP)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """Text cells go through the workbook's one safe-text rule (no formula, no XML-illegal characters)."""
+    return safe_text(value) if isinstance(value, str) else value
 
 
 def to_xlsx(df: pd.DataFrame, sheet: str = "设备台账") -> bytes:

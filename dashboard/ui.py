@@ -27,6 +27,19 @@ def page_context(page_id: str, title: str) -> UserContext:
     return ctx
 
 
+def scoped_page(page_id: str, title: str) -> tuple[UserContext, str, str, str]:
+    """The common head of a scoped page: role check, title, period and unit pickers.
+
+    Returns (user context, warehouse URL, period, unit code); stops the page when there is no data to pick.
+    """
+    ctx = page_context(page_id, title)
+    period = period_picker()
+    unit = unit_picker(ctx)
+    if period is None or unit is None:
+        st.stop()
+    return ctx, url(), period, unit
+
+
 def period_picker(key: str = "period") -> str | None:
     """Period type and period (newest first) from the periods present in the warehouse."""
     avail = queries.available_periods(url())

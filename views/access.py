@@ -6,12 +6,7 @@ from dashboard import charts, queries, ui
 from dashboard.i18n import t
 from dashboard.logic import ACCESS_ZH as ACCESS_ACTIONS
 
-ctx = ui.page_context("access", "调阅审计")
-url = ui.url()
-period = ui.period_picker()
-unit = ui.unit_picker(ctx)
-if period is None or unit is None:
-    st.stop()
+ctx, url, period, unit = ui.scoped_page("access", "调阅审计")
 names = queries.unit_names(url)
 
 summary = queries.access_summary(url, ctx.scope, unit, period)

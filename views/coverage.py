@@ -5,12 +5,7 @@ import streamlit as st
 from dashboard import charts, logic, queries, ui
 from dashboard.i18n import t
 
-ctx = ui.page_context("coverage", "现场记录")
-url = ui.url()
-period = ui.period_picker()
-unit = ui.unit_picker(ctx)
-if period is None or unit is None:
-    st.stop()
+ctx, url, period, unit = ui.scoped_page("coverage", "现场记录")
 names = queries.unit_names(url)
 
 heat = logic.with_rate(queries.coverage_by_unit_month(url, ctx.scope, unit, period[:4]))  # the period's year

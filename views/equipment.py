@@ -5,12 +5,7 @@ import streamlit as st
 from dashboard import charts, exports, i18n, logic, queries, ui
 from dashboard.i18n import t
 
-ctx = ui.page_context("equipment", "设备台账")
-url = ui.url()
-period = ui.period_picker()
-unit = ui.unit_picker(ctx)
-if period is None or unit is None:
-    st.stop()
+ctx, url, period, unit = ui.scoped_page("equipment", "设备台账")
 names = queries.unit_names(url)
 
 counts = queries.device_counts(url, ctx.scope, unit)

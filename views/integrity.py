@@ -5,12 +5,7 @@ import streamlit as st
 from dashboard import charts, logic, queries, ui
 from dashboard.i18n import t
 
-ctx = ui.page_context("integrity", "完整性")
-url = ui.url()
-period = ui.period_picker()
-unit = ui.unit_picker(ctx)
-if period is None or unit is None:
-    st.stop()
+ctx, url, period, unit = ui.scoped_page("integrity", "完整性")
 names = queries.unit_names(url)
 
 counts = queries.rule_counts(url, ctx.scope, unit, period, queries.INTEGRITY_RULES)

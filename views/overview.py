@@ -5,12 +5,7 @@ import streamlit as st
 from dashboard import charts, logic, queries, ui
 from dashboard.i18n import t
 
-ctx = ui.page_context("overview", "总览")
-url = ui.url()
-period = ui.period_picker()
-unit = ui.unit_picker(ctx)
-if period is None or unit is None:
-    st.stop()
+ctx, url, period, unit = ui.scoped_page("overview", "总览")
 
 summary = logic.status_summary(queries.event_status_counts(url, ctx.scope, unit, period))
 by_article = queries.findings_by_article(url, ctx.scope, unit, period)
