@@ -98,21 +98,24 @@ def _needs_conversion(rows: list[tuple]) -> bool:
 
 
 def bulk_insert(conn: Connection, table: str | sa.Table, data: pd.DataFrame | Iterable[tuple],
-                columns: Sequence[str] | None = None) -> int:
+                columns: Sequence[str] | None = None, *, plain: bool = False) -> int:
     """Insert many rows fast inside the caller's transaction.
 
     ``data`` is a DataFrame (its columns named as the table's, or ``columns``
-    chosen) or an iterable of tuples in ``columns`` order.
+    chosen) or an iterable of tuples in ``columns`` order.  ``plain=True``
+    promises that every value is already a plain Python ``str``/``int``/
+    ``float``/``bool`` or ``None`` (no NaN, numpy scalars or Timestamps), so
+    the rows are passed to the driver without a conversion pass.
     """
     name = table if isinstance(table, str) else table.name
     if isinstance(data, pd.DataFrame):
         cols = list(columns or data.columns)
-        rows = _rows(data, cols)
+        rows = list(zip(*(data[c].tolist() for c in cols), strict=True)) if plain else _rows(data, cols)
     else:
         if columns is None:
             raise ValueError("columns are required for tuple rows")
         cols = list(columns)
-        rows = [tuple(to_db_value(v) for v in r) for r in data]
+        rows = [tuple(r) for r in data] if plain else [tuple(to_db_value(v) for v in r) for r in data]
     if not rows:
         return 0
     dialect = conn.dialect.name

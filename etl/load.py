@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from etl.contract import Table
-from etl.db import bulk_insert
+from etl.db import TS_FORMAT, bulk_insert
 from etl.schema import metadata
 from etl.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged
 
@@ -60,7 +60,7 @@ def insert_frame(conn: Connection, name: str, df: pd.DataFrame, on_chunk: Progre
     for start in range(0, len(df), chunk):
         rows = slice(start, start + chunk) if order is None else order[start:start + chunk]
         part = _plain(df.iloc[rows])
-        total += bulk_insert(conn, name, part)
+        total += bulk_insert(conn, name, part, plain=True)
         if on_chunk:
             on_chunk(len(part))
     return total
@@ -73,6 +73,8 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
         s = df[c]
         if isinstance(s.dtype, pd.StringDtype):
             values = pa.array(s, type=pa.large_string()).to_numpy(zero_copy_only=False)
+        elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+            values = s.dt.strftime(TS_FORMAT).astype(object).where(s.notna(), None).to_numpy()
         else:
             values = s.astype(object).where(s.notna(), None).to_numpy()
         out[c] = pd.Series(values, dtype=object, copy=False)

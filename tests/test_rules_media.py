@@ -66,12 +66,13 @@ def test_access_scope_graded(sqlite_url):
         _log("L-COUNTY-OTHER", "C-S3", user=LEADER_K1),  # county over another county's station: no
         _log("L-CITY", "C-S3", user=LEADER_CITY),  # city over everything: yes
         _log("L-UP", "C-S1", user=P4),  # station of another county: no
-        _log("L-UNKNOWN", "C-S1", user="999999"),  # not in officers: no unit to judge, no finding
+        _log("L-UNKNOWN", "C-S1", user="999999"),  # not in officers: no unit, hence no scope: finding
         _log("L-NOUSER", "C-S1", user=None),  # left to ACCESS-RECORD
     ]))
-    assert keys(eng, "ACCESS-SCOPE") == {("L-PEER",), ("L-COUNTY-OTHER",), ("L-UP",)}
+    assert keys(eng, "ACCESS-SCOPE") == {("L-PEER",), ("L-COUNTY-OTHER",), ("L-UP",), ("L-UNKNOWN",)}
     f = findings(eng, "ACCESS-SCOPE").set_index("log_id")
     assert f.loc["L-PEER", "unit_code"] == S2  # the unit owning the clip's device
+    assert "不在人员名录中" in f.loc["L-UNKNOWN", "detail"]
     assert "西街派出所" in f.loc["L-PEER", "detail"]
 
 

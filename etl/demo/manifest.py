@@ -257,7 +257,9 @@ def build_manifest(d: dict, integrity: dict | None) -> pd.DataFrame:  # noqa: C9
             unit = parent.get(unit)
         return False
 
-    scope_bad = [isinstance(u, str) and not in_scope(u, c) for u, c in zip(user_unit, clip_unit, strict=True)]
+    # an unknown user has no unit, hence no scope; a missing user is ACCESS-RECORD's alone
+    scope_bad = [isinstance(n, str) and not (isinstance(u, str) and in_scope(u, c))
+                 for n, u, c in zip(log["user_no"], user_unit, clip_unit, strict=True)]
     parts.append(_rows("ACCESS-SCOPE", log.loc[np.array(scope_bad, bool), ["log_id"]]))
     ext = log[log["action"] == "external"]
     level = units.set_index("unit_code")["level"]

@@ -3,11 +3,13 @@
 Times inside the rules are float seconds since 1970-01-01 of the naive local
 wall-clock time (NaN for null): cheap to compare, exact for whole seconds, and
 the same on SQLite (text) and PostgreSQL (timestamp) because the database does
-the conversion (``strftime('%s', ...)`` / ``EXTRACT(EPOCH ...)``).
+the conversion (``unixepoch(...)``, or ``strftime('%s', ...)`` before SQLite 3.38 /
+``EXTRACT(EPOCH ...)``).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
 import numpy as np
@@ -19,6 +21,8 @@ from etl.contract import TABLES
 EPOCH = datetime(1970, 1, 1)
 SHIFT = np.int64(2**33)  # group multiplier: relative times stay below it (~270 years)
 TS_FMT = "%Y-%m-%d %H:%M:%S"
+# unixepoch() exists from SQLite 3.38 (the library Python's sqlite3 module links, which the pysqlite driver uses)
+_SQLITE_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 CLIPS_CACHE = "etl.rules.clips"  # conn.info key: coverage hands its clip frame to findings
 
 
@@ -30,6 +34,8 @@ def to_epoch(dt: datetime) -> float:
 def epoch_sql(dialect: str, col: str) -> str:
     """SQL expression: a datetime column as whole seconds since 1970-01-01 (naive, no time zone)."""
     if dialect == "sqlite":
+        if _SQLITE_UNIXEPOCH:  # same value as below for every input (same formula in SQLite), ~5x cheaper per row
+            return f"unixepoch({col})"
         return f"CAST(strftime('%s', {col}) AS INTEGER)"
     if dialect == "postgresql":
         return f"CAST(EXTRACT(EPOCH FROM {col}) AS BIGINT)"
@@ -63,10 +69,18 @@ def fetch(conn: Connection, sql: str, columns: list[str], dt_cols: set[str] | fr
     data = {}
     for name, vals in zip(columns, cols, strict=True):
         if name in dt_cols:
-            data[name] = pd.to_numeric(pd.Series(vals, dtype=object), errors="coerce").astype(np.float64)
+            data[name] = _seconds(vals)
         else:
             data[name] = pd.Series(np.ascontiguousarray(vals, dtype=object), dtype=object)
     return pd.DataFrame(data, columns=columns)
+
+
+def _seconds(vals: np.ndarray) -> np.ndarray:
+    """Epoch seconds the database computed (int or None per row) -> float64, NaN for null."""
+    try:  # numpy's C conversion (None -> NaN) is several times cheaper than pd.to_numeric on objects
+        return np.asarray(vals, dtype=np.float64)
+    except (TypeError, ValueError):  # e.g. Decimal or text from a driver: the general, coercing path
+        return pd.to_numeric(pd.Series(vals, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
 
 
 def select_list(conn: Connection, table: str, columns: list[str], alias: str | None = None) -> tuple[str, set[str]]:

@@ -42,6 +42,9 @@ class Coverage:
     pairs: pd.DataFrame  # incident_no, police_no, has_clip (attending officer has a clip overlapping W)
 
 
+_EVENT_COLS = ["incident_no", "unit_code", "arrived_at", "ended_at", "on_site"]  # the incident columns used here
+
+
 def on_site_events(incidents: pd.DataFrame, as_of_s: float) -> pd.DataFrame:
     ev = incidents[base.flag(incidents["on_site"]) & incidents["arrived_at"].notna() & incidents["ended_at"].notna()]
     ev = ev[ev["arrived_at"] <= as_of_s]
@@ -52,7 +55,7 @@ def evaluate(conn: Connection, as_of: datetime, cfg: dict, clips: pd.DataFrame |
     """Coverage of every on-site event; no writes."""
     as_of_s = base.to_epoch(as_of)
     tol = float(cfg["params"]["gap_tolerance_s"])
-    ev = on_site_events(base.read_table(conn, "incidents"), as_of_s)
+    ev = on_site_events(base.read_table(conn, "incidents", _EVENT_COLS), as_of_s)
     att = base.read_table(conn, "incident_officers")
     att = att[att["incident_no"].isin(ev["incident_no"])].drop_duplicates()
     if clips is None:

@@ -64,8 +64,9 @@ def access_record(ctx: Ctx) -> pd.DataFrame:
 def access_scope(ctx: Ctx) -> pd.DataFrame:
     """The user's unit (from ``officers``) must have the clip's unit in scope (itself or below).
 
-    Records without a user are left to ACCESS-RECORD; a user number unknown to
-    ``officers`` has no unit to judge and gives no finding (as the demo manifest).
+    Records without a user are left to ACCESS-RECORD.  A user number unknown to
+    ``officers`` has no unit, hence no scope: the access cannot have been within
+    graded authorisation, so it is a finding too (detail says the user is unknown).
     """
     log = _access(ctx)
     log = log[~base.blank(log["user_no"])]
@@ -73,11 +74,15 @@ def access_scope(ctx: Ctx) -> pd.DataFrame:
     user_unit = off.reindex(log["user_no"].to_numpy()).to_numpy()
     anc = ancestors_map(ctx.t("org_units"))
     known = pd.notna(user_unit)
-    ok = np.array([not k or (isinstance(c, str) and u in anc.get(c, [c]))
+    ok = np.array([k and isinstance(c, str) and u in anc.get(c, [c])
                    for k, u, c in zip(known, user_unit, log["unit_code"].to_numpy(), strict=True)], dtype=bool)
     log = log.assign(user_unit=user_unit)[~ok]
-    return _frame("ACCESS-SCOPE", log, _log_text(ctx, log) + "：调阅人所在单位 " + ctx.unit_label(log["user_unit"])
-                  + "，录像属于 " + ctx.unit_label(log["unit_code"].astype(object).fillna("")).to_numpy()
+    clip_unit = ctx.unit_label(log["unit_code"].astype(object).fillna("")).to_numpy()
+    known_user = log["user_unit"].notna().to_numpy()
+    unit_text = ("调阅人所在单位 " + ctx.unit_label(log["user_unit"].astype(object).fillna(""))).to_numpy()
+    unknown_text = ("调阅人 " + log["user_no"].astype(str) + " 不在人员名录中，无所属单位").to_numpy()
+    user_text = np.where(known_user, unit_text, unknown_text)
+    return _frame("ACCESS-SCOPE", log, _log_text(ctx, log) + "：" + user_text + "，录像属于 " + clip_unit
                   + "，不在其管辖范围内（上级可调阅下级，同级不可互相调阅）")
 
 
