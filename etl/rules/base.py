@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from etl.contract import TABLES
+from etl.errors import ConfigError
 
 EPOCH = datetime(1970, 1, 1)
 SHIFT = np.int64(2**33)  # group multiplier: relative times stay below it (~270 years)
@@ -41,7 +42,7 @@ def epoch_sql(dialect: str, col: str) -> str:
         return f"CAST(EXTRACT(EPOCH FROM {col}) AS BIGINT)"
     if dialect in ("mysql", "mariadb"):
         return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {col})"
-    raise NotImplementedError(f"unsupported warehouse dialect: {dialect}")
+    raise ConfigError(f"不支持的数据仓库类型：{dialect}（支持 SQLite、PostgreSQL、MySQL/MariaDB）")
 
 
 def fetch(conn: Connection, sql: str, columns: list[str], dt_cols: set[str] | frozenset = frozenset()) -> pd.DataFrame:
