@@ -148,3 +148,17 @@ def read_df(conn: Connection | Engine, sql: str | sa.sql.ClauseElement, params: 
     return df
 
 
+
+
+def refresh_statistics(conn: Connection, tables: Sequence[str]) -> None:
+    """Give PostgreSQL's planner statistics for tables just written in this transaction.
+
+    Autovacuum only analyses committed data, so inside the first run's transaction
+    the planner would see empty tables and pick per-row rescans (measured at city
+    scale: the metrics step took 299 s without this, 9 s with it).  ANALYZE is
+    allowed inside a transaction.  SQLite's planner needs no statistics here.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    prep = conn.dialect.identifier_preparer
+    conn.exec_driver_sql("ANALYZE " + ", ".join(prep.quote(t) for t in tables))

@@ -15,10 +15,13 @@ from sqlalchemy.engine import Connection
 def evaluate_all(conn: Connection, *, as_of: datetime, integrity_checked: bool, run_id: int | None = None,
                  config_dir=None) -> dict:  # noqa: ANN001
     """Rebuild event_coverage, event_gaps, findings, metrics, unit_scores, unit_item_scores, evaluation."""
+    from etl.contract import TABLES
+    from etl.db import refresh_statistics
     from etl.rules import config, coverage, findings, metrics, scoring
 
     cfg = config.load(config_dir)
     timings: dict[str, float] = {}
+    refresh_statistics(conn, [*TABLES, "media_files"])
 
     t = time.perf_counter()
     coverage.compute(conn, as_of, cfg)
@@ -26,6 +29,7 @@ def evaluate_all(conn: Connection, *, as_of: datetime, integrity_checked: bool, 
 
     t = time.perf_counter()
     counts = findings.compute(conn, as_of, cfg, integrity_checked=integrity_checked)
+    refresh_statistics(conn, ["event_coverage", "event_gaps", "findings"])
     timings["rules"] = time.perf_counter() - t
 
     t = time.perf_counter()
