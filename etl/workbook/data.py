@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from etl.db import TS_FORMAT, read_df
 from etl.errors import EtlError
+from etl.rules.metrics import month_sql
 from etl.units import scope_of, scope_pairs
 
 LEVEL_ORDER = {"city": 0, "county": 1, "station": 2}
@@ -63,16 +64,6 @@ def parse_period(code: str) -> Period:
 def ts_param(conn: Connection, value: datetime) -> object:
     """A datetime bound parameter: text on SQLite (stored as text), datetime elsewhere."""
     return value.strftime(TS_FORMAT) if conn.dialect.name == "sqlite" else value
-
-
-def month_expr(conn: Connection, col: str) -> str:
-    """SQL for 'YYYY-MM' of a datetime column on this dialect."""
-    name = conn.dialect.name
-    if name == "sqlite":
-        return f"substr({col}, 1, 7)"
-    if name == "postgresql":
-        return f"to_char({col}, 'YYYY-MM')"
-    return f"DATE_FORMAT({col}, '%Y-%m')"
 
 
 def fmt_ts(value: object) -> str | None:
@@ -182,7 +173,7 @@ def read_evaluation(conn: Connection) -> dict:
 
 def read_coverage(conn: Connection, period: Period, units: pd.DataFrame, scope: set[str]) -> pd.DataFrame:
     """Per scored unit (over its scope) and month: on-site events by status and the whole-process rate."""
-    m = month_expr(conn, "arrived_at")
+    m = month_sql(conn, "arrived_at")
     df = read_df(conn, f"""
         SELECT unit_code, {m} AS month, status, COUNT(*) AS n FROM event_coverage
         WHERE arrived_at >= :start AND arrived_at < :end
