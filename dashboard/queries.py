@@ -84,6 +84,14 @@ def _month(url: str, col: str) -> str:
     return f"substr({col}, 1, 7)"
 
 
+def _equal_filters(conds: list[str], params: dict, filters: dict[str, tuple[str, object]]) -> None:
+    """Append ``column = :param`` for every filter whose value is set (bound parameters, never inlined)."""
+    for col, (name, value) in filters.items():
+        if value:
+            conds.append(f"{col} = :{name}")
+            params[name] = value
+
+
 def _in(col: str, name: str, units: Scope) -> str:
     """``col IN :name`` or a true condition for the whole city."""
     return "1=1" if units is None else f"{col} IN :{name}"
@@ -447,12 +455,7 @@ def devices(url: str, scope: Scope, unit: str | None, period: str, kind: str | N
     p = _period_params(url, period)
     conds = [_in("d.unit_code", "units", eff)]
     params: dict = {**_scope_params(eff), "p_start": p["p_start"], "p_end": p["p_end"]}
-    if kind:
-        conds.append("d.kind = :kind")
-        params["kind"] = kind
-    if status:
-        conds.append("d.status = :status")
-        params["status"] = status
+    _equal_filters(conds, params, {"d.kind": ("kind", kind), "d.status": ("status", status)})
     where = " AND ".join(conds)
     return _df(url, f"""
         SELECT d.device_sn, d.unit_code, d.kind, d.model, d.status, d.status_since, h.police_no AS holder,
@@ -482,12 +485,7 @@ def _access_where(url: str, eff: Scope, period: str, user_no: str | None, action
     p = _period_params(url, period)
     conds = [_in("d.unit_code", "units", eff), "a.at >= :p_start", "a.at < :p_end"]
     params: dict = {**_scope_params(eff), "p_start": p["p_start"], "p_end": p["p_end"]}
-    if user_no:
-        conds.append("a.user_no = :user_no")
-        params["user_no"] = user_no
-    if action:
-        conds.append("a.action = :action")
-        params["action"] = action
+    _equal_filters(conds, params, {"a.user_no": ("user_no", user_no), "a.action": ("action", action)})
     return " AND ".join(conds), params
 
 
@@ -568,12 +566,7 @@ def freshness(url: str) -> pd.DataFrame:
 def audit_rows(url: str, username: str | None = None, action: str | None = None,
                limit: int = ROW_LIMIT) -> pd.DataFrame:
     conds, params = ["1=1"], {}
-    if username:
-        conds.append("username = :u")
-        params["u"] = username
-    if action:
-        conds.append("action = :a")
-        params["a"] = action
+    _equal_filters(conds, params, {"username": ("u", username), "action": ("a", action)})
     return _df(url, f"""SELECT at, username, role, scope, page, action, object, reason FROM audit_log
                         WHERE {' AND '.join(conds)} ORDER BY id DESC LIMIT {int(limit)}""", **params)
 
