@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -74,14 +75,29 @@ def to_db_value(v):  # noqa: ANN001, ANN201
     return v
 
 
+def _column_values(s: pd.Series) -> list:
+    """One column as plain Python values for a driver (None for missing), vectorised by dtype."""
+    dtype = s.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return s.dt.strftime(TS_FORMAT).astype(object).where(s.notna(), None).tolist()
+    if pd.api.types.is_float_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        values = s.to_numpy()
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return out.tolist()
+    if (pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)) \
+            and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return s.tolist()
+    values = s.to_numpy(dtype=object, na_value=None) if isinstance(dtype, pd.api.extensions.ExtensionDtype) \
+        else s.to_numpy(dtype=object)
+    if not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        values = values.copy()
+        values[pd.isna(values)] = None
+    return values.tolist()
+
+
 def _rows(df: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
-    out = df[list(columns)].astype(object).where(df[list(columns)].notna(), None)
-    conv = []
-    for col in columns:
-        s = out[col]
-        if pd.api.types.is_datetime64_any_dtype(df[col]):
-            s = df[col].dt.strftime(TS_FORMAT).astype(object).where(df[col].notna(), None)
-        conv.append(s.tolist())
+    conv = [_column_values(df[col]) for col in columns]
     rows = list(zip(*conv, strict=True)) if conv else []
     # numpy scalars and leftovers
     return [tuple(to_db_value(v) for v in r) for r in rows] if _needs_conversion(rows) else rows

@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl import clip_runs
 from etl import config as config_mod
 from etl.contract import LOAD_ORDER, TABLES
 from etl.db import make_engine, warehouse_url
@@ -144,6 +145,7 @@ def _load_all(conn: Connection, cfg: config_mod.SourcesConfig, run_id: int, resu
     known: dict[str, pd.Index] = {}
     reasons: Counter = Counter()
     loaded_clips: set[str] = set()
+    runs = clip_runs.Maintenance()
     for name in LOAD_ORDER:
         src = cfg.tables.get(name)
         if src is None:
@@ -158,7 +160,12 @@ def _load_all(conn: Connection, cfg: config_mod.SourcesConfig, run_id: int, resu
                        dt_format=src.dt_format, known=known, watermark=wm)
         del raw
         progress.start(f"载入 {name}", len(staged.clean))
+        runs.before(conn, name, staged.clean)
         res = load_table(conn, table, staged, run_id, on_chunk=progress.advance)
+        runs.after(conn, name, staged.clean, changed=bool(res.loaded or res.replaced), was_empty=res.was_empty)
+        if name == "clips":  # device_assignments load before clips (contract order): ownership is final now
+            progress.stage("更新民警录像时段")
+            runs.refresh(conn)
         st = TableStats(read=staged.read, unchanged=staged.unchanged, loaded=res.loaded,
                         rejected=len(staged.quarantine), quarantined=res.quarantined,
                         seconds=round(time.perf_counter() - t0, 3))
@@ -174,6 +181,7 @@ def _load_all(conn: Connection, cfg: config_mod.SourcesConfig, run_id: int, resu
             loaded_clips = set(staged.clean["clip_id"].to_numpy(dtype=object))
         progress.finish(f"{name}：读取 {st.read:,} 行，载入 {st.loaded:,} 行，隔离 {st.rejected:,} 行，"
                         f"{st.seconds:.1f} 秒")
+    runs.refresh(conn)  # ownership changes when only device_assignments were declared and changed
     result.reasons = dict(reasons)
     return loaded_clips
 

@@ -70,6 +70,13 @@ media_files = sa.Table(
     sa.Column("mtime_ns", sa.BigInteger), sa.Column("sha256_actual", sa.Text), sa.Column("checked_at", DT),
 )
 
+# --- derived at load: each officer's recorded time as merged runs (etl.clip_runs) ----------
+clip_runs = sa.Table(
+    "clip_runs", metadata,
+    sa.Column("police_no", sa.Text, primary_key=True), sa.Column("runs", sa.Integer),
+    sa.Column("starts", sa.LargeBinary), sa.Column("ends", sa.LargeBinary),  # little-endian int64 epoch seconds
+)
+
 # --- marts (rebuilt by each run, inside its transaction) --------------------------------
 event_coverage = sa.Table(
     "event_coverage", metadata,

@@ -6,6 +6,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from etl import clip_runs
 from etl.rules.coverage import compute_frames
 
 T0 = 1_772_000_000.0  # some epoch second in 2026
@@ -44,14 +45,14 @@ def test_coverage_matches_per_second_reference(events, clips, tol):
         "arrived_at": [T0 + w[0] for w, _ in events], "ended_at": [T0 + w[1] for w, _ in events]})
     att = pd.DataFrame([(f"J{i:02d}", o) for i, (_, offs) in enumerate(events) for o in sorted(offs)],
                        columns=["incident_no", "police_no"])
-    cl = pd.DataFrame({"owner": [o for o, _ in clips], "started_at": [T0 + iv[0] for _, iv in clips],
+    cl = pd.DataFrame({"device_sn": "D", "police_no": [o for o, _ in clips], "started_at": [T0 + iv[0] for _, iv in clips],
                        "ended_at": [T0 + iv[1] for _, iv in clips]}, dtype=object)
     cl["started_at"] = cl["started_at"].astype("float64")
     cl["ended_at"] = cl["ended_at"].astype("float64")
     empty = pd.DataFrame(columns=["report_id", "incident_no", "police_no", "reported_at"])
     asg = pd.DataFrame(columns=["device_sn", "police_no", "from_at", "to_at"])
     dev = pd.DataFrame(columns=["device_sn", "status", "status_since"])
-    cov = compute_frames(ev, att, cl, empty, asg, dev, CFG, float(tol))
+    cov = compute_frames(ev, att, clip_runs.of_clips(cl, asg), empty, asg, dev, CFG, float(tol))
 
     for i, (window, offs) in enumerate(events):
         no = f"J{i:02d}"

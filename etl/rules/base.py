@@ -24,7 +24,6 @@ SHIFT = np.int64(2**33)  # group multiplier: relative times stay below it (~270 
 TS_FMT = "%Y-%m-%d %H:%M:%S"
 # unixepoch() exists from SQLite 3.38 (the library Python's sqlite3 module links, which the pysqlite driver uses)
 _SQLITE_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
-CLIPS_CACHE = "etl.rules.clips"  # conn.info key: coverage hands its clip frame to findings
 
 
 def to_epoch(dt: datetime) -> float:
@@ -216,20 +215,6 @@ def resolve_owners(clips: pd.DataFrame, assignments: pd.DataFrame) -> pd.Series:
     owner = owner.copy()
     owner.loc[need] = resolved
     return owner
-
-
-CLIP_COLUMNS = ["device_sn", "police_no", "started_at", "ended_at"]
-
-
-def load_clips(conn: Connection) -> pd.DataFrame:
-    """Every clip's interval, device and resolved ``owner`` (the columns the interval rules need).
-
-    Rules needing other clip columns query the few clips concerned in SQL.
-    """
-    clips = read_table(conn, "clips", CLIP_COLUMNS)
-    assignments = read_table(conn, "device_assignments")
-    clips["owner"] = resolve_owners(clips, assignments)
-    return clips
 
 
 # --- interval arithmetic (integer seconds, grouped) ------------------------------------

@@ -50,13 +50,10 @@ def supporting_clip(ctx: Ctx, actions: pd.DataFrame) -> np.ndarray:
     n = len(actions)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    clips = ctx.t("clips")
-    clips = clips[clips["started_at"].notna() & clips["ended_at"].notna()]
-    base_t = float(min(actions["started_at"].min(), clips["started_at"].min() if len(clips) else np.inf)) - 1
+    runs = ctx.runs
+    base_t = float(min(actions["started_at"].min(), runs.start.min() if len(runs.start) else np.inf)) - 1
     a_s = (actions["started_at"].to_numpy() - base_t).astype(np.int64)
     a_e = (actions["ended_at"].to_numpy() - base_t).astype(np.int64)
-    c_s = (clips["started_at"].to_numpy() - base_t).astype(np.int64)
-    c_e = (clips["ended_at"].to_numpy() - base_t).astype(np.int64)
 
     # tagged with the action's case (few clips: read on their own)
     tagged = ctx.cache.get("_tagged_clips")
@@ -77,12 +74,14 @@ def supporting_clip(ctx: Ctx, actions: pd.DataFrame) -> np.ndarray:
     co = ctx.t("case_officers")[["case_no", "police_no"]]
     q = pd.concat([idx[["i", "police_no"]], idx[["i", "case_no"]].merge(co, on="case_no")[["i", "police_no"]]],
                   ignore_index=True).dropna().drop_duplicates()
-    owned = clips["owner"].notna().to_numpy()
-    codes, _ = pd.factorize(pd.concat([clips.loc[owned, "owner"], q["police_no"]], ignore_index=True))
-    k = int(owned.sum())
+    code = runs.officers.get_indexer(q["police_no"].to_numpy())
+    q = q[code >= 0]
     qi = q["i"].to_numpy()
-    hit = base.any_overlap(codes[:k].astype(np.int64), c_s[owned], c_e[owned],
-                           codes[k:].astype(np.int64), a_s[qi], a_e[qi])
+    r_idx, _, _ = base.runs_in_windows(runs.group, (runs.start - base_t).astype(np.int64),
+                                       (runs.end - base_t).astype(np.int64), code[code >= 0].astype(np.int64),
+                                       a_s[qi], a_e[qi])
+    hit = np.zeros(len(qi), dtype=bool)
+    hit[r_idx] = True
     ok[qi[hit]] = True
     return ok
 

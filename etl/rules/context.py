@@ -22,7 +22,7 @@ class Ctx:
     integrity_checked: bool = False
     _tables: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # frames shared by several rules of one family
-    clips_frame: pd.DataFrame | None = None
+    runs: object | None = None  # etl.clip_runs.Runs: every officer's clips as merged runs
     coverage: object | None = None
 
     @property
@@ -36,9 +36,7 @@ class Ctx:
     def t(self, name: str) -> pd.DataFrame:
         """A mirror table (datetimes as epoch seconds), read once per evaluation."""
         if name not in self._tables:
-            if name == "clips":
-                self._tables[name] = self.clips_frame if self.clips_frame is not None else base.load_clips(self.conn)
-            elif name in ("service_windows", "ledger_entries") and not base.has_table(self.conn, name):
+            if name in ("service_windows", "ledger_entries") and not base.has_table(self.conn, name):
                 from etl.contract import TABLES
 
                 self._tables[name] = pd.DataFrame(columns=TABLES[name].column_names)

@@ -1,7 +1,7 @@
 """On-site audio/video coverage of every on-site event (rules.md "Events").
 
-Set-based: each clip's officer is resolved once, each officer's clips are
-merged into disjoint runs (sort + running max), every (event, attending
+Set-based: each officer's clips, merged into disjoint runs, come from
+``clip_runs`` (kept by the load), every (event, attending
 officer) window finds its runs with ``searchsorted``, the pieces are united
 per event, clipped to the window and summed.  No per-event Python loop.
 
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from etl import clip_runs
 from etl.db import bulk_insert
 from etl.rules import base
 
@@ -51,40 +52,38 @@ def on_site_events(incidents: pd.DataFrame, as_of_s: float) -> pd.DataFrame:
     return ev.sort_values("incident_no").reset_index(drop=True)
 
 
-def evaluate(conn: Connection, as_of: datetime, cfg: dict, clips: pd.DataFrame | None = None) -> Coverage:
+def evaluate(conn: Connection, as_of: datetime, cfg: dict, runs: clip_runs.Runs | None = None) -> Coverage:
     """Coverage of every on-site event; no writes."""
     as_of_s = base.to_epoch(as_of)
     tol = float(cfg["params"]["gap_tolerance_s"])
     ev = on_site_events(base.read_table(conn, "incidents", _EVENT_COLS), as_of_s)
     att = base.read_table(conn, "incident_officers")
     att = att[att["incident_no"].isin(ev["incident_no"])].drop_duplicates()
-    if clips is None:
-        clips = base.load_clips(conn)
-    return compute_frames(ev, att, clips, base.read_table(conn, "interruption_reports"),
+    if runs is None:
+        runs = clip_runs.read(conn)
+    return compute_frames(ev, att, runs, base.read_table(conn, "interruption_reports"),
                           base.read_table(conn, "device_assignments"), base.read_table(conn, "devices"), cfg, tol)
 
 
-def compute_frames(ev: pd.DataFrame, att: pd.DataFrame, clips: pd.DataFrame, reports: pd.DataFrame,
+def compute_frames(ev: pd.DataFrame, att: pd.DataFrame, runs: clip_runs.Runs, reports: pd.DataFrame,
                    assignments: pd.DataFrame, devices: pd.DataFrame, cfg: dict, tol: float) -> Coverage:
-    """Pure part of ``evaluate``: frames in, coverage frames out."""
+    """Pure part of ``evaluate``: frames and the officers' clip runs in, coverage frames out."""
     n = len(ev)
-    ev_idx = pd.Series(np.arange(n), index=ev["incident_no"].to_numpy())
-    att = att.assign(ev=ev_idx.reindex(att["incident_no"].to_numpy()).to_numpy()).dropna(subset=["ev"])
-    att["ev"] = att["ev"].astype(np.int64)
-    c = clips[clips["owner"].notna() & clips["started_at"].notna() & clips["ended_at"].notna()]
-    c = c[c["ended_at"] > c["started_at"]]
-    codes, _ = pd.factorize(pd.concat([c["owner"], att["police_no"]], ignore_index=True))
-    c_off = codes[: len(c)].astype(np.int64)
-    a_off = codes[len(c):].astype(np.int64)
+    ev_index = pd.Index(ev["incident_no"].to_numpy(), dtype=object)  # object: no string-dtype conversion
+    att = att.assign(ev=ev_index.get_indexer(att["incident_no"].to_numpy()).astype(np.int64))
+    att = att[att["ev"].to_numpy() >= 0]
+    a_off = runs.officers.get_indexer(att["police_no"].to_numpy()).astype(np.int64)  # -1: no clip at all
 
-    times = [ev["arrived_at"].to_numpy(), c["started_at"].to_numpy()]
+    times = [ev["arrived_at"].to_numpy(), runs.start]
     base_t = min((float(np.min(t)) for t in times if len(t)), default=0.0) - 1
     win_s = (ev["arrived_at"].to_numpy() - base_t).astype(np.int64)
     win_e = (ev["ended_at"].to_numpy() - base_t).astype(np.int64)
-    rg, rs, re = base.merge_runs(c_off, (c["started_at"].to_numpy() - base_t).astype(np.int64),
-                                 (c["ended_at"].to_numpy() - base_t).astype(np.int64))
+    rs = (runs.start - base_t).astype(np.int64)
+    re = (runs.end - base_t).astype(np.int64)
     a_ev = att["ev"].to_numpy()
-    p_idx, cs, ce = base.runs_in_windows(rg, rs, re, a_off, win_s[a_ev], win_e[a_ev])
+    known = np.flatnonzero(a_off >= 0)
+    p_idx, cs, ce = base.runs_in_windows(runs.group, rs, re, a_off[known], win_s[a_ev[known]], win_e[a_ev[known]])
+    p_idx = known[p_idx]
     has_clip = np.zeros(len(att), dtype=bool)
     has_clip[p_idx] = True
     covered, g_ev, g_s, g_e = base.union_gaps(n, a_ev[p_idx], cs, ce, win_s, win_e, tol)
@@ -121,34 +120,46 @@ def compute_frames(ev: pd.DataFrame, att: pd.DataFrame, clips: pd.DataFrame, rep
 
 
 def _excusing_reports(out: pd.DataFrame, att: pd.DataFrame, reports: pd.DataFrame, cfg: dict) -> pd.Series:
-    """The earliest timely interruption report of an attending officer, per event (or None)."""
+    """The earliest timely interruption report of an attending officer, per event (or None).
+
+    ``att`` carries ``ev``, the event's row position in ``out``.
+    """
     deadline = float(cfg["params"]["report_deadline_h"]) * 3600
-    r = reports.dropna(subset=["reported_at"]).merge(att[["incident_no", "police_no"]], on=["incident_no", "police_no"])
-    r = r.merge(out[["incident_no", "ended_at"]], on="incident_no")
-    r = r[r["reported_at"] <= r["ended_at"] + deadline].sort_values(["incident_no", "reported_at", "report_id"])
-    first = r.drop_duplicates("incident_no").set_index("incident_no")["report_id"]
-    return pd.Series(first.reindex(out["incident_no"].to_numpy()).to_numpy(), index=out.index, dtype=object)
+    r = reports.dropna(subset=["reported_at"])
+    r = r.assign(ev=pd.Index(out["incident_no"].to_numpy(), dtype=object)
+                 .get_indexer(r["incident_no"].to_numpy()).astype(np.int64))
+    r = r[r["ev"].to_numpy() >= 0]
+    mine = att[np.isin(att["ev"].to_numpy(), r["ev"].to_numpy())][["ev", "police_no"]]
+    r = r.merge(mine.astype({"police_no": object}), on=["ev", "police_no"])
+    r = r[r["reported_at"].to_numpy() <= out["ended_at"].to_numpy()[r["ev"].to_numpy()] + deadline]
+    first = r.sort_values(["ev", "reported_at", "report_id"]).drop_duplicates("ev")
+    result = np.full(len(out), None, dtype=object)
+    result[first["ev"].to_numpy()] = first["report_id"].to_numpy(dtype=object)
+    return pd.Series(result, index=out.index, dtype=object)
 
 
 def _causes(out: pd.DataFrame, att: pd.DataFrame, assignments: pd.DataFrame, devices: pd.DataFrame) -> pd.Series:
-    """Cause hint for events with status none or partial (rules.md): no_device / device_repair / not_recorded."""
-    cause = pd.Series([None] * len(out), index=out.index, dtype=object)
-    bad = out["raw_status"].isin(["none", "partial"])
+    """Cause hint for events with status none or partial (rules.md): no_device / device_repair / not_recorded.
+
+    ``att`` carries ``ev``, the event's row position in ``out``.
+    """
+    cause = np.full(len(out), None, dtype=object)
+    bad = out["raw_status"].isin(["none", "partial"]).to_numpy()
     if not bad.any():
-        return cause
-    ev = out.loc[bad, ["incident_no", "arrived_at"]]
-    held = ev.merge(att[["incident_no", "police_no"]], on="incident_no").merge(
-        assignments[["device_sn", "police_no", "from_at", "to_at"]], on="police_no")
+        return pd.Series(cause, index=out.index, dtype=object)
+    x = att[bad[att["ev"].to_numpy()]][["ev", "police_no"]].astype({"police_no": object})
+    x = x.assign(arrived_at=out["arrived_at"].to_numpy()[x["ev"].to_numpy()])
+    held = x.merge(assignments[["device_sn", "police_no", "from_at", "to_at"]].astype({"police_no": object}),
+                   on="police_no")
     held = held[(held["from_at"] <= held["arrived_at"])
                 & (held["to_at"].isna() | (held["arrived_at"] < held["to_at"]))]
     held = held.merge(devices[["device_sn", "status", "status_since"]], on="device_sn", how="left")
     held["broken"] = held["status"].isin(["repair", "lost"]) & (held["status_since"] <= held["arrived_at"])
-    per = held.groupby("incident_no")["broken"].all()
-    c = np.where(~ev["incident_no"].isin(per.index), "no_device",
-                 np.where(per.reindex(ev["incident_no"]).fillna(False).to_numpy(dtype=bool),
-                          "device_repair", "not_recorded"))
-    cause.loc[bad] = c
-    return cause
+    per = held.groupby("ev")["broken"].all()
+    cause[bad] = "no_device"
+    evs = per.index.to_numpy()
+    cause[evs] = np.where(per.to_numpy(dtype=bool), "device_repair", "not_recorded")
+    return pd.Series(cause, index=out.index, dtype=object)
 
 
 _COV_COLS = ["incident_no", "unit_code", "arrived_at", "ended_at", "window_s", "covered_s", "covered_fraction",
@@ -157,10 +168,10 @@ _COV_COLS = ["incident_no", "unit_code", "arrived_at", "ended_at", "window_s", "
 
 def compute(conn: Connection, as_of: datetime, cfg: dict) -> None:
     """Rebuild event_coverage and event_gaps inside the caller's transaction."""
-    clips = base.load_clips(conn)
-    cov = evaluate(conn, as_of, cfg, clips=clips)
+    runs = clip_runs.read(conn)
+    cov = evaluate(conn, as_of, cfg, runs=runs)
     # hand-over to findings.compute in the same transaction (see base.take_cached)
-    base.put_cached(conn, base.CLIPS_CACHE, as_of, cfg, clips)
+    base.put_cached(conn, clip_runs.RUNS_CACHE, as_of, cfg, runs)
     base.put_cached(conn, COVERAGE_CACHE, as_of, cfg, cov)
     ev = cov.events.copy()
     for col in ("arrived_at", "ended_at"):

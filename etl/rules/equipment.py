@@ -8,6 +8,7 @@ import pandas as pd
 from etl.contract import LEDGER_STATUS
 from etl.rules import base
 from etl.rules.context import Ctx, txt
+from etl.rules.metrics import clip_months
 
 STATUS_CN = {v: k for k, v in LEDGER_STATUS.items()}
 
@@ -52,6 +53,12 @@ def _month_start(sec: pd.Series) -> pd.Series:
     return pd.Series(m.astype("datetime64[s]").astype("int64").astype(np.float64), index=sec.index)
 
 
+def _month_seconds(month: pd.Series) -> np.ndarray:
+    """'YYYY-MM' -> epoch seconds of the month's first second."""
+    months = month.astype(str).to_numpy().astype("datetime64[M]")
+    return months.astype("datetime64[s]").astype(np.int64).astype(np.float64)
+
+
 def equip_idle(ctx: Ctx) -> pd.DataFrame:
     """Per in-use device (current status) and calendar month: the device was assigned during that month
     (an assignment overlapping the month) to an officer who attended an on-site event arriving that
@@ -74,10 +81,9 @@ def equip_idle(ctx: Ctx) -> pd.DataFrame:
     grp = x.sort_values([*keys, "police_no"]).drop_duplicates(keys)[[*keys, "police_no"]]
     events = x.drop_duplicates([*keys, "incident_no"]).groupby(keys).size().rename("events").reset_index()
     grp = grp.merge(events, on=keys)
-    clips = ctx.t("clips")
-    clips = clips[clips["device_sn"].isin(grp["device_sn"]) & clips["started_at"].notna()]
-    used = pd.DataFrame({"device_sn": clips["device_sn"].to_numpy(),
-                         "month_s": _month_start(clips["started_at"]).to_numpy()}).drop_duplicates()
+    used = clip_months(ctx.conn, ctx.as_of)  # clips per device and month up to the evaluation date
+    used = pd.DataFrame({"device_sn": used["device_sn"].astype(object).to_numpy(),
+                         "month_s": _month_seconds(used["month"])}).drop_duplicates()
     grp = grp.merge(used.assign(used=True), on=["device_sn", "month_s"], how="left")
     g = grp[grp["used"].isna()].merge(in_use, on="device_sn")
     month_cn = pd.to_datetime(g["month_s"], unit="s").dt.strftime("%Y年%m月")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from etl import clip_runs
 from etl.db import bulk_insert
 from etl.rules import av, base, cases, coverage, equipment, media
 from etl.rules.context import Ctx
@@ -29,10 +30,12 @@ _RULE_ORDER = {r: i for i, r in enumerate(RULES)}
 def evaluate(conn: Connection, as_of: datetime, cfg: dict, *, integrity_checked: bool) -> pd.DataFrame:
     """Every finding as a frame with the findings columns (times as datetime64); no writes."""
     ctx = Ctx(conn, as_of, cfg, integrity_checked=integrity_checked)
-    ctx.clips_frame = base.take_cached(conn, base.CLIPS_CACHE, as_of, cfg)
+    ctx.runs = base.take_cached(conn, clip_runs.RUNS_CACHE, as_of, cfg)
+    if ctx.runs is None:
+        ctx.runs = clip_runs.read(conn)
     ctx.coverage = base.take_cached(conn, coverage.COVERAGE_CACHE, as_of, cfg)
     if ctx.coverage is None:
-        ctx.coverage = coverage.evaluate(conn, as_of, cfg, clips=ctx.t("clips"))
+        ctx.coverage = coverage.evaluate(conn, as_of, cfg, runs=ctx.runs)
     frames = [*av.rules(ctx), *cases.rules(ctx), *equipment.rules(ctx), *media.rules(ctx)]
     return assemble(frames)
 

@@ -1,0 +1,246 @@
+"""Each officer's recorded time as merged runs, kept up to date by the load (table ``clip_runs``).
+
+Coverage (rules.md "Events") and the supporting-clip check of the case rules
+only need, per officer, the union of the clips they own.  Re-reading and
+re-resolving every clip of the year in every run costs several seconds at city
+scale (2.5M rows through the database driver), so the load keeps the union
+itself: one row per officer with the disjoint, sorted runs (touching clips
+merge) as two little-endian int64 arrays of epoch seconds (naive wall-clock,
+as everywhere in the rules).
+
+Ownership is rules.md's: ``police_no`` when set, otherwise the officer the
+device was assigned to at ``started_at`` (``etl.rules.base.resolve_owners``).
+Only positive-length clips count.
+
+What a load can change, and what is refreshed then (``Maintenance``):
+- new or changed clips: the owners of their new and their previous versions;
+- a changed ``device_assignments`` table: every officer on an assignment row
+  of a device whose rows changed, before or after;
+- the first load into an empty clip mirror: everything, from the staged frame
+  in memory (no re-read);
+- a warehouse whose ``clip_runs`` is empty while clips exist (built by an
+  older version, or rows written around the loader, as some tests do): a full
+  rebuild from the mirror, by the loader and by the readers alike.
+Only the affected officers' rows are rewritten, inside the run's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from etl.db import bulk_insert
+from etl.rules import base
+
+TABLE = "clip_runs"
+RUNS_CACHE = "etl.clip_runs"  # conn.info key: coverage hands the runs to the case rules
+_DTYPE = np.dtype("<i8")
+
+
+def encode(values: np.ndarray) -> bytes:
+    return np.ascontiguousarray(values, dtype=_DTYPE).tobytes()
+
+
+def decode(blob: bytes | memoryview | None) -> np.ndarray:
+    return np.frombuffer(bytes(blob), dtype=_DTYPE) if blob else np.empty(0, dtype=np.int64)
+
+
+def compute(clips: pd.DataFrame, assignments: pd.DataFrame, officers: Iterable[str] | None = None) -> pd.DataFrame:
+    """Rows of ``clip_runs`` from clips (device_sn, police_no, started_at, ended_at as epoch seconds).
+
+    ``officers``: keep only these owners (None: all).
+    """
+    owner = base.resolve_owners(clips, assignments)
+    ok = owner.notna().to_numpy() & clips["started_at"].notna().to_numpy() & clips["ended_at"].notna().to_numpy()
+    if officers is not None:
+        ok &= owner.isin(list(officers)).to_numpy()
+    start = clips["started_at"].to_numpy(dtype=np.float64)[ok]
+    end = clips["ended_at"].to_numpy(dtype=np.float64)[ok]
+    pos = end > start
+    names = owner.to_numpy(dtype=object)[ok][pos]
+    if not len(names):
+        return pd.DataFrame({"police_no": pd.Series(dtype=object), "runs": pd.Series(dtype="int64"),
+                             "starts": pd.Series(dtype=object), "ends": pd.Series(dtype=object)})
+    codes, uniques = pd.factorize(names, sort=True)
+    rg, rs, re = base.merge_runs(codes.astype(np.int64), start[pos].astype(np.int64), end[pos].astype(np.int64))
+    bounds = np.flatnonzero(np.r_[True, rg[1:] != rg[:-1], True])
+    lo, hi = bounds[:-1], bounds[1:]
+    return pd.DataFrame({
+        "police_no": pd.Series(np.asarray(uniques, dtype=object)[rg[lo]], dtype=object),
+        "runs": (hi - lo).astype(np.int64),
+        "starts": [encode(rs[a:b]) for a, b in zip(lo, hi, strict=True)],
+        "ends": [encode(re[a:b]) for a, b in zip(lo, hi, strict=True)],
+    })
+
+
+def _key_table(conn: Connection, name: str, values: Iterable[str]) -> str:
+    """A temporary one-column table ``name(k)`` holding ``values`` (for IN (SELECT k ...) filters)."""
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} (k TEXT)")
+    conn.exec_driver_sql(f"DELETE FROM {name}")
+    bulk_insert(conn, name, [(v,) for v in values], ["k"], plain=True)
+    return f"(SELECT k FROM {name})"
+
+
+def _write(conn: Connection, rows: pd.DataFrame, officers: list[str] | None) -> None:
+    if officers is None:
+        conn.exec_driver_sql(f"DELETE FROM {TABLE}")
+    else:
+        conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE police_no IN {_key_table(conn, 'etl_officers', officers)}")
+    if len(rows):
+        bulk_insert(conn, TABLE, rows[["police_no", "runs", "starts", "ends"]], plain=True)
+
+
+def _assignments(conn: Connection) -> pd.DataFrame:
+    return base.read_table(conn, "device_assignments", ["device_sn", "police_no", "from_at", "to_at"])
+
+
+def rebuild(conn: Connection, officers: Iterable[str] | None = None) -> int:
+    """Recompute the runs of ``officers`` (None: everyone) from the clip mirror; returns the officers written."""
+    asg = _assignments(conn)
+    cols = ["device_sn", "police_no", "started_at", "ended_at"]
+    if officers is None:
+        clips = base.read_table(conn, "clips", cols)
+    else:
+        officers = sorted({str(o) for o in officers if o is not None})
+        if not officers:
+            return 0
+        # their own clips, and the unowned clips of every device ever assigned to them
+        devices = sorted(set(asg.loc[asg["police_no"].isin(officers), "device_sn"].dropna()))
+        cond = (f"police_no IN {_key_table(conn, 'etl_officers', officers)}"
+                f" OR ((police_no IS NULL OR TRIM(police_no) = '')"
+                f" AND device_sn IN {_key_table(conn, 'etl_devices', devices)})")
+        clips = base.read_table(conn, "clips", cols, where=cond)
+    rows = compute(clips, asg, officers)
+    _write(conn, rows, officers)
+    return len(rows)
+
+
+def rebuild_from_staged(conn: Connection, staged_clips: pd.DataFrame) -> int:
+    """First load into an empty clip mirror: the runs straight from the staged frame (text datetimes)."""
+    clips = pd.DataFrame({
+        "device_sn": staged_clips["device_sn"].astype(object).to_numpy(),
+        "police_no": staged_clips["police_no"].astype(object).where(staged_clips["police_no"].notna(), None)
+        .to_numpy(),
+        "started_at": _epoch(staged_clips["started_at"]), "ended_at": _epoch(staged_clips["ended_at"]),
+    })
+    rows = compute(clips, _assignments(conn))
+    _write(conn, rows, None)
+    return len(rows)
+
+
+def _epoch(text: pd.Series) -> np.ndarray:
+    ts = pd.to_datetime(text.astype(object), format=base.TS_FMT, errors="coerce")
+    sec = ts.to_numpy(dtype="datetime64[s]").astype(np.int64).astype(np.float64)
+    sec[ts.isna().to_numpy()] = np.nan
+    return sec
+
+
+def needs_full_rebuild(conn: Connection) -> bool:
+    """Clips exist but no runs were ever built (older warehouse, or rows written around the loader)."""
+    has_runs = conn.exec_driver_sql(f"SELECT 1 FROM {TABLE} LIMIT 1").first() is not None
+    return not has_runs and conn.exec_driver_sql("SELECT 1 FROM clips LIMIT 1").first() is not None
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Every officer's runs: ``group[i]`` is the position in ``officers`` of run i; sorted by (group, start)."""
+
+    officers: pd.Index
+    group: np.ndarray  # int64
+    start: np.ndarray  # int64 epoch seconds
+    end: np.ndarray
+
+
+def unpack(rows: Iterable[tuple]) -> Runs:
+    """(police_no, starts, ends) rows, ``police_no`` ascending -> ``Runs``."""
+    rows = list(rows)
+    starts = [decode(r[1]) for r in rows]
+    ends = [decode(r[2]) for r in rows]
+    counts = np.array([len(x) for x in starts], dtype=np.int64)
+    empty = np.empty(0, dtype=np.int64)
+    return Runs(officers=pd.Index([r[0] for r in rows], dtype=object),
+                group=np.repeat(np.arange(len(rows), dtype=np.int64), counts),
+                start=np.concatenate(starts).astype(np.int64) if rows else empty,
+                end=np.concatenate(ends).astype(np.int64) if rows else empty)
+
+
+def read(conn: Connection) -> Runs:
+    """All runs from the warehouse (rebuilt first when they were never built)."""
+    if needs_full_rebuild(conn):
+        rebuild(conn)
+    return unpack(conn.execute(sa.text(f"SELECT police_no, starts, ends FROM {TABLE} ORDER BY police_no")))
+
+
+def of_clips(clips: pd.DataFrame, assignments: pd.DataFrame) -> Runs:
+    """``Runs`` straight from clip and assignment frames (epoch seconds), without the warehouse."""
+    rows = compute(clips, assignments).sort_values("police_no")
+    return unpack(rows[["police_no", "starts", "ends"]].itertuples(index=False, name=None))
+
+
+class Maintenance:
+    """Collects, table by table during a load, what changes clip ownership; ``refresh`` rewrites those runs.
+
+    The pipeline calls ``before(conn, name, staged_clean)`` just before loading
+    a table, ``after(conn, name, staged_clean, replaced_or_loaded, was_empty)``
+    just after, and ``refresh(conn)`` once the clips are loaded.
+    """
+
+    def __init__(self) -> None:
+        self.officers: set[str] = set()
+        self.from_staged: pd.DataFrame | None = None
+        self._old_assignments: pd.DataFrame | None = None
+        self._old_clips: pd.DataFrame | None = None
+
+    def before(self, conn: Connection, name: str, clean: pd.DataFrame) -> None:
+        if name == "device_assignments":
+            self._old_assignments = _assignments(conn)
+        elif name == "clips" and len(clean):
+            self._old_clips = _previous_versions(conn, clean["clip_id"])
+
+    def after(self, conn: Connection, name: str, clean: pd.DataFrame, changed: bool, was_empty: bool) -> None:
+        if name == "device_assignments" and changed and self._old_assignments is not None:
+            self.officers |= _assignment_officers(self._old_assignments, _assignments(conn))
+        elif name == "clips" and len(clean):
+            if was_empty:
+                self.from_staged = clean
+                return
+            asg = _assignments(conn)
+            new = pd.DataFrame({
+                "device_sn": clean["device_sn"].astype(object).to_numpy(),
+                "police_no": clean["police_no"].astype(object).where(clean["police_no"].notna(), None).to_numpy(),
+                "started_at": _epoch(clean["started_at"]),
+            })
+            for frame in (new, self._old_clips):
+                if frame is not None and len(frame):
+                    self.officers |= set(base.resolve_owners(frame, asg).dropna().unique())
+
+    def refresh(self, conn: Connection) -> int:
+        """Rewrite the runs of everything collected so far; returns the officers written."""
+        staged, officers = self.from_staged, self.officers
+        self.from_staged, self.officers = None, set()
+        if staged is not None:
+            return rebuild_from_staged(conn, staged)
+        if needs_full_rebuild(conn):
+            return rebuild(conn)
+        return rebuild(conn, officers) if officers else 0
+
+
+def _previous_versions(conn: Connection, keys: pd.Series) -> pd.DataFrame:
+    """The stored versions (device, officer, start) of the clips about to be replaced."""
+    cols = ["device_sn", "police_no", "started_at"]
+    keys_sql = _key_table(conn, "etl_clip_keys", keys.astype(object).to_numpy())
+    return base.read_table(conn, "clips", cols, where=f"clip_id IN {keys_sql}")
+
+
+def _assignment_officers(old: pd.DataFrame, new: pd.DataFrame) -> set[str]:
+    """Every officer on an assignment row of a device whose rows differ between ``old`` and ``new``."""
+    cols = ["device_sn", "police_no", "from_at", "to_at"]
+    diff = old[cols].drop_duplicates().merge(new[cols].drop_duplicates(), how="outer", indicator=True)
+    devices = set(diff.loc[diff["_merge"] != "both", "device_sn"])
+    both = pd.concat([old[cols], new[cols]], ignore_index=True)
+    return set(both.loc[both["device_sn"].isin(devices), "police_no"].dropna().astype(str))

@@ -1,0 +1,131 @@
+"""The officers' clip runs kept by the load (etl.clip_runs) equal a rebuild from scratch after any change."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from etl import clip_runs
+from etl.db import make_engine
+from etl.demo import generate
+from etl.pipeline import run
+
+
+def _runs(url: str) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT police_no, starts, ends FROM clip_runs").fetchall()
+    engine.dispose()
+    return {r[0]: (tuple(clip_runs.decode(r[1]).tolist()), tuple(clip_runs.decode(r[2]).tolist())) for r in rows}
+
+
+def _rebuilt(url: str) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """What a full rebuild from the clip mirror gives (in a transaction rolled back afterwards)."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        tx = conn.begin()
+        clip_runs.rebuild(conn)
+        rows = conn.exec_driver_sql("SELECT police_no, starts, ends FROM clip_runs").fetchall()
+        tx.rollback()
+    engine.dispose()
+    return {r[0]: (tuple(clip_runs.decode(r[1]).tolist()), tuple(clip_runs.decode(r[2]).tolist())) for r in rows}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    generate(out, scale="small", seed=11, media=False)
+    return out
+
+
+def test_runs_are_sorted_disjoint_and_cover_every_owned_clip(demo: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    run(demo / "sources.yaml", warehouse=url, rules=False, progress=False)
+    runs = _runs(url)
+    assert runs == _rebuilt(url)  # the first load's in-memory path equals the SQL path
+    with sqlite3.connect(tmp_path / "w.sqlite") as con:
+        owned = pd.read_sql("SELECT police_no, unixepoch(started_at) s, unixepoch(ended_at) e FROM clips "
+                            "WHERE police_no IS NOT NULL AND ended_at > started_at", con)
+    con.close()
+    assert len(runs) > 10
+    for officer, (starts, ends) in runs.items():
+        s, e = np.array(starts), np.array(ends)
+        assert (e > s).all() and (s[1:] > e[:-1]).all()  # positive, sorted, disjoint (touching ones merged)
+        mine = owned[owned["police_no"] == officer]
+        idx = np.searchsorted(s, mine["s"].to_numpy(), side="right") - 1
+        assert (idx >= 0).all() and (e[idx] >= mine["e"].to_numpy()).all()  # each clip inside one run
+
+
+def test_incremental_changes_keep_the_runs_equal_to_a_rebuild(demo: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for item in demo.iterdir():
+        target = src / item.name
+        if item.is_dir():
+            target.symlink_to(item, target_is_directory=True)
+        elif item.suffix == ".sqlite":
+            target.write_bytes(item.read_bytes())
+        else:
+            target.symlink_to(item)
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    run(src / "sources.yaml", warehouse=url, rules=False, progress=False)
+    before = _runs(url)
+
+    with sqlite3.connect(src / "media.sqlite") as con:
+        # one clip each of six different officers (each change must be picked up on its own)
+        picked = con.execute("SELECT police_no, MIN(clip_id) FROM clips WHERE police_no IS NOT NULL "
+                             "GROUP BY police_no ORDER BY police_no LIMIT 6").fetchall()
+        other = picked[5][0]
+        ids = [c for _p, c in picked[:5]]
+        stamp = "2026-12-01 08:00:00"
+        # an officer's clip handed to another officer, one made unowned (resolved through the assignment),
+        # one cut shorter, one turned into zero length, and a new clip
+        con.execute("UPDATE clips SET police_no = ?, updated_at = ? WHERE clip_id = ?", (other, stamp, ids[0]))
+        con.execute("UPDATE clips SET police_no = NULL, updated_at = ? WHERE clip_id = ?", (stamp, ids[1]))
+        con.execute("UPDATE clips SET ended_at = datetime(started_at, '+5 seconds'), updated_at = ? "
+                    "WHERE clip_id = ?", (stamp, ids[2]))
+        con.execute("UPDATE clips SET ended_at = started_at, updated_at = ? WHERE clip_id = ?", (stamp, ids[3]))
+        con.execute("INSERT INTO clips SELECT 'NEW' || clip_id, device_sn, police_no, datetime(started_at, '+3 days'),"
+                    " datetime(ended_at, '+3 days'), size_bytes, sha256, imported_at, NULL, NULL, NULL, is_evidence,"
+                    " NULL, ? FROM clips WHERE clip_id = ?", (stamp, ids[4]))
+        # a device handed over earlier than recorded: its unowned clips change owner
+        # (to an officer none of the changes above touches, so only this change can move its runs)
+        touched = [p for p, _c in picked]
+        marks = ",".join("?" * len(touched))
+        dev, old_holder = con.execute(
+            f"SELECT c.device_sn, a.police_no FROM clips c JOIN device_assignments a ON a.device_sn = c.device_sn "
+            f"WHERE c.police_no IS NULL AND a.police_no NOT IN ({marks}) GROUP BY c.device_sn, a.police_no "
+            f"ORDER BY COUNT(*) DESC LIMIT 1", touched).fetchone()
+        new_holder = con.execute(f"SELECT police_no FROM clips WHERE police_no NOT IN ({marks}, ?) "
+                                 f"ORDER BY police_no DESC LIMIT 1", (*touched, old_holder)).fetchone()[0]
+        con.execute("UPDATE device_assignments SET police_no = ? WHERE device_sn = ?", (new_holder, dev))
+    con.close()
+
+    second = run(src / "sources.yaml", warehouse=url, rules=False, progress=False)
+    assert second.tables["clips"].loaded == 5
+    after = _runs(url)
+    assert after == _rebuilt(url)
+    assert after != before
+    changed = {o for o in set(before) | set(after) if before.get(o) != after.get(o)}
+    # every change moved someone's runs (the unowned clip may resolve back to the same officer) ...
+    assert {*touched[:1], *touched[2:], old_holder, new_holder} <= changed
+    assert len(changed) < len(after)  # ... and only the affected officers' runs
+
+
+def test_rules_rebuild_runs_missing_from_an_older_warehouse(demo: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    run(demo / "sources.yaml", warehouse=url, rules=False, progress=False)
+    expected = _runs(url)
+    with sqlite3.connect(tmp_path / "w.sqlite") as con:
+        con.execute("DELETE FROM clip_runs")
+    con.close()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        got = clip_runs.read(conn)
+    engine.dispose()
+    assert list(got.officers) == sorted(expected)
+    assert len(got.start) == sum(len(v[0]) for v in expected.values())
