@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from etl.contract import LOAD_ORDER, TABLES
 from etl.db import make_engine, warehouse_url
 from etl.extract import read_table
 from etl.integrity import check_media
-from etl.load import get_watermark, load_table, warehouse_keys
+from etl.load import WarehouseKeys, get_watermark, load_table
 from etl.progress import Progress
 from etl.schema import ensure_schema, etl_runs
 from etl.staging import stage
@@ -35,6 +36,7 @@ from etl.staging import stage
 # Columns whose latest day defines the default evaluation date.
 AS_OF_COLUMNS = (("incidents", "received_at"), ("clips", "started_at"), ("cases", "registered_at"),
                  ("case_actions", "started_at"), ("access_log", "at"))
+READ_AHEAD = 8  # source tables read ahead of the load (memory: their raw rows wait in memory)
 REFERENCED = {ref for t in TABLES.values() for _c, ref, _k in t.refs}
 
 
@@ -146,44 +148,66 @@ def _load_all(conn: Connection, cfg: config_mod.SourcesConfig, run_id: int, resu
     reasons: Counter = Counter()
     loaded_clips: set[str] = set()
     runs = clip_runs.Maintenance()
-    for name in LOAD_ORDER:
-        src = cfg.tables.get(name)
-        if src is None:
-            continue
-        table = TABLES[name]
-        t0 = time.perf_counter()
-        wm = get_watermark(conn, name) if table.has_updated_at and use_watermarks else None
-        progress.stage(f"读取 {name}")
-        raw = read_table(src, since=wm[0] if wm else None)
-        progress.stage(f"校验 {name}（{len(raw):,} 行）")
-        staged = stage(raw, table, source=src.system.name, label=src.label, columns=src.columns,
-                       dt_format=src.dt_format, known=known, watermark=wm)
-        del raw
-        progress.start(f"载入 {name}", len(staged.clean))
-        runs.before(conn, name, staged.clean)
-        res = load_table(conn, table, staged, run_id, on_chunk=progress.advance)
-        runs.after(conn, name, staged.clean, changed=bool(res.loaded or res.replaced), was_empty=res.was_empty)
-        if name == "clips":  # device_assignments load before clips (contract order): ownership is final now
-            progress.stage("更新民警录像时段")
-            runs.refresh(conn)
-        st = TableStats(read=staged.read, unchanged=staged.unchanged, loaded=res.loaded,
-                        rejected=len(staged.quarantine), quarantined=res.quarantined,
-                        seconds=round(time.perf_counter() - t0, 3))
-        result.tables[name] = st
-        for reason, n in staged.quarantine["reason"].map(reason_kind).value_counts().items():
-            reasons[f"{name}：{reason}"] += int(n)
-        if name in REFERENCED:
-            if table.has_updated_at and not res.was_empty:
-                known[name] = warehouse_keys(conn, table)
-            else:
-                known[name] = pd.Index(staged.clean[table.key[0]], dtype="str")
-        if name == "clips" and res.loaded and cfg.media_root is not None:
-            loaded_clips = set(staged.clean["clip_id"].to_numpy(dtype=object))
-        progress.finish(f"{name}：读取 {st.read:,} 行，载入 {st.loaded:,} 行，隔离 {st.rejected:,} 行，"
-                        f"{st.seconds:.1f} 秒")
+    plan = [name for name in LOAD_ORDER if name in cfg.tables]
+    marks = {name: get_watermark(conn, name) if TABLES[name].has_updated_at and use_watermarks else None
+             for name in plan}
+    # Sources are read by one background thread, up to READ_AHEAD tables ahead of the load: reading (driver
+    # fetches, file parsing) overlaps with staging and writing the tables before it.  Staging and loading
+    # stay in contract order on this thread and connection.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-read")
+    futures: dict[str, Future | None] = {}
+    try:
+        for i, name in enumerate(plan):
+            for later in plan[:i + 1 + READ_AHEAD]:
+                if later not in futures:
+                    wm = marks[later]
+                    futures[later] = pool.submit(read_table, cfg.tables[later], wm[0] if wm else None)
+            _load_one(conn, cfg, name, futures[name], marks[name], run_id, result, progress, known, reasons,
+                      runs, loaded_clips)
+            futures[name] = None  # its rows are loaded: let them go
+    finally:  # on failure do not wait for reads still queued
+        pool.shutdown(wait=False, cancel_futures=True)
     runs.refresh(conn)  # ownership changes when only device_assignments were declared and changed
     result.reasons = dict(reasons)
     return loaded_clips
+
+
+def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_future: Future,
+              wm: tuple[str, str] | None, run_id: int, result: RunResult, progress: Progress,
+              known: dict[str, pd.Index], reasons: Counter, runs: clip_runs.Maintenance,
+              loaded_clips: set[str]) -> None:
+    """Stage and load one table whose source read is under way in ``raw_future``."""
+    src = cfg.tables[name]
+    table = TABLES[name]
+    t0 = time.perf_counter()
+    progress.stage(f"读取 {name}")
+    raw = raw_future.result()
+    progress.stage(f"校验 {name}（{len(raw):,} 行）")
+    staged = stage(raw, table, source=src.system.name, label=src.label, columns=src.columns,
+                   dt_format=src.dt_format, known=known, watermark=wm)
+    del raw
+    progress.start(f"载入 {name}", len(staged.clean))
+    runs.before(conn, name, staged.clean)
+    res = load_table(conn, table, staged, run_id, on_chunk=progress.advance)
+    runs.after(conn, name, staged.clean, changed=bool(res.loaded or res.replaced), was_empty=res.was_empty)
+    if name == "clips":  # device_assignments load before clips (contract order): ownership is final now
+        progress.stage("更新民警录像时段")
+        runs.refresh(conn)
+    st = TableStats(read=staged.read, unchanged=staged.unchanged, loaded=res.loaded,
+                    rejected=len(staged.quarantine), quarantined=res.quarantined,
+                    seconds=round(time.perf_counter() - t0, 3))
+    result.tables[name] = st
+    for reason, n in staged.quarantine["reason"].map(reason_kind).value_counts().items():
+        reasons[f"{name}：{reason}"] += int(n)
+    if name in REFERENCED:
+        if table.has_updated_at and not res.was_empty:
+            known[name] = WarehouseKeys(conn, table)
+        else:
+            known[name] = pd.Index(staged.clean[table.key[0]], dtype="str")
+    if name == "clips" and res.loaded and cfg.media_root is not None:
+        loaded_clips.update(staged.clean["clip_id"].to_numpy(dtype=object))
+    progress.finish(f"{name}：读取 {st.read:,} 行，载入 {st.loaded:,} 行，隔离 {st.rejected:,} 行，"
+                    f"{st.seconds:.1f} 秒")
 
 
 def run(sources: Path, warehouse: str | None = None, as_of: datetime | None = None, rules: bool = True,

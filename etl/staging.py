@@ -194,6 +194,7 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
     """Validate one table's raw rows against the contract.
 
     ``known`` maps a referenced table name to the keys already valid for it
+    (a collection, or an object with ``contains(series) -> bool series``)
     (warehouse keys, plus this run's loaded keys); a reference to a table
     missing from ``known`` is not checked.  Self-references (``parent_code``)
     also accept the keys staged here.  ``watermark`` (updated_at, key) skips
@@ -267,12 +268,18 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
         if known is None or (ref_table not in known and ref_table != table.name):
             continue
         valid = known.get(ref_table, ())
-        if ref_table == table.name:
-            own = txt[table.key[0]][reasons.open() & keep].dropna()
-            valid = pd.Index(list(valid), dtype="str").append(pd.Index(own.astype("str")))
         s = txt[col]
+        own = txt[table.key[0]][reasons.open() & keep].dropna() if ref_table == table.name else None
+        if hasattr(valid, "contains"):  # keys looked up where they live (the warehouse), only those asked for
+            found = valid.contains(s)
+            if own is not None:
+                found |= isin(s, pd.Index(own.astype("str")))
+        else:
+            if own is not None:
+                valid = pd.Index(list(valid), dtype="str").append(pd.Index(own.astype("str")))
+            found = isin(s, valid)
         noun = REF_NOUNS.get(ref_table, ref_table)
-        reasons.flag(keep & s.notna() & ~isin(s, valid), f"未知{noun} ", s)
+        reasons.flag(keep & s.notna() & ~found, f"未知{noun} ", s)
 
     bad = reasons.values.notna() & keep
     good = reasons.values.isna() & keep

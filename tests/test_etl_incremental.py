@@ -201,3 +201,19 @@ def test_progress_shows_rows_per_second_on_a_terminal_only() -> None:
     p.advance(200_000)
     p.finish("clips：完成")
     assert "载入 clips：200,000/200,000 行（" in tty.text and "行/秒）" in tty.text and tty.text.endswith("\n")
+
+
+def test_incremental_references_are_checked_against_the_warehouse(tmp_path: Path, wh: str) -> None:
+    """A later run's rows may point at keys loaded earlier (valid) or nowhere (quarantined with the reason)."""
+    src = write_sources(tmp_path / "src")
+    run(src, warehouse=wh, rules=False, progress=False)
+    media = tmp_path / "src" / "media.sqlite"
+    _sql(media, "INSERT INTO access_log (log_id, clip_id, action, user_no, at, reason) VALUES "
+                "('L0003', 'K000002', 'view', '012346', '2026-04-01 10:00:00', '复核'), "
+                "('L0004', 'K404', 'view', '012346', '2026-04-01 11:00:00', '复核')")
+    res = run(src, warehouse=wh, rules=False, progress=False)
+    assert res.tables["clips"].loaded == 0  # clips unchanged: their keys come from the warehouse
+    assert res.tables["access_log"].rejected == 1
+    assert [r[0] for r in query(wh, "SELECT log_id FROM access_log ORDER BY log_id")] == ["L0001", "L0002", "L0003"]
+    assert query(wh, "SELECT row_key, reason FROM quarantine WHERE table_name = 'access_log'") == [
+        ("L0004", "未知视频 K404")]
