@@ -30,7 +30,22 @@ def warehouse_url(url: str | None = None) -> str:
     return url or os.environ.get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE
 
 
-def make_engine(url: str | None = None) -> Engine:
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a file-based SQLite URL, else None."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        return Path(url[len("sqlite:///"):])
+    return None
+
+
+def is_new_sqlite(url: str) -> bool:
+    """A SQLite warehouse file that does not exist yet (or is empty)."""
+    path = sqlite_path(url)
+    return path is not None and (not path.exists() or path.stat().st_size == 0)
+
+
+def make_engine(url: str | None = None, *, journal: str = "WAL") -> Engine:
+    """An engine on the warehouse.  SQLite: ``journal`` is the journal mode its connections set (WAL lets the
+    dashboard read while a run writes; the first load into a new file uses DELETE, see etl.pipeline)."""
     url = warehouse_url(url)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
@@ -43,8 +58,9 @@ def make_engine(url: str | None = None) -> Engine:
             # BEGIN govern instead so that DDL is transactional too.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA journal_mode={journal}")
+            # NORMAL is durable enough with WAL; a rollback journal needs FULL to survive a power cut
+            cur.execute("PRAGMA synchronous=" + ("NORMAL" if journal.upper() == "WAL" else "FULL"))
             cur.execute("PRAGMA foreign_keys=OFF")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA temp_store=MEMORY")

@@ -170,11 +170,23 @@ def integrity(ctx: Ctx) -> list[pd.DataFrame]:
     return [hash_f, miss_f]
 
 
+def _deleted_or_late(ctx: Ctx) -> pd.DataFrame:
+    """Clips deleted up to the evaluation date or imported after the upload deadline: one scan of the clip
+    table serves INTEGRITY-DELETED and UPLOAD-LATE (each filters its own rows)."""
+    if "_deleted_or_late" not in ctx.cache:
+        h = float(ctx.params["upload_deadline_h"])
+        ctx.cache["_deleted_or_late"] = _clips(
+            ctx, f"(c.deleted_at IS NOT NULL AND c.deleted_at <= {base.sql_ts(ctx.as_of_s)}) OR "
+                 f"(c.imported_at IS NOT NULL AND {_ep(ctx, 'c.imported_at')} > {_ep(ctx, 'c.ended_at')} + {h * 3600:.0f})")
+    return ctx.cache["_deleted_or_late"]
+
+
 def integrity_deleted(ctx: Ctx) -> pd.DataFrame:
     """Deleted (deleted_at up to the evaluation date) before retention ended: evidence (is_evidence = 1 or
     tagged with a case) never; other clips not before started_at + retention_days."""
     days = float(ctx.params["retention_days"])
-    c = _clips(ctx, f"c.deleted_at IS NOT NULL AND c.deleted_at <= {base.sql_ts(ctx.as_of_s)}")
+    c = _deleted_or_late(ctx)
+    c = c[c["deleted_at"].notna() & (c["deleted_at"] <= ctx.as_of_s)]
     evidence = base.flag(c["is_evidence"]) | ~base.blank(c["case_no"])
     early = c["deleted_at"] < c["started_at"] + days * 86400
     bad = evidence | early
@@ -188,7 +200,7 @@ def integrity_deleted(ctx: Ctx) -> pd.DataFrame:
 
 def upload_late(ctx: Ctx) -> pd.DataFrame:
     h = float(ctx.params["upload_deadline_h"])
-    c = _clips(ctx, f"c.imported_at IS NOT NULL AND {_ep(ctx, 'c.imported_at')} > {_ep(ctx, 'c.ended_at')} + {h * 3600:.0f}")
+    c = _deleted_or_late(ctx)
     c = c[c["imported_at"] > c["ended_at"] + h * 3600]
     late = base.fmt_duration(c["imported_at"] - c["ended_at"]).to_numpy()
     return _clip_frame("UPLOAD-LATE", c, _clip_text(c) + " 于 " + base.fmt_ts(c["imported_at"]).to_numpy()
