@@ -13,7 +13,11 @@ device was assigned to at ``started_at`` (``etl.rules.base.resolve_owners``).
 Only positive-length clips count.
 
 What a load can change, and what is refreshed then (``Maintenance``):
-- new or changed clips: the owners of their new and their previous versions;
+- new clips: merged into their owner's stored runs (the union of a union);
+- changed clips whose owner or interval moved: their old and new owner's runs,
+  recomputed from the mirror (a run cannot be split without the other clips);
+  a changed clip whose owner and interval stayed (new import time, deletion
+  mark) changes nothing;
 - a changed ``device_assignments`` table: every officer on an assignment row
   of a device whose rows changed, before or after;
 - the first load into an empty clip mirror: everything, from the staged frame
@@ -68,13 +72,18 @@ def compute(clips: pd.DataFrame, assignments: pd.DataFrame, officers: Iterable[s
                              "starts": pd.Series(dtype=object), "ends": pd.Series(dtype=object)})
     codes, uniques = pd.factorize(names, sort=True)
     rg, rs, re = base.merge_runs(codes.astype(np.int64), start[pos].astype(np.int64), end[pos].astype(np.int64))
-    bounds = np.flatnonzero(np.r_[True, rg[1:] != rg[:-1], True])
+    return _rows_of(np.asarray(uniques, dtype=object), rg, rs, re)
+
+
+def _rows_of(names: np.ndarray, rg: np.ndarray, rs: np.ndarray, re: np.ndarray) -> pd.DataFrame:
+    """``clip_runs`` rows from merged runs (group codes index ``names``)."""
+    bounds = np.flatnonzero(np.r_[True, rg[1:] != rg[:-1], True]) if len(rg) else np.zeros(1, dtype=np.int64)
     lo, hi = bounds[:-1], bounds[1:]
     return pd.DataFrame({
-        "police_no": pd.Series(np.asarray(uniques, dtype=object)[rg[lo]], dtype=object),
+        "police_no": pd.Series(names[rg[lo]], dtype=object),
         "runs": (hi - lo).astype(np.int64),
-        "starts": [encode(rs[a:b]) for a, b in zip(lo, hi, strict=True)],
-        "ends": [encode(re[a:b]) for a, b in zip(lo, hi, strict=True)],
+        "starts": pd.Series([encode(rs[a:b]) for a, b in zip(lo, hi, strict=True)], dtype=object),
+        "ends": pd.Series([encode(re[a:b]) for a, b in zip(lo, hi, strict=True)], dtype=object),
     })
 
 
@@ -191,7 +200,8 @@ class Maintenance:
     """
 
     def __init__(self) -> None:
-        self.officers: set[str] = set()
+        self.officers: set[str] = set()  # officers whose runs are recomputed from the clip mirror
+        self.added: pd.DataFrame | None = None  # intervals of new clips to merge into their owners' runs
         self.from_staged: pd.DataFrame | None = None
         self._old_assignments: pd.DataFrame | None = None
         self._old_clips: pd.DataFrame | None = None
@@ -209,30 +219,76 @@ class Maintenance:
             if was_empty:
                 self.from_staged = clean
                 return
-            asg = _assignments(conn)
-            new = pd.DataFrame({
-                "device_sn": clean["device_sn"].astype(object).to_numpy(),
-                "police_no": clean["police_no"].astype(object).where(clean["police_no"].notna(), None).to_numpy(),
-                "started_at": _epoch(clean["started_at"]),
-            })
-            for frame in (new, self._old_clips):
-                if frame is not None and len(frame):
-                    self.officers |= set(base.resolve_owners(frame, asg).dropna().unique())
+            self._clips_changed(_assignments(conn), clean)
+
+    def _clips_changed(self, asg: pd.DataFrame, clean: pd.DataFrame) -> None:
+        """New clips are merged into their owner's runs; a changed clip whose owner or interval moved makes
+        its old and new owner's runs be recomputed (a run cannot be split without the other clips)."""
+        new = pd.DataFrame({
+            "clip_id": clean["clip_id"].astype(object).to_numpy(),
+            "device_sn": clean["device_sn"].astype(object).to_numpy(),
+            "police_no": clean["police_no"].astype(object).where(clean["police_no"].notna(), None).to_numpy(),
+            "started_at": _epoch(clean["started_at"]), "ended_at": _epoch(clean["ended_at"]),
+        })
+        new = _owned_interval(new, asg)
+        old = _owned_interval(self._old_clips, asg) if self._old_clips is not None else new.iloc[:0]
+        both = new.merge(old, on="clip_id", how="left", suffixes=("", "_old"), indicator=True)
+        fresh = both["_merge"] == "left_only"
+        same = (both["owner"].eq(both["owner_old"]) | (both["owner"].isna() & both["owner_old"].isna())) \
+            & both["start"].eq(both["start_old"]) & both["end"].eq(both["end_old"])
+        moved = both[~fresh & ~same]
+        self.officers |= set(moved["owner"].dropna()) | set(moved["owner_old"].dropna())
+        add = both[fresh & both["owner"].notna()][["owner", "start", "end"]]
+        self.added = add if self.added is None else pd.concat([self.added, add], ignore_index=True)
 
     def refresh(self, conn: Connection) -> int:
         """Rewrite the runs of everything collected so far; returns the officers written."""
-        staged, officers = self.from_staged, self.officers
-        self.from_staged, self.officers = None, set()
+        staged, officers, added = self.from_staged, self.officers, self.added
+        self.from_staged, self.officers, self.added = None, set(), None
         if staged is not None:
             return rebuild_from_staged(conn, staged)
         if needs_full_rebuild(conn):
             return rebuild(conn)
-        return rebuild(conn, officers) if officers else 0
+        n = rebuild(conn, officers) if officers else 0
+        if added is not None:
+            added = added[~added["owner"].isin(list(officers))]  # those were rebuilt from the mirror
+            n += _merge_added(conn, added)
+        return n
+
+
+def _owned_interval(clips: pd.DataFrame, asg: pd.DataFrame) -> pd.DataFrame:
+    """clip_id, owner, start, end of clips as coverage counts them: owner None and times NaN when the clip
+    adds nothing (no owner, no times, not positive)."""
+    owner = base.resolve_owners(clips, asg)
+    start = clips["started_at"].to_numpy(dtype=np.float64)
+    end = clips["ended_at"].to_numpy(dtype=np.float64)
+    counts = owner.notna().to_numpy() & (end > start)
+    return pd.DataFrame({"clip_id": clips["clip_id"].astype(object).to_numpy(),
+                         "owner": np.where(counts, owner.to_numpy(dtype=object), None),
+                         "start": np.where(counts, start, np.nan), "end": np.where(counts, end, np.nan)})
+
+
+def _merge_added(conn: Connection, added: pd.DataFrame) -> int:
+    """Merge new intervals into their owners' stored runs (the union of a union is the union)."""
+    if added.empty:
+        return 0
+    owners = sorted(set(added["owner"]))
+    rows = conn.exec_driver_sql(
+        f"SELECT police_no, starts, ends FROM {TABLE} WHERE police_no IN {_key_table(conn, 'etl_officers', owners)}"
+    ).fetchall()
+    stored = unpack(sorted(rows, key=lambda r: r[0]))
+    names = np.r_[np.asarray(stored.officers, dtype=object)[stored.group], added["owner"].to_numpy(dtype=object)]
+    starts = np.r_[stored.start, added["start"].to_numpy(dtype=np.int64)]
+    ends = np.r_[stored.end, added["end"].to_numpy(dtype=np.int64)]
+    codes, uniques = pd.factorize(names, sort=True)
+    rg, rs, re = base.merge_runs(codes.astype(np.int64), starts, ends)
+    _write(conn, _rows_of(np.asarray(uniques, dtype=object), rg, rs, re), owners)
+    return len(owners)
 
 
 def _previous_versions(conn: Connection, keys: pd.Series) -> pd.DataFrame:
-    """The stored versions (device, officer, start) of the clips about to be replaced."""
-    cols = ["device_sn", "police_no", "started_at"]
+    """The stored versions of the clips about to be replaced (what their runs were built from)."""
+    cols = ["clip_id", "device_sn", "police_no", "started_at", "ended_at"]
     keys_sql = _key_table(conn, "etl_clip_keys", keys.astype(object).to_numpy())
     return base.read_table(conn, "clips", cols, where=f"clip_id IN {keys_sql}")
 
