@@ -90,12 +90,19 @@ def test_same_updated_at_with_larger_key_is_not_lost(tmp_path: Path, wh: str) ->
 def test_table_without_updated_at_is_compared_in_full(tmp_path: Path, wh: str) -> None:
     src = write_sources(tmp_path / "src")
     run(src, warehouse=wh, rules=False, progress=False)
+    rowids = dict(query(wh, "SELECT police_no, rowid FROM officers"))
     _sql(tmp_path / "src" / "org.sqlite", "UPDATE officers SET name = '王建军' WHERE police_no = '012345'")
     _sql(tmp_path / "src" / "media.sqlite", "DELETE FROM access_log WHERE log_id = 'L0001'")
+    _sql(tmp_path / "src" / "media.sqlite", "INSERT INTO access_log (log_id, clip_id, action, user_no, at, reason) "
+                                            "VALUES ('L0009', 'K000002', 'view', '012346', '2026-04-01 10:00:00', '复核')")
     res = run(src, warehouse=wh, rules=False, progress=False)
-    assert res.tables["officers"].loaded == 4 and res.tables["org_units"].loaded == 0
+    # only the changed row is rewritten; the rest of the table stays as it was
+    assert res.tables["officers"].loaded == 1 and res.tables["org_units"].loaded == 0
     assert query(wh, "SELECT name FROM officers WHERE police_no = '012345'") == [("王建军",)]
-    assert query(wh, "SELECT log_id FROM access_log") == [("L0002",)]
+    after = dict(query(wh, "SELECT police_no, rowid FROM officers"))
+    assert {k: v for k, v in after.items() if k != "012345"} == {k: v for k, v in rowids.items() if k != "012345"}
+    assert res.tables["access_log"].loaded == 1
+    assert query(wh, "SELECT log_id FROM access_log ORDER BY log_id") == [("L0002",), ("L0009",)]
 
 
 def test_changed_config_reloads_everything_to_the_same_content(tmp_path: Path, wh: str) -> None:

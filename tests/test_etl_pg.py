@@ -75,3 +75,17 @@ def test_demo_loads_identically_into_sqlite_and_postgres(tmp_path: Path, pg_url:
     for name in a:
         assert a[name] == b[name], name
     assert len(a["clips"]) > 10_000 and all(len(a[t]) for t in TABLES)
+
+
+def test_full_compare_tables_rewrite_only_changed_rows_on_postgres(tmp_path: Path, pg_url: str) -> None:
+    """Datetime columns read back from PostgreSQL compare equal to the staged text: one new row, one loaded."""
+    src = write_sources(tmp_path / "src")
+    run(src, warehouse=pg_url, rules=False, progress=False)
+    with sqlite3.connect(tmp_path / "src" / "media.sqlite") as con:
+        con.execute("INSERT INTO access_log (log_id, clip_id, action, user_no, at, reason, approver_no, approved_at) "
+                    "VALUES ('L0009', 'K000002', 'copy', '012346', '2026-04-01 10:00:00', '复核', '012345', "
+                    "'2026-04-01 09:00:00')")
+    con.close()
+    res = run(src, warehouse=pg_url, rules=False, progress=False)
+    assert res.tables["access_log"].loaded == 1
+    assert query(pg_url, "SELECT COUNT(*) FROM access_log") == [(3,)]
