@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import sqlite3
 import subprocess
 import uuid
 from datetime import datetime
@@ -16,6 +17,7 @@ import yaml
 
 from etl.db import make_engine, read_df
 from etl.errors import EtlError
+from etl.rules import config, scoring
 from etl.schema import ensure_schema
 from etl.workbook import assess_cli, build_workbook
 from etl.workbook.xlsx import FORMULA_PREFIXES, rows_xml, safe_text, safe_text_series
@@ -23,6 +25,7 @@ from tests import workbook_fixtures as wf
 
 GEN_AT = datetime(2026, 12, 1, 9, 0, 0)
 COUNTY = "140403000000"
+STATION = "140404010000"
 
 
 @pytest.fixture(scope="module")
@@ -96,31 +99,179 @@ def test_summary_equals_unit_scores(warehouse, period, unit) -> None:  # noqa: A
         assert g["排名"].tolist() == sorted(g["排名"])
 
 
-@pytest.mark.parametrize("period", ["2026", "2026-Q3", "2026-07"])
-def test_details_add_up_to_points_lost(warehouse, period) -> None:  # noqa: ANN001
-    url, wh = warehouse
-    _, wb = _book(url, period=period)
-    det = _frame(wb["扣分明细"])
-    items = wh.extras["item_scores"].query("period == @period")
-    scores = wh.extras["unit_scores"].query("period == @period")
-    listed = det.groupby(["考评单位代码", "考评项目"])["扣分"].sum()
-    for r in items.itertuples():
-        lost = r.points - r.score
-        assert listed.get((r.unit_code, r.item_name), 0.0) == pytest.approx(lost, abs=0.01), (r.unit_code, r.item_name)
-    # every unit: points of all items minus the total = everything listed (veto cap included)
-    per_unit = det.groupby("考评单位代码")["扣分"].sum()
+def _parent(units: pd.DataFrame, code: str) -> str:
+    return units.set_index("unit_code").at[code, "parent_code"]
+
+
+LEVEL_HEADERS = {"station": "基层所队\n扣分", "county": "县（区）局\n扣分", "city": "市局\n扣分"}
+
+
+def detail_mismatches(det: pd.DataFrame, units: pd.DataFrame, items: pd.DataFrame, scores: pd.DataFrame) -> list[tuple]:
+    """Every (unit, item) and every unit total whose 扣分明细 rows do not add up to the points it lost.
+
+    A unit's rows are those of the units in its scope (单位代码); its points are in its level's column.
+    """
+    levels = dict(zip(units["unit_code"], units["level"], strict=True))
+    bad = []
     for s in scores.itertuples():
-        expected = items.query("unit_code == @s.unit_code")["points"].sum() - s.total
-        assert per_unit.get(s.unit_code, 0.0) == pytest.approx(expected, abs=0.02)
+        column = LEVEL_HEADERS[levels[s.unit_code]]
+        mine = det[det["单位代码"].isin(wf._scope(units, s.unit_code))]
+        per_item = mine.groupby("考评项目")[column].sum()
+        its = items[items["unit_code"] == s.unit_code]
+        assert len(its) == 7
+        for r in its.itertuples():
+            got = float(per_item.get(r.item_name, 0.0))
+            if abs(got - (r.points - r.score)) > 0.01:
+                bad.append((s.unit_code, r.item_name, got, r.points - r.score))
+        # all items minus the total = everything listed, the veto cap included
+        total = float(mine[column].sum())
+        if abs(total - (its["points"].sum() - s.total)) > 0.02:
+            bad.append((s.unit_code, "总分", total, its["points"].sum() - s.total))
+    return bad
+
+
+@pytest.mark.parametrize(
+    "period,unit", [("2026", None), ("2026-Q3", None), ("2026-07", None), ("2026", COUNTY), ("2026-Q3", STATION)]
+)
+def test_details_add_up_to_points_lost(warehouse, period, unit) -> None:  # noqa: ANN001
+    url, wh = warehouse
+    _, wb = _book(url, period=period, unit_code=unit)
+    det = _frame(wb["扣分明细"])
+    scope = wf._scope(wh.units, unit or wf.CITY)
+    items = wh.extras["item_scores"].query("period == @period and unit_code in @scope")
+    scores = wh.extras["unit_scores"].query("period == @period and unit_code in @scope")
+    levels = set(wh.units.loc[wh.units["unit_code"].isin(scope), "level"])
+    # only the levels inside the exported scope have a points column
+    assert [c for c in det.columns if "扣分" in c] == [
+        LEVEL_HEADERS[lv] for lv in ("station", "county", "city") if lv in levels
+    ]
+    assert len(scores) == len(scope) and len(items) == 7 * len(scope)
+    assert (items["points"] > items["score"]).sum() > 5  # there is something to add up
+    assert detail_mismatches(det, wh.units, items, scores) == []
     assert not (det["对象"] == "差异").any()  # details never disagree with the scores
-    if period == "2026":
-        assert (det["对象"] == "封底调整").any()  # the first station's equipment item floors at 0
-        assert (det["考评项目"] == "一票否决").any()
-        unclean = det[(det["考评项目"] == "现场执法音像记录") & (det["考评单位代码"] == wf.CITY)]
-        r = items.query("unit_code == @wf.CITY and item_id == 'onsite_recording'").iloc[0]
-        assert len(unclean) == r.objects - r.clean  # one row per unclean object
-        assert unclean["扣分"].iloc[0] == pytest.approx(r.points / r.objects)
+    assert set(det["单位代码"]) <= scope
     assert not det["发生时间"].dropna().str.startswith("2025").any()  # findings outside the period stay out
+
+
+def test_details_one_row_per_object_with_every_level(warehouse) -> None:  # noqa: ANN001
+    url, wh = warehouse
+    _, wb = _book(url, period="2026")
+    det = _frame(wb["扣分明细"])
+    items = wh.extras["item_scores"].query("period == '2026'").set_index(["unit_code", "item_id"])
+    names = dict(zip(wh.units["unit_code"], wh.units["name"], strict=True))
+    onsite = det[det["考评项目"] == "现场执法音像记录"]
+    assert not onsite["对象"].duplicated().any()  # each unclean object once, not once per level
+    city = items.loc[(wf.CITY, "onsite_recording")]
+    assert len(onsite) == city.objects - city.clean  # one row per unclean object of the city
+    assert onsite["市局\n扣分"].to_numpy() == pytest.approx([city.points / city.objects] * len(onsite))
+    for r in onsite.itertuples(index=False):  # each level: the item's points over that unit's objects
+        station = items.loc[(r[2], "onsite_recording")]
+        county = items.loc[(_parent(wh.units, r[2]), "onsite_recording")]
+        assert r[-3] == pytest.approx(station.points / station.objects)
+        assert r[-2] == pytest.approx(county.points / county.objects)
+        assert r[1] == safe_text(names[r[2]]) and r[0] == names[_parent(wh.units, r[2])]
+    floor = det[det["对象"] == "封底调整"]  # the first station's equipment item floors at 0, and so do units above
+    assert len(floor) and (floor[list(LEVEL_HEADERS.values())].fillna(0).to_numpy() <= 0).all()
+    assert (floor[list(LEVEL_HEADERS.values())].notna().sum(axis=1) == 1).all()  # a floor is one unit's own
+    veto = det[det["考评项目"] == "一票否决"]
+    assert len(veto) and veto["规则"].isin(["INTEGRITY-HASH", "INTEGRITY-DELETED"]).all()
+    assert veto["情况说明"].str.contains("一票否决").all()
+    # shown at every level, 0.00 where the cap did not bite
+    assert veto[list(LEVEL_HEADERS.values())].notna().all().all()
+
+
+def test_detail_check_can_fail(warehouse) -> None:  # noqa: ANN001
+    """The add-up check above notices a wrong level column, a row moved to another unit and a dropped row."""
+    url, wh = warehouse
+    _, wb = _book(url, period="2026")
+    det = _frame(wb["扣分明细"])
+    items = wh.extras["item_scores"].query("period == '2026'")
+    scores = wh.extras["unit_scores"].query("period == '2026'")
+    assert detail_mismatches(det, wh.units, items, scores) == []
+    row = det.index[(det["考评项目"] == "文字记录") & det["市局\n扣分"].gt(0)][0]
+    wrong = det.copy()
+    wrong.loc[row, "县（区）局\n扣分"] += 0.05
+    assert [b[:2] for b in detail_mismatches(wrong, wh.units, items, scores)][0] == (
+        _parent(wh.units, det.loc[row, "单位代码"]),
+        "文字记录",
+    )
+    moved = det.copy()
+    other = next(u for u in wh.units.loc[wh.units["level"] == "station", "unit_code"] if u != det.loc[row, "单位代码"])
+    moved.loc[row, "单位代码"] = other
+    assert {b[0] for b in detail_mismatches(moved, wh.units, items, scores)} >= {det.loc[row, "单位代码"], other}
+    assert detail_mismatches(det.drop(index=row), wh.units, items, scores)
+
+
+def test_scores_changed_after_the_run_show_a_difference_row(warehouse, tmp_path: Path) -> None:  # noqa: ANN001
+    """A stored item score the rows do not explain gets a visible 差异 row at that unit's level."""
+    url, wh = warehouse
+    copy = tmp_path / "changed.sqlite"
+    with sqlite3.connect(url[len("sqlite:///") :]) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    with sqlite3.connect(copy) as db:
+        db.execute(
+            "UPDATE unit_item_scores SET score = score + 1 WHERE unit_code = ? AND period = '2026' "
+            "AND item_id = 'text_records'",
+            (COUNTY,),
+        )
+    engine = make_engine(f"sqlite:///{copy}")
+    try:
+        content = build_workbook(engine, period="2026", generated_at=GEN_AT)
+    finally:
+        engine.dispose()
+    det = _frame(openpyxl.load_workbook(io.BytesIO(content))["扣分明细"])
+    diff = det[det["对象"] == "差异"]
+    assert len(diff) == 1
+    row = diff.iloc[0]
+    assert (row["单位代码"], row["考评项目"]) == (COUNTY, "文字记录") and "明细与得分表不一致" in row["情况说明"]
+    assert row["县（区）局\n扣分"] == pytest.approx(-1.0)
+    assert pd.isna(row["基层所队\n扣分"]) and pd.isna(row["市局\n扣分"])
+
+
+@pytest.mark.parametrize("unit", [None, COUNTY])
+def test_lost_points_by_level_is_lost_points_once_per_finding(warehouse, unit) -> None:  # noqa: ANN001
+    """The workbook's rows (stored scores, one row per finding, a column per level) hold exactly the scoring
+    step's lost points (computed from the warehouse, one row per finding and scored unit)."""
+    url, wh = warehouse
+    scheme = scoring.load_scheme(wf.ROOT / "config" / "schemes" / "measures-2026.yaml")
+    scope = sorted(wf._scope(wh.units, unit or wf.CITY))
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            as_of = datetime.fromisoformat(wf.AS_OF)
+            inp = scoring.load_inputs(conn, as_of, config.load(None), [scheme])
+            for period in ("2026", "2026-Q3", "2026-07", "2026-11"):
+                items = wh.extras["item_scores"].query("period == @period and unit_code in @scope")
+                metrics = read_df(conn, "SELECT * FROM metrics WHERE period = :p", {"p": period})
+                rows, levels = scoring.lost_points_by_level_detail(conn, period, scope, scheme, items, metrics)
+                assert levels == [
+                    lv
+                    for lv in ("station", "county", "city")
+                    if lv in set(wh.units.loc[wh.units["unit_code"].isin(scope), "level"])
+                ]
+                melted = pd.concat(
+                    [
+                        pd.DataFrame(
+                            {
+                                "unit_code": rows[f"unit:{lv}"],
+                                **{c: rows[c] for c in scoring.BY_LEVEL_COLUMNS},
+                                "points_lost": rows[f"lost:{lv}"],
+                            }
+                        ).dropna(subset=["unit_code"])
+                        for lv in levels
+                    ]
+                )
+                melted = melted[melted["points_lost"].abs() > 1e-12]
+                long = scoring.lost_points(scheme, inp, period, scope)
+                key = ["unit_code", "item_id", "object_kind", "object_key", "finding_id"]
+                a, b = (d.sort_values(key, na_position="last", ignore_index=True) for d in (melted, long))
+                a, b = (d.astype(object).where(d.notna(), None) for d in (a, b))
+                assert len(a) == len(b) > 0
+                for c in scoring.DETAIL_COLUMNS[:-1]:
+                    assert [str(v) for v in a[c]] == [str(v) for v in b[c]], (period, c)
+                assert a["points_lost"].astype(float).to_numpy() == pytest.approx(b["points_lost"].astype(float))
+    finally:
+        engine.dispose()
 
 
 def test_no_formula_from_data(warehouse) -> None:  # noqa: ANN001
@@ -191,7 +342,7 @@ def test_unit_scope(warehouse) -> None:  # noqa: ANN001
     scope = wf._scope(wh.units, COUNTY)
     _, wb = _book(url, period="2026", unit_code=COUNTY, allowed_scope=scope)
     assert set(_summary(wb["汇总"])["单位代码"]) == scope
-    assert set(_frame(wb["扣分明细"])["考评单位代码"]) <= scope
+    assert set(_frame(wb["扣分明细"])["单位代码"]) <= scope
     assert set(_frame(wb["覆盖率"])["单位代码"]) <= scope
     assert set(_frame(wb["设备台账"])["单位代码"]) <= scope
     engine = make_engine(url)
@@ -222,13 +373,20 @@ def test_print_layout(warehouse) -> None:  # noqa: ANN001
             assert ws.print_title_rows == "$1:$1"
             assert all(ws.column_dimensions[c].width >= 6 for c in "ABC")
     summ = wb["汇总"]
-    grades = {summ.cell(row=r, column=12).value: summ.cell(row=r, column=12).fill.fgColor.rgb
-              for r in range(2, summ.max_row + 1) if summ.cell(row=r, column=2).value}
+    grades = {
+        summ.cell(row=r, column=12).value: summ.cell(row=r, column=12).fill.fgColor.rgb
+        for r in range(2, summ.max_row + 1)
+        if summ.cell(row=r, column=2).value
+    }
     assert grades.get("不达标") == "00FFC7CE" and grades.get("达标", "00000000") == "00000000"
     block = [c.value for row in summ.iter_rows(min_row=summ.max_row - 2) for c in row if c.value]
     assert {"审核人：", "负责人：", "日期："} <= set(block)
     det = wb["扣分明细"]
-    assert det.cell(row=2, column=10).number_format == "0.00"
+    headers = [c.value for c in det[1]]
+    assert headers[-3:] == list(LEVEL_HEADERS.values()) and det.row_dimensions[1].height == 36
+    for j in range(len(headers) - 2, len(headers) + 1):
+        assert det.cell(row=2, column=j).number_format == "0.00"
+    assert det.cell(row=2, column=headers.index("情况说明") + 1).alignment.wrap_text
     assert wb["覆盖率"].cell(row=2, column=9).number_format == "0.00%"
 
 
@@ -250,8 +408,7 @@ def test_assess_cli(warehouse, tmp_path: Path) -> None:  # noqa: ANN001
     with pytest.raises(EtlError, match="未知单位"):
         assess_cli(warehouse=url, period="2026", unit="000", scheme=None, xlsx=out)
     with pytest.raises(EtlError, match="不存在"):
-        assess_cli(warehouse=f"sqlite:///{tmp_path / 'none.sqlite'}", period="2026", unit=None, scheme=None,
-                   xlsx=out)
+        assess_cli(warehouse=f"sqlite:///{tmp_path / 'none.sqlite'}", period="2026", unit=None, scheme=None, xlsx=out)
     empty = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     engine = make_engine(empty)
     with engine.begin() as conn:
@@ -287,15 +444,31 @@ def test_libreoffice_converts_and_renders(warehouse, tmp_path: Path) -> None:  #
     xlsx = tmp_path / "kaoping.xlsx"
     xlsx.write_bytes(content)
     profile = f"file:///tmp/lo_profile_{uuid.uuid4().hex[:8]}"
-    run = subprocess.run(["soffice", f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf",
-                          "--outdir", str(tmp_path), str(xlsx)], capture_output=True, text=True, timeout=180)
+    run = subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation={profile}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(xlsx),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     pdf = tmp_path / "kaoping.pdf"
     assert run.returncode == 0 and pdf.exists(), run.stderr
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     w, h = (float(x) for x in info.split("Page size:")[1].split("pts")[0].split(" x "))
     assert w > h and abs(w - 842) < 3 and abs(h - 595) < 3  # A4 landscape
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "4", str(pdf), str(tmp_path / "page")],
-                   check=True, timeout=120)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "4", str(pdf), str(tmp_path / "page")],
+        check=True,
+        timeout=120,
+    )
     pngs = sorted(tmp_path.glob("page-*.png"))
     assert len(pngs) == 4 and all(p.stat().st_size > 5000 for p in pngs)
-    shutil.rmtree(profile[len("file://"):], ignore_errors=True)
+    shutil.rmtree(profile[len("file://") :], ignore_errors=True)

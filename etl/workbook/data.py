@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from etl.db import TS_FORMAT, read_df
 from etl.errors import EtlError
 from etl.rules.metrics import month_sql
-from etl.units import scope_of, scope_pairs
+from etl.rules.scoring import level_name
+from etl.units import ancestors_map, scope_of, scope_pairs
 
 LEVEL_ORDER = {"city": 0, "county": 1, "station": 2}
 LEVEL_NAMES = {"city": "市局", "county": "县（区）局", "station": "基层所队"}
@@ -25,6 +26,7 @@ PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
 
 
 # --- periods ----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Period:
@@ -78,6 +80,7 @@ def fmt_ts(value: object) -> str | None:
 
 # --- units and scope ------------------------------------------------------------------------------
 
+
 def read_units(conn: Connection) -> pd.DataFrame:
     units = read_df(conn, "SELECT unit_code, name, parent_code, level FROM org_units")
     if units.empty:
@@ -86,8 +89,7 @@ def read_units(conn: Connection) -> pd.DataFrame:
     return units.sort_values(["level_order", "unit_code"], ignore_index=True)
 
 
-def resolve_scope(units: pd.DataFrame, unit_code: str | None,
-                  allowed_scope: set[str] | None) -> tuple[set[str], str]:
+def resolve_scope(units: pd.DataFrame, unit_code: str | None, allowed_scope: set[str] | None) -> tuple[set[str], str]:
     """The unit codes in scope and a Chinese label; enforces a unit administrator's scope."""
     if allowed_scope is not None and (unit_code is None or unit_code not in allowed_scope):
         raise PermissionError(f"无权导出该范围的考评表：{unit_code or '全市'}")
@@ -101,6 +103,19 @@ def resolve_scope(units: pd.DataFrame, unit_code: str | None,
     return scope_of(units, unit_code), f"{name}（{unit_code}）及下级单位"
 
 
+def unit_levels(units: pd.DataFrame) -> dict[str, str]:
+    """unit_code -> level, named as the lost points' level columns are (etl.rules.scoring.level_name)."""
+    return dict(zip(units["unit_code"].astype(str), units["level"].map(level_name), strict=True))
+
+
+def county_of(units: pd.DataFrame) -> dict[str, str | None]:
+    """unit_code -> the county-level unit that is it or holds it (None above or outside any county)."""
+    level = dict(zip(units["unit_code"].astype(str), units["level"], strict=True))
+    return {
+        code: next((u for u in chain if level.get(u) == "county"), None) for code, chain in ancestors_map(units).items()
+    }
+
+
 def pairs_in_scope(units: pd.DataFrame, scope: set[str]) -> pd.DataFrame:
     """(scope_unit, unit_code) pairs for every scored unit of the scope (see etl.units.scope_pairs)."""
     pairs = scope_pairs(units)
@@ -109,8 +124,10 @@ def pairs_in_scope(units: pd.DataFrame, scope: set[str]) -> pd.DataFrame:
 
 # --- scheme and scores ---------------------------------------------------------------------------
 
-def read_scores(conn: Connection, period: Period, scope: set[str], scheme_id: str | None,
-                scheme_version: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
+
+def read_scores(
+    conn: Connection, period: Period, scope: set[str], scheme_id: str | None, scheme_version: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
     """(unit scores, item scores, scheme id, scheme version) of the period, for the units in scope.
 
     ``scheme_id`` None = the active scheme.  Raises EtlError with the reason
@@ -125,16 +142,19 @@ def read_scores(conn: Connection, period: Period, scope: set[str], scheme_id: st
     else:
         where, params = "scheme_id = :sid", {"sid": scheme_id}
         if scheme_version is not None:
-            versions = read_df(conn, "SELECT DISTINCT scheme_version FROM unit_scores WHERE scheme_id = :sid",
-                               {"sid": scheme_id})["scheme_version"].tolist()
+            versions = read_df(
+                conn, "SELECT DISTINCT scheme_version FROM unit_scores WHERE scheme_id = :sid", {"sid": scheme_id}
+            )["scheme_version"].tolist()
             if scheme_version in versions:
                 where += " AND scheme_version = :sver"
                 params["sver"] = scheme_version
     scores = read_df(conn, f"SELECT * FROM unit_scores WHERE {where}", params)
     if scores.empty:
         who = "当前启用的考评方案" if scheme_id is None else f"考评方案 {scheme_id}"
-        raise EtlError(f"数据仓库中没有{who}的得分；请将方案文件放入 config/schemes/ 后重新运行 python -m etl run"
-                       "（该目录中的每个方案都会计算得分）")
+        raise EtlError(
+            f"数据仓库中没有{who}的得分；请将方案文件放入 config/schemes/ 后重新运行 python -m etl run"
+            "（该目录中的每个方案都会计算得分）"
+        )
     versions = sorted(scores["scheme_version"].dropna().astype(str).unique())
     version = versions[-1] if versions else ""
     sid = str(scores["scheme_id"].iloc[0]) if scheme_id is None else scheme_id
@@ -157,8 +177,9 @@ def read_evaluation(conn: Connection) -> dict:
     ev = read_df(conn, "SELECT run_id, as_of, data_as_of, computed_at FROM evaluation")
     out = {"as_of": None, "data_as_of": None}
     if not ev.empty:
-        ev = ev.assign(_k=ev["computed_at"].map(lambda v: fmt_ts(v) or ""),
-                       _r=ev["run_id"].fillna(-1)).sort_values(["_k", "_r"])
+        ev = ev.assign(_k=ev["computed_at"].map(lambda v: fmt_ts(v) or ""), _r=ev["run_id"].fillna(-1)).sort_values(
+            ["_k", "_r"]
+        )
         last = ev.iloc[-1]
         out["as_of"], out["data_as_of"] = fmt_ts(last["as_of"]), fmt_ts(last["data_as_of"])
     if out["data_as_of"] is None or out["as_of"] is None:
@@ -171,29 +192,39 @@ def read_evaluation(conn: Connection) -> dict:
 
 # --- coverage, metrics, devices -----------------------------------------------------------
 
+
 def read_coverage(conn: Connection, period: Period, units: pd.DataFrame, scope: set[str]) -> pd.DataFrame:
     """Per scored unit (over its scope) and month: on-site events by status and the whole-process rate."""
     m = month_sql(conn, "arrived_at")
-    df = read_df(conn, f"""
+    df = read_df(
+        conn,
+        f"""
         SELECT unit_code, {m} AS month, status, COUNT(*) AS n FROM event_coverage
         WHERE arrived_at >= :start AND arrived_at < :end
         GROUP BY unit_code, {m}, status""",
-        {"start": ts_param(conn, period.start), "end": ts_param(conn, period.end)})
+        {"start": ts_param(conn, period.start), "end": ts_param(conn, period.end)},
+    )
     cols = ["scope_unit", "month", "events", "full", "excused", "partial", "none", "rate"]
     if df.empty:
         return pd.DataFrame(columns=cols)
     wide = df.pivot_table(index=["unit_code", "month"], columns="status", values="n", aggfunc="sum", fill_value=0)
     wide = wide.reindex(columns=["full", "excused", "partial", "none"], fill_value=0).reset_index()
-    agg = wide.merge(pairs_in_scope(units, scope), on="unit_code").groupby(["scope_unit", "month"], as_index=False)[
-        ["full", "excused", "partial", "none"]].sum()
+    agg = (
+        wide.merge(pairs_in_scope(units, scope), on="unit_code")
+        .groupby(["scope_unit", "month"], as_index=False)[["full", "excused", "partial", "none"]]
+        .sum()
+    )
     agg["events"] = agg[["full", "excused", "partial", "none"]].sum(axis=1)
     agg["rate"] = (agg["full"] + agg["excused"]) / agg["events"].where(agg["events"] > 0)
     return agg[cols]
 
 
 def read_metrics(conn: Connection, period: Period, scope: set[str]) -> pd.DataFrame:
-    df = read_df(conn, "SELECT unit_code, metric_id, numerator, denominator, value FROM metrics WHERE period = :p",
-                 {"p": period.code})
+    df = read_df(
+        conn,
+        "SELECT unit_code, metric_id, numerator, denominator, value FROM metrics WHERE period = :p",
+        {"p": period.code},
+    )
     return df[df["unit_code"].isin(scope)].reset_index(drop=True)
 
 
@@ -201,19 +232,25 @@ def read_devices(conn: Connection, period: Period, scope: set[str]) -> pd.DataFr
     """Devices owned by units in scope, with the open assignment's holder and clips started in the period."""
     dev = read_df(conn, "SELECT device_sn, kind, model, unit_code, status, status_since FROM devices")
     dev = dev[dev["unit_code"].isin(scope)].reset_index(drop=True)
-    asg = read_df(conn, """
+    asg = read_df(
+        conn,
+        """
         SELECT a.device_sn, a.police_no, a.from_at, o.name AS holder_name
         FROM device_assignments a LEFT JOIN officers o ON o.police_no = a.police_no
-        WHERE a.to_at IS NULL""")
+        WHERE a.to_at IS NULL""",
+    )
     if not asg.empty:
         asg["from_at"] = asg["from_at"].map(fmt_ts)
         asg = asg.sort_values(["device_sn", "from_at", "police_no"]).drop_duplicates("device_sn", keep="last")
     else:
         asg = pd.DataFrame(columns=["device_sn", "police_no", "from_at", "holder_name"])
-    clips = read_df(conn, """
+    clips = read_df(
+        conn,
+        """
         SELECT device_sn, COUNT(*) AS clips FROM clips
         WHERE started_at >= :start AND started_at < :end GROUP BY device_sn""",
-        {"start": ts_param(conn, period.start), "end": ts_param(conn, period.end)})
+        {"start": ts_param(conn, period.start), "end": ts_param(conn, period.end)},
+    )
     dev = dev.merge(asg, on="device_sn", how="left").merge(clips, on="device_sn", how="left")
     dev["clips"] = dev["clips"].fillna(0).astype(int)
     dev["status_since"] = dev["status_since"].map(fmt_ts)

@@ -30,9 +30,10 @@ from etl.workbook.xlsx import (
     Col,
     Splice,
     body_style_ids,
+    display_width,
     fit_widths,
     row_lines,
-    rows_xml,
+    rows_xml_parts,
     safe_text,
     setup_print,
     write_header,
@@ -58,6 +59,7 @@ def page_title(sheet: str, period_label: str, scope_label: str) -> str:
 
 # --- cover ---------------------------------------------------------------------------------------
 
+
 def cover_rows(info: dict) -> list[tuple[str, str]]:
     return [
         ("考评期间", f"{info['period_label']}（{info['period']}）"),
@@ -75,8 +77,9 @@ def cover_rows(info: dict) -> list[tuple[str, str]]:
 NOTES = (
     "说明：",
     "1. 汇总表列出范围内每个单位的各项得分、总分、等级、同级排名和一票否决情况；县（区）局、市局按其全部辖区计分。",
-    "2. 扣分明细逐项列出失分来源：合格率项目每个不合格对象扣“项目分值 ÷ 对象数”，逐条扣分项目每条问题按方案扣分；"
-    "同一单位同一项目的扣分合计等于该项目失分。",
+    "2. 扣分明细逐项列出失分来源，每个不合格对象、每条扣分问题只列一行，并按层级分列其使所属基层所队、县（区）局、市局"
+    "各扣多少分：合格率项目每个不合格对象扣“项目分值 ÷ 该单位对象数”，逐条扣分项目每条问题按方案扣分。"
+    "按所属单位（或所属县区）筛选后，该单位所在层级一列的合计即为该单位的失分（可再按考评项目筛选）。",
     "3. 覆盖率、指标、设备台账为考评期间的统计与设备现状，数值均为计算结果，非公式。",
     "4. 来源数据中以 = + - @ 或制表符、回车开头的文字，已在前面加英文单引号（'）以防被当作公式执行。",
 )
@@ -105,14 +108,16 @@ def write_cover(ws: Worksheet, info: dict) -> None:
         c.font = Font(name=FONT, size=10)
         c.alignment = Alignment(wrap_text=True, vertical="top")
         ws.merge_cells(start_row=start + k, start_column=1, end_row=start + k, end_column=2)
-        ws.row_dimensions[start + k].height = 30 if len(line) > 60 else 18
+        ws.row_dimensions[start + k].height = 15 * -(-display_width(line) // 100) + 3  # A:B hold ~100 units
     setup_print(ws, title=TITLE, header_rows=0, freeze=None)
 
 
 # --- summary --------------------------------------------------------------------------------------
 
-def summary_frame(scores: pd.DataFrame, items: pd.DataFrame, units: pd.DataFrame,
-                  item_order: Sequence[tuple[str, str, float]]) -> pd.DataFrame:
+
+def summary_frame(
+    scores: pd.DataFrame, items: pd.DataFrame, units: pd.DataFrame, item_order: Sequence[tuple[str, str, float]]
+) -> pd.DataFrame:
     """One row per scored unit: level, code, name, item scores (item ids as columns), total, grade, rank, veto.
 
     Sorted by level (city, county, station), then rank, then unit code.
@@ -126,22 +131,38 @@ def summary_frame(scores: pd.DataFrame, items: pd.DataFrame, units: pd.DataFrame
 
 
 def summary_columns(item_order: Sequence[tuple[str, str, float]]) -> list[Col]:
-    cols = [Col("层级", min_width=8), Col("单位代码", min_width=14), Col("单位名称", min_width=16, max_width=30, wrap=True)]
-    cols += [Col(f"{name}\n（{points:g}分）", "pts", min_width=10, max_width=14, wrap=True)
-             for _, name, points in item_order]
-    cols += [Col("总分", "pts", min_width=8), Col("等级", min_width=8), Col("排名", "int", min_width=6),
-             Col("一票否决", min_width=8)]
+    cols = [
+        Col("层级", min_width=8),
+        Col("单位代码", min_width=14),
+        Col("单位名称", min_width=16, max_width=30, wrap=True),
+    ]
+    cols += [
+        Col(f"{name}\n（{points:g}分）", "pts", min_width=10, max_width=14, wrap=True) for _, name, points in item_order
+    ]
+    cols += [
+        Col("总分", "pts", min_width=8),
+        Col("等级", min_width=8),
+        Col("排名", "int", min_width=6),
+        Col("一票否决", min_width=8),
+    ]
     return cols
 
 
 def summary_rows(df: pd.DataFrame, item_order: Sequence[tuple[str, str, float]]) -> list[tuple]:
     rows = []
     for r in df.to_dict("records"):
-        rows.append((
-            LEVEL_NAMES.get(r.get("unit_level"), r.get("unit_level")), r["unit_code"], _none(r.get("name")),
-            *[_none(r.get(item_id)) for item_id, _, _ in item_order],
-            _none(r["total"]), r["grade"], _none(r["rank"]), "是" if int(r.get("veto") or 0) else "否",
-        ))
+        rows.append(
+            (
+                LEVEL_NAMES.get(r.get("unit_level"), r.get("unit_level")),
+                r["unit_code"],
+                _none(r.get("name")),
+                *[_none(r.get(item_id)) for item_id, _, _ in item_order],
+                _none(r["total"]),
+                r["grade"],
+                _none(r["rank"]),
+                "是" if int(r.get("veto") or 0) else "否",
+            )
+        )
     return rows
 
 
@@ -162,8 +183,9 @@ def write_summary(ws: Worksheet, rows: list[tuple], cols: list[Col], title: str)
             cell.font = BODY_FONT
             cell.border = BORDER
             cell.number_format = NUMBER_FORMATS[col.kind]
-            cell.alignment = Alignment(horizontal="center" if j - 1 in centred else None, vertical="center",
-                                       wrap_text=col.wrap)
+            cell.alignment = Alignment(
+                horizontal="center" if j - 1 in centred else None, vertical="center", wrap_text=col.wrap
+            )
             fill = GRADE_FILLS.get(grade)
             if fill is not None and j - 1 in (grade_col, grade_col - 1):
                 cell.fill = fill
@@ -190,49 +212,91 @@ def write_signature(ws: Worksheet, row: int, ncols: int) -> None:
 
 # --- table sheets written as spliced rows ------------------------------------------------------------
 
+
 def write_table(ws: Worksheet, cols: list[Col], rows: list[tuple], title: str, empty_text: str) -> Splice:
     """Header, widths, print setup and filter by openpyxl; rows returned for splicing."""
     if not rows:
         rows = [(empty_text,) + (None,) * (len(cols) - 1)]
     if len(rows) >= EXCEL_MAX_ROWS:
-        raise EtlError(f"{ws.title}共 {len(rows)} 行，超过 Excel 单表上限 {EXCEL_MAX_ROWS - 1} 行；请按单位分别导出考评表")
+        raise EtlError(
+            f"{ws.title}共 {len(rows)} 行，超过 Excel 单表上限 {EXCEL_MAX_ROWS - 1} 行；请按单位分别导出考评表"
+        )
     widths = fit_widths(cols, rows)
     write_header(ws, cols, widths)
-    ws.row_dimensions[1].height = 24
+    ws.row_dimensions[1].height = 36 if any("\n" in c.header for c in cols) else 24
     ids = body_style_ids(ws, cols, probe_row=2)
     last = len(rows) + 1
     setup_print(ws, title=title, filter_ref=f"A1:{get_column_letter(len(cols))}{last}", freeze="A2")
-    xml = rows_xml(rows, [c.kind for c in cols], ids, first_row=2,
-                   wrap_widths=[w if c.wrap else None for c, w in zip(cols, widths, strict=True)])
-    return Splice(ws.title, xml, last, len(cols))
+    parts = rows_xml_parts(
+        rows,
+        [c.kind for c in cols],
+        ids,
+        first_row=2,
+        wrap_widths=[w if c.wrap else None for c, w in zip(cols, widths, strict=True)],
+    )
+    return Splice(ws.title, [p.encode("utf-8") for p in parts], last, len(cols))
 
 
-DETAIL_COLS = [
-    Col("考评单位代码", min_width=14), Col("考评单位", min_width=10, max_width=14, wrap=True),
-    Col("考评项目", min_width=10, max_width=12, wrap=True), Col("规则", max_width=16, wrap=True),
-    Col("条款", max_width=14, wrap=True), Col("对象", max_width=24, wrap=True),
-    Col("所属单位", min_width=10, max_width=16, wrap=True), Col("发生时间", min_width=11, max_width=11, wrap=True),
-    Col("情况说明", max_width=40, wrap=True), Col("扣分", "pts", min_width=7),
+DETAIL_TEXT_COLS = [
+    Col("所属县区", min_width=10, max_width=12, wrap=True),
+    Col("所属单位", min_width=10, max_width=14, wrap=True),
+    Col("单位代码", min_width=14),
+    Col("考评项目", min_width=10, max_width=10, wrap=True),
+    Col("规则", max_width=15, wrap=True),
+    Col("条款", max_width=12, wrap=True),
+    Col("对象", max_width=24, wrap=True),
+    Col("发生时间", min_width=11, max_width=11, wrap=True),
+    Col("情况说明", max_width=40, wrap=True),
 ]
 
 
-def detail_rows(detail: pd.DataFrame, names: dict[str, str], unit_rank: dict[str, int]) -> list[tuple]:
-    d = detail.assign(_u=detail["scope_unit"].map(unit_rank).fillna(10**9))
-    d = d.sort_values(["_u"], kind="stable")
-    name = d["scope_unit"].map(names)
-    owner = d["owner_unit"].map(names).fillna(d["owner_unit"])
-    frame = pd.DataFrame({
-        "a": d["scope_unit"], "b": name, "c": d["item_name"], "d": d["rule_id"], "e": d["article"],
-        "f": d["object"], "g": owner, "h": d["occurred_at"], "i": d["detail"], "j": d["points"].astype(float),
-    })
-    frame = frame.astype(object).where(frame.notna(), None)
-    return list(frame.itertuples(index=False, name=None))
+def detail_columns(levels: Sequence[str]) -> list[Col]:
+    """扣分明细's columns: the text columns, then the points lost at each level of the scope, lowest first."""
+    return DETAIL_TEXT_COLS + [
+        Col(f"{LEVEL_NAMES.get(lv, lv)}\n扣分", "pts", min_width=9, max_width=13, wrap=True) for lv in levels
+    ]
+
+
+def detail_rows(
+    detail: pd.DataFrame,
+    levels: Sequence[str],
+    names: dict[str, str],
+    unit_rank: dict[str, int],
+    county_of: dict[str, str | None],
+) -> list[tuple]:
+    """One tuple per row of ``details.present``'s frame, grouped by county, then unit (in the summary's order).
+
+    Within a unit the frame's order is kept (item, time, object).
+    """
+    last = 10**9
+    owners = detail["owner_unit"].tolist()
+    counties = [county_of.get(o) for o in owners]
+    order = sorted(
+        range(len(owners)),
+        key=lambda i: (unit_rank.get(counties[i], last) if counties[i] else -1, unit_rank.get(owners[i], last)),
+    )
+    lost = [[None if v != v else v for v in detail[f"lost:{lv}"].tolist()] for lv in levels]  # v != v: NaN
+    cols = [
+        [names.get(c) if c else None for c in counties],
+        [names.get(o, o) for o in owners],
+        owners,
+        *(detail[c].tolist() for c in ("item_name", "rule_id", "article", "object", "occurred_at", "detail")),
+        *lost,
+    ]
+    rows = list(zip(*cols, strict=True))
+    return [rows[i] for i in order]
 
 
 COVERAGE_COLS = [
-    Col("单位代码", min_width=14), Col("单位（含下级）", min_width=16, max_width=30), Col("月份", min_width=9),
-    Col("现场执法事件", "int", min_width=12), Col("全程记录", "int", min_width=10), Col("已报备中断", "int", min_width=10),
-    Col("部分记录", "int", min_width=10), Col("未记录", "int", min_width=8), Col("全程记录率", "pct", min_width=11),
+    Col("单位代码", min_width=14),
+    Col("单位（含下级）", min_width=16, max_width=30),
+    Col("月份", min_width=9),
+    Col("现场执法事件", "int", min_width=12),
+    Col("全程记录", "int", min_width=10),
+    Col("已报备中断", "int", min_width=10),
+    Col("部分记录", "int", min_width=10),
+    Col("未记录", "int", min_width=8),
+    Col("全程记录率", "pct", min_width=11),
 ]
 
 
@@ -243,50 +307,101 @@ def coverage_rows(cov: pd.DataFrame, names: dict[str, str], unit_rank: dict[str,
     for unit, g in cov.groupby(["_u", "scope_unit"], sort=True):
         code = unit[1]
         for r in g.itertuples(index=False):
-            rows.append((code, names.get(code), r.month, int(r.events), int(r.full), int(r.excused),
-                         int(r.partial), int(r.none), _none(r.rate)))
+            rows.append(
+                (
+                    code,
+                    names.get(code),
+                    r.month,
+                    int(r.events),
+                    int(r.full),
+                    int(r.excused),
+                    int(r.partial),
+                    int(r.none),
+                    _none(r.rate),
+                )
+            )
         if len(g) > 1:
             tot = g[["events", "full", "excused", "partial", "none"]].sum()
             rate = (tot["full"] + tot["excused"]) / tot["events"] if tot["events"] else None
-            rows.append((code, names.get(code), "合计", int(tot["events"]), int(tot["full"]), int(tot["excused"]),
-                         int(tot["partial"]), int(tot["none"]), rate))
+            rows.append(
+                (
+                    code,
+                    names.get(code),
+                    "合计",
+                    int(tot["events"]),
+                    int(tot["full"]),
+                    int(tot["excused"]),
+                    int(tot["partial"]),
+                    int(tot["none"]),
+                    rate,
+                )
+            )
     return [tuple("—" if (j == 8 and v is None) else v for j, v in enumerate(r)) for r in rows]
 
 
 METRIC_COLS = [
-    Col("单位代码", min_width=14), Col("单位（含下级）", min_width=16, max_width=30), Col("指标", min_width=12),
-    Col("分子", "num", min_width=10), Col("分母", "num", min_width=10), Col("指标值", "pct", min_width=10),
+    Col("单位代码", min_width=14),
+    Col("单位（含下级）", min_width=16, max_width=30),
+    Col("指标", min_width=12),
+    Col("分子", "num", min_width=10),
+    Col("分母", "num", min_width=10),
+    Col("指标值", "pct", min_width=10),
 ]
 
 
 def metric_rows(metrics: pd.DataFrame, names: dict[str, str], unit_rank: dict[str, int]) -> list[tuple]:
     order = {m: i for i, m in enumerate(METRIC_NAMES)}
-    m = metrics.assign(_u=metrics["unit_code"].map(unit_rank).fillna(10**9),
-                       _m=metrics["metric_id"].map(order).fillna(len(order)))
+    m = metrics.assign(
+        _u=metrics["unit_code"].map(unit_rank).fillna(10**9), _m=metrics["metric_id"].map(order).fillna(len(order))
+    )
     rows = []
     for r in m.sort_values(["_u", "unit_code", "_m", "metric_id"]).itertuples(index=False):
         den = _none(r.denominator)
         value = _none(r.value) if den else None
-        rows.append((r.unit_code, names.get(r.unit_code), METRIC_NAMES.get(r.metric_id, r.metric_id),
-                     _none(r.numerator), den, "—" if value is None else float(value)))
+        rows.append(
+            (
+                r.unit_code,
+                names.get(r.unit_code),
+                METRIC_NAMES.get(r.metric_id, r.metric_id),
+                _none(r.numerator),
+                den,
+                "—" if value is None else float(value),
+            )
+        )
     return rows
 
 
 DEVICE_COLS = [
-    Col("单位代码", min_width=14), Col("单位", min_width=12, max_width=28), Col("设备编号", min_width=12),
-    Col("类型", min_width=10), Col("型号", max_width=20), Col("使用人警号", min_width=10), Col("使用人", min_width=8),
-    Col("领用时间", min_width=19, max_width=19), Col("状态", min_width=6), Col("状态起始", min_width=19, max_width=19),
+    Col("单位代码", min_width=14),
+    Col("单位", min_width=12, max_width=28),
+    Col("设备编号", min_width=12),
+    Col("类型", min_width=10),
+    Col("型号", max_width=20),
+    Col("使用人警号", min_width=10),
+    Col("使用人", min_width=8),
+    Col("领用时间", min_width=19, max_width=19),
+    Col("状态", min_width=6),
+    Col("状态起始", min_width=19, max_width=19),
     Col("期间视音频数", "int", min_width=12),
 ]
 
 
 def device_rows(dev: pd.DataFrame, names: dict[str, str]) -> list[tuple]:
-    frame = pd.DataFrame({
-        "a": dev["unit_code"], "b": dev["unit_code"].map(names), "c": dev["device_sn"],
-        "d": dev["kind"].map(DEVICE_KINDS).fillna(dev["kind"]), "e": dev["model"], "f": dev["police_no"],
-        "g": dev["holder_name"], "h": dev["from_at"], "i": dev["status"].map(DEVICE_STATUSES).fillna(dev["status"]),
-        "j": dev["status_since"], "k": dev["clips"].astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "a": dev["unit_code"],
+            "b": dev["unit_code"].map(names),
+            "c": dev["device_sn"],
+            "d": dev["kind"].map(DEVICE_KINDS).fillna(dev["kind"]),
+            "e": dev["model"],
+            "f": dev["police_no"],
+            "g": dev["holder_name"],
+            "h": dev["from_at"],
+            "i": dev["status"].map(DEVICE_STATUSES).fillna(dev["status"]),
+            "j": dev["status_since"],
+            "k": dev["clips"].astype(int),
+        }
+    )
     frame = frame.astype(object).where(frame.notna(), None)
     return list(frame.itertuples(index=False, name=None))
 
