@@ -1,5 +1,8 @@
 """Each officer's recorded time as merged runs, kept up to date by the load (table ``clip_runs``).
 
+``Maintenance`` also keeps ``clip_days`` (clips per device and day, see
+``etl.clip_days``) from the same before/after view of the loaded clips.
+
 Coverage (rules.md "Events") and the supporting-clip check of the case rules
 only need, per officer, the union of the clips they own.  Re-reading and
 re-resolving every clip of the year in every run costs several seconds at city
@@ -38,6 +41,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl import clip_days
 from etl.db import bulk_insert
 from etl.rules import base
 
@@ -202,6 +206,7 @@ class Maintenance:
     def __init__(self) -> None:
         self.officers: set[str] = set()  # officers whose runs are recomputed from the clip mirror
         self.added: pd.DataFrame | None = None  # intervals of new clips to merge into their owners' runs
+        self.day_pairs: list[pd.DataFrame] = []  # (device, day) pairs of clip_days to recount
         self.from_staged: pd.DataFrame | None = None
         self._old_assignments: pd.DataFrame | None = None
         self._old_clips: pd.DataFrame | None = None
@@ -220,6 +225,7 @@ class Maintenance:
                 self.from_staged = clean
                 return
             self._clips_changed(_assignments(conn), clean)
+            self.day_pairs.append(clip_days.changed_pairs(clean, self._old_clips))
 
     def _clips_changed(self, asg: pd.DataFrame, clean: pd.DataFrame) -> None:
         """New clips are merged into their owner's runs; a changed clip whose owner or interval moved makes
@@ -244,7 +250,9 @@ class Maintenance:
     def refresh(self, conn: Connection) -> int:
         """Rewrite the runs of everything collected so far; returns the officers written."""
         staged, officers, added = self.from_staged, self.officers, self.added
-        self.from_staged, self.officers, self.added = None, set(), None
+        day_pairs = pd.concat(self.day_pairs, ignore_index=True) if self.day_pairs else None
+        self.from_staged, self.officers, self.added, self.day_pairs = None, set(), None, []
+        clip_days.refresh(conn, staged, day_pairs)
         if staged is not None:
             return rebuild_from_staged(conn, staged)
         if needs_full_rebuild(conn):

@@ -77,6 +77,12 @@ clip_runs = sa.Table(
     sa.Column("starts", sa.LargeBinary), sa.Column("ends", sa.LargeBinary),  # little-endian int64 epoch seconds
 )
 
+clip_days = sa.Table(  # etl.clip_days: clips per device and day
+    "clip_days", metadata,
+    sa.Column("device_sn", sa.Text, primary_key=True), sa.Column("day", sa.Text, primary_key=True),
+    sa.Column("clips", sa.Integer), sa.Column("last_start", DT),
+)
+
 # --- marts (rebuilt by each run, inside its transaction) --------------------------------
 event_coverage = sa.Table(
     "event_coverage", metadata,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etl import clip_runs
+from etl import clip_days, clip_runs
 from etl.db import make_engine
 from etl.demo import generate
 from etl.pipeline import run
@@ -21,6 +21,20 @@ def _runs(url: str) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
         rows = conn.exec_driver_sql("SELECT police_no, starts, ends FROM clip_runs").fetchall()
     engine.dispose()
     return {r[0]: (tuple(clip_runs.decode(r[1]).tolist()), tuple(clip_runs.decode(r[2]).tolist())) for r in rows}
+
+
+def _days(url: str, rebuild: bool = False) -> list[tuple]:
+    """clip_days as stored, or (rebuild=True) as a full recount from the clip mirror gives it."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        tx = conn.begin()
+        if rebuild:
+            clip_days.rebuild(conn)
+        rows = conn.exec_driver_sql("SELECT device_sn, day, clips, last_start FROM clip_days "
+                                    "ORDER BY device_sn, day").fetchall()
+        tx.rollback()
+    engine.dispose()
+    return [tuple(r) for r in rows]
 
 
 def _rebuilt(url: str) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -47,6 +61,7 @@ def test_runs_are_sorted_disjoint_and_cover_every_owned_clip(demo: Path, tmp_pat
     run(demo / "sources.yaml", warehouse=url, rules=False, progress=False)
     runs = _runs(url)
     assert runs == _rebuilt(url)  # the first load's in-memory path equals the SQL path
+    assert len(_days(url)) > 100 and _days(url) == _days(url, rebuild=True)
     with sqlite3.connect(tmp_path / "w.sqlite") as con:
         owned = pd.read_sql("SELECT police_no, unixepoch(started_at) s, unixepoch(ended_at) e FROM clips "
                             "WHERE police_no IS NOT NULL AND ended_at > started_at", con)
@@ -74,6 +89,7 @@ def test_incremental_changes_keep_the_runs_equal_to_a_rebuild(demo: Path, tmp_pa
     url = f"sqlite:///{tmp_path / 'w.sqlite'}"
     run(src / "sources.yaml", warehouse=url, rules=False, progress=False)
     before = _runs(url)
+    days_before = _days(url)
 
     with sqlite3.connect(src / "media.sqlite") as con:
         # one clip each of six different officers (each change must be picked up on its own)
@@ -83,10 +99,11 @@ def test_incremental_changes_keep_the_runs_equal_to_a_rebuild(demo: Path, tmp_pa
         ids = [c for _p, c in picked[:5]]
         stamp = "2026-12-01 08:00:00"
         # an officer's clip handed to another officer, one made unowned (resolved through the assignment),
-        # one cut shorter, one turned into zero length, and a new clip
+        # one moved a day earlier and cut short, one turned into zero length, and a new clip
         con.execute("UPDATE clips SET police_no = ?, updated_at = ? WHERE clip_id = ?", (other, stamp, ids[0]))
         con.execute("UPDATE clips SET police_no = NULL, updated_at = ? WHERE clip_id = ?", (stamp, ids[1]))
-        con.execute("UPDATE clips SET ended_at = datetime(started_at, '+5 seconds'), updated_at = ? "
+        con.execute("UPDATE clips SET started_at = datetime(started_at, '-1 day'), "
+                    "ended_at = datetime(started_at, '-1 day', '+5 seconds'), updated_at = ? "
                     "WHERE clip_id = ?", (stamp, ids[2]))
         con.execute("UPDATE clips SET ended_at = started_at, updated_at = ? WHERE clip_id = ?", (stamp, ids[3]))
         con.execute("INSERT INTO clips SELECT 'NEW' || clip_id, device_sn, police_no, datetime(started_at, '+3 days'),"
@@ -110,6 +127,8 @@ def test_incremental_changes_keep_the_runs_equal_to_a_rebuild(demo: Path, tmp_pa
     after = _runs(url)
     assert after == _rebuilt(url)
     assert after != before
+    days_after = _days(url)
+    assert days_after == _days(url, rebuild=True) and days_after != days_before
     changed = {o for o in set(before) | set(after) if before.get(o) != after.get(o)}
     # every change moved someone's runs (the unowned clip may resolve back to the same officer) ...
     assert {*touched[:1], *touched[2:], old_holder, new_holder} <= changed

@@ -189,23 +189,34 @@ def data_months(conn: Connection, as_of: datetime) -> list[str]:
 
 def clip_months(conn: Connection, as_of: datetime) -> pd.DataFrame:
     """Clips per device and month up to the evaluation date: device_sn, month, clips, days (distinct days
-    with a clip), last_start.  One grouped pass over the clips table serves every metric and the scores."""
+    with a clip), last_start.  From ``clip_days`` (kept by the load), shared by every metric, EQUIP-IDLE and
+    the scores within one transaction."""
     def query() -> pd.DataFrame:
-        p = {"as_of": ts_param(conn, as_of)}
-        if conn.dialect.name == "sqlite":  # one pass over the covering index (device_sn, started_at)
-            day, month = day_sql(conn, "started_at"), month_sql(conn, "started_at")
-            return read_df(conn, f"""
-                SELECT device_sn, {month} AS month, COUNT(*) AS clips, COUNT(DISTINCT {day}) AS days,
-                       MAX(started_at) AS last_start
-                FROM clips WHERE started_at <= :as_of GROUP BY device_sn, {month}""", p)
-        # elsewhere two hash aggregations (device-day, then device-month): no per-row text formatting
-        day = "CAST(started_at AS date)" if conn.dialect.name == "postgresql" else day_sql(conn, "started_at")
-        return read_df(conn, f"""
-            SELECT device_sn, {month_sql(conn, 'd')} AS month, SUM(n) AS clips, COUNT(*) AS days,
+        from etl import clip_days
+
+        if clip_days.needs_full_rebuild(conn):  # a warehouse written around the loader
+            clip_days.rebuild(conn)
+        stamp = pd.Timestamp(as_of).replace(microsecond=0)
+        day = stamp.strftime("%Y-%m-%d")
+        whole_day = stamp.strftime("%H:%M:%S") == "23:59:59"  # the evaluation day counts in full
+        df = read_df(conn, f"""
+            SELECT device_sn, substr(day, 1, 7) AS month, SUM(clips) AS clips, COUNT(*) AS days,
                    MAX(last_start) AS last_start
-            FROM (SELECT device_sn, {day} AS d, COUNT(*) AS n, MAX(started_at) AS last_start
-                  FROM clips WHERE started_at <= :as_of GROUP BY device_sn, {day}) x
-            GROUP BY device_sn, {month_sql(conn, 'd')}""", p)
+            FROM clip_days WHERE day {'<=' if whole_day else '<'} :day GROUP BY device_sn, substr(day, 1, 7)""",
+                     {"day": day})
+        if whole_day:
+            return df
+        # the evaluation day up to its time, from the clips themselves
+        part = read_df(conn, """SELECT device_sn, COUNT(*) AS clips, MAX(started_at) AS last_start FROM clips
+                                WHERE started_at >= :d0 AND started_at <= :as_of GROUP BY device_sn""",
+                       {"d0": ts_param(conn, stamp.normalize()), "as_of": ts_param(conn, as_of)})
+        if part.empty:
+            return df
+        part = part.assign(month=day[:7], days=1)
+        both = pd.concat([df, part[df.columns]], ignore_index=True)
+        both["last_start"] = both["last_start"].astype(str)
+        return both.groupby(["device_sn", "month"], as_index=False).agg(
+            clips=("clips", "sum"), days=("days", "sum"), last_start=("last_start", "max"))
 
     def build() -> pd.DataFrame:
         df = query()
