@@ -552,7 +552,7 @@ def print_tables(cfg: config_mod.SourcesConfig, result) -> None:  # noqa: ANN001
         if TABLES[name].has_updated_at:
             how = "watermark in SQL" if can_push_down(src) else f"watermark, whole {src.system.kind} read"
         else:
-            how = "content hash, " + ("replaced" if st.loaded else "same")
+            how = "whole table compared, " + ("changed" if st.loaded else "same")
         print(
             f"  {name:<22}{st.read:>11,}{st.unchanged:>11,}{st.loaded:>10,}{st.rejected:>10,}{st.seconds:>9.2f}  {how}"
         )
