@@ -75,11 +75,11 @@ def refresh_pairs(conn: Connection, pairs: pd.DataFrame) -> int:
                          f"(device_sn TEXT, day TEXT, day_start {ts}, day_end {ts})")
     conn.exec_driver_sql("DELETE FROM etl_days")
     bulk_insert(conn, "etl_days", rows, ["device_sn", "day", "day_start", "day_end"])
-    conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE EXISTS (SELECT 1 FROM etl_days p "
-                         f"WHERE p.device_sn = {TABLE}.device_sn AND p.day = {TABLE}.day)")
+    conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE (device_sn, day) IN (SELECT device_sn, day FROM etl_days)")
+    # CROSS JOIN keeps the few pairs as the outer loop on SQLite (one index range of clips each)
     counted = conn.exec_driver_sql(
-        "SELECT p.device_sn, p.day, COUNT(*), MAX(c.started_at) FROM etl_days p JOIN clips c "
-        "ON c.device_sn = p.device_sn AND c.started_at >= p.day_start AND c.started_at < p.day_end "
+        "SELECT p.device_sn, p.day, COUNT(*), MAX(c.started_at) FROM etl_days p CROSS JOIN clips c "
+        "WHERE c.device_sn = p.device_sn AND c.started_at >= p.day_start AND c.started_at < p.day_end "
         "GROUP BY p.device_sn, p.day").fetchall()
     if counted:
         bulk_insert(conn, TABLE, pd.DataFrame([tuple(r) for r in counted], columns=COLUMNS))
