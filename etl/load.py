@@ -138,23 +138,37 @@ class WarehouseKeys:
     """The keys of a (single-column key) mirror, looked up in the warehouse for just the values asked about.
 
     Staging an incremental day checks a few thousand references; reading every key of a large mirror
-    (2.5M clips) for that would cost seconds.
+    (2.5M clips) for that would cost seconds.  When many values are asked about (a whole table without
+    ``updated_at`` is re-staged every day), all keys are read once instead.
     """
 
     def __init__(self, conn: Connection, table: Table) -> None:
         if len(table.key) != 1:
             raise ValueError(f"{table.name}: key look-up needs a single-column key")
         self.conn, self.table = conn, table
+        self._all: pa.Array | None = None  # every key, once reading them all is the cheaper way
+        self._count: int | None = None
+
+    def _rows(self) -> int:
+        if self._count is None:
+            self._count = int(self.conn.exec_driver_sql(f"SELECT COUNT(*) FROM {_q(self.conn, self.table.name)}")
+                              .scalar())
+        return self._count
 
     def contains(self, s: pd.Series) -> pd.Series:
         values = pd.unique(s.dropna().astype(object).to_numpy())
         if not len(values):
             return pd.Series(False, index=s.index)
         conn = self.conn
+        col, name = _q(conn, self.table.key[0]), _q(conn, self.table.name)
+        if self._all is None and len(values) * 6 > self._rows():  # probing costs ~6x a key read per value
+            self._all = pa.array([r[0] for r in conn.exec_driver_sql(f"SELECT {col} FROM {name}").fetchall()],
+                                 type=pa.large_string())
+        if self._all is not None:
+            return isin(s, self._all)
         conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS etl_probe (k TEXT)")
         conn.exec_driver_sql("DELETE FROM etl_probe")
         bulk_insert(conn, "etl_probe", [(str(v),) for v in values], ["k"], plain=True)
-        col, name = _q(conn, self.table.key[0]), _q(conn, self.table.name)
         found = conn.exec_driver_sql(f"SELECT k FROM etl_probe WHERE k IN (SELECT {col} FROM {name})").fetchall()
         conn.exec_driver_sql("DELETE FROM etl_probe")
         return isin(s, pd.Index([r[0] for r in found], dtype=object))
@@ -228,38 +242,43 @@ def _render_sql(conn: Connection, col: str, kind: str) -> str:
     return q
 
 
-def row_hashes(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """A 64-bit hash per row of the columns' text (staged frames and mirror reads hash alike)."""
-    text = pd.DataFrame({c: df[c].astype(object).where(df[c].notna(), "\x00").astype(str).astype(object)
-                         for c in columns})
-    return pd.util.hash_pandas_object(text, index=False).to_numpy()
+def row_text(df: pd.DataFrame, columns: list[str]) -> pa.Array:
+    """Each row's columns as one text (null distinct from empty): staged frames and mirror reads render alike."""
+    parts = []
+    for c in columns:
+        s = df[c]
+        try:
+            arr = pa.array(s.astype(object) if s.dtype == object or isinstance(s.dtype, pd.StringDtype) else s,
+                           from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed value types in one column: text one by one
+            arr = pa.array([None if pd.isna(v) else str(v) for v in s.astype(object)], type=pa.large_string())
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = pc.cast(arr, pa.large_string()) if not pa.types.is_null(arr.type) else \
+                pa.nulls(len(arr), pa.large_string())
+        parts.append(pc.cast(arr, pa.large_string()))
+    sep = pa.scalar("\x1f", type=pa.large_string())
+    return pc.binary_join_element_wise(*parts, sep, null_handling="replace", null_replacement="\x00")
 
 
 def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_chunk: Progress | None) -> int:
-    """Delete the mirror rows whose key is gone or whose content changed; insert the new and changed rows."""
+    """Delete the mirror rows that are gone or changed; insert the new and changed rows.
+
+    Rows are compared as whole texts: a mirror row whose text is not among the staged rows is deleted (its key
+    is gone or its content changed), a staged row whose text is not in the mirror is inserted.
+    """
+    from etl.rules.base import fetch
+
     cols = table.column_names
     kinds = {c.name: c.kind for c in table.columns}
     sql = "SELECT " + ", ".join(_render_sql(conn, c, kinds[c]) for c in cols) + f" FROM {_q(conn, table.name)}"
-    stored_rows = conn.exec_driver_sql(sql).fetchall()
-    stored = pd.DataFrame([tuple(r) for r in stored_rows], columns=cols, dtype=object)
-    key = list(table.key)
-    new_h = pd.Series(row_hashes(clean, cols), index=_key_text(clean, key))
-    old_h = pd.Series(row_hashes(stored, cols), index=_key_text(stored, key)) if len(stored) else \
-        pd.Series(dtype="uint64")
-    kept = old_h.reindex(new_h.index)
-    fresh = ~(kept.to_numpy() == new_h.to_numpy())  # new key, or same key with other content
-    gone = ~old_h.index.isin(new_h.index) | old_h.index.isin(new_h.index[fresh])
-    drop = stored.loc[gone, key]
+    stored = fetch(conn, sql, cols)
+    new_text, old_text = row_text(clean, cols), row_text(stored, cols)
+    fresh = ~pc.fill_null(pc.is_in(new_text, value_set=old_text), False).to_numpy(zero_copy_only=False)
+    gone = ~pc.fill_null(pc.is_in(old_text, value_set=new_text), False).to_numpy(zero_copy_only=False)
+    drop = stored.loc[gone, list(table.key)]
     if len(drop):
         _delete_rows(conn, table, drop)
     return insert_sorted(conn, table, clean[fresh].reset_index(drop=True), False, on_chunk)
-
-
-def _key_text(df: pd.DataFrame, key: list[str]) -> pd.Index:
-    out = df[key[0]].astype(object).astype(str)
-    for col in key[1:]:
-        out = out + KEY_SEP + df[col].astype(object).astype(str)
-    return pd.Index(out.to_numpy(dtype=object), dtype=object)
 
 
 def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame) -> None:
