@@ -172,8 +172,15 @@ def read_df(conn: Connection | Engine, sql: str | sa.sql.ClauseElement, params: 
         with conn.connect() as c:
             return read_df(c, stmt, params, parse_dates)
     res = conn.execute(stmt, params or {})
-    # plain tuples: pandas probes each SQLAlchemy Row with hasattr(), ~10x slower at 10^5 rows
-    df = pd.DataFrame([tuple(r) for r in res.fetchall()], columns=list(res.keys()))
+    columns = list(res.keys())
+    cursor = getattr(res, "cursor", None)
+    if isinstance(stmt, sa.TextClause) and cursor is not None:
+        # textual SQL has no result processors: the driver's rows as they are (no per-row Row objects)
+        rows = cursor.fetchall()
+        res.close()
+    else:  # plain tuples: pandas probes each SQLAlchemy Row with hasattr(), ~10x slower at 10^5 rows
+        rows = [tuple(r) for r in res.fetchall()]
+    df = pd.DataFrame(rows, columns=columns)
     for col in parse_dates or ():
         if col in df.columns:
             df[col] = pd.to_datetime(df[col], errors="coerce")

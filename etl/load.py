@@ -162,16 +162,25 @@ class WarehouseKeys:
         conn = self.conn
         col, name = _q(conn, self.table.key[0]), _q(conn, self.table.name)
         if self._all is None and len(values) * 6 > self._rows():  # probing costs ~6x a key read per value
-            self._all = pa.array([r[0] for r in conn.exec_driver_sql(f"SELECT {col} FROM {name}").fetchall()],
-                                 type=pa.large_string())
+            self._all = pa.array(_column(conn, f"SELECT {col} FROM {name}"), type=pa.large_string())
         if self._all is not None:
             return isin(s, self._all)
         conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS etl_probe (k TEXT)")
         conn.exec_driver_sql("DELETE FROM etl_probe")
         bulk_insert(conn, "etl_probe", [(str(v),) for v in values], ["k"], plain=True)
-        found = conn.exec_driver_sql(f"SELECT k FROM etl_probe WHERE k IN (SELECT {col} FROM {name})").fetchall()
+        found = _column(conn, f"SELECT k FROM etl_probe WHERE k IN (SELECT {col} FROM {name})")
         conn.exec_driver_sql("DELETE FROM etl_probe")
-        return isin(s, pd.Index([r[0] for r in found], dtype=object))
+        return isin(s, pd.Index(found, dtype=object))
+
+
+def _column(conn: Connection, sql: str) -> list:
+    """The first column of a query's rows, through the driver cursor (no per-row SQLAlchemy objects)."""
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(sql)
+        return [r[0] for r in cur.fetchall()]
+    finally:
+        cur.close()
 
 
 def insert_sorted(conn: Connection, table: Table, df: pd.DataFrame, into_empty: bool,
