@@ -204,6 +204,17 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
     raw = raw.reset_index(drop=True)
     read = len(raw)
     txt = _select(raw, table, columns or {}, label)
+    unchanged = 0
+    if watermark is not None and table.has_updated_at:
+        # rows at or below the watermark were loaded by an earlier run: drop them before any other check
+        # (a daily run of a whole CSV file validates its few new rows, not the year)
+        wm_u, wm_k = watermark
+        upd = parse_dt(txt["updated_at"], dt_format)
+        old = (upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (_row_keys(txt, table.key) <= wm_k)))).to_numpy()
+        unchanged = int(old.sum())
+        if unchanged:
+            raw = raw[~old].reset_index(drop=True)
+            txt = txt[~old].reset_index(drop=True)
     typed = txt.copy(deep=False)
     reasons = _Reasons(txt.index)
 
@@ -241,13 +252,6 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
 
     keys = _row_keys(txt, table.key)
     keep = pd.Series(True, index=txt.index)
-    unchanged = 0
-    if watermark is not None and table.has_updated_at:
-        wm_u, wm_k = watermark
-        upd = typed["updated_at"]
-        old = upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (keys <= wm_k)))
-        unchanged = int(old.sum())
-        keep &= ~old
 
     # Duplicates: identical rows collapse; same key with different content -> all copies out.
     has_key = txt[list(table.key)].notna().all(axis=1)
