@@ -220,7 +220,8 @@ def load_incremental(conn: Connection, table: Table, staged: Staged, on_chunk: P
     return res
 
 
-def load_full(conn: Connection, table: Table, staged: Staged, on_chunk: Progress | None = None) -> LoadResult:
+def load_full(conn: Connection, table: Table, staged: Staged, on_chunk: Progress | None = None,
+              mirror: Mirror | None = None) -> LoadResult:
     """Bring a table without ``updated_at`` to the staged content when that content changed.
 
     Into an empty mirror everything is inserted.  Otherwise the rows are compared
@@ -234,7 +235,7 @@ def load_full(conn: Connection, table: Table, staged: Staged, on_chunk: Progress
     if res.was_empty:
         res.loaded = insert_sorted(conn, table, staged.clean, True, on_chunk)
     else:
-        res.loaded = _apply_difference(conn, table, staged.clean, on_chunk)
+        res.loaded = _apply_difference(conn, table, staged.clean, on_chunk, mirror)
     res.replaced = True
     set_hash(conn, table.name, digest)
     return res
@@ -269,22 +270,41 @@ def row_text(df: pd.DataFrame, columns: list[str]) -> pa.Array:
     return pc.binary_join_element_wise(*parts, sep, null_handling="replace", null_replacement="\x00")
 
 
-def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_chunk: Progress | None) -> int:
-    """Delete the mirror rows that are gone or changed; insert the new and changed rows.
+@dataclass
+class Mirror:
+    """A mirror's rows in staging's text form, and each row as one text (see ``row_text``)."""
 
-    Rows are compared as whole texts: a mirror row whose text is not among the staged rows is deleted (its key
-    is gone or its content changed), a staged row whose text is not in the mirror is inserted.
-    """
+    rows: pd.DataFrame
+    text: pa.Array
+
+    def holds(self, df: pd.DataFrame) -> np.ndarray:
+        """Per row of a staged-form frame: is exactly this row in the mirror?"""
+        found = pc.is_in(row_text(df, list(self.rows.columns)), value_set=self.text)
+        return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+
+def read_mirror(conn: Connection, table: Table) -> Mirror:
     from etl.rules.base import fetch
 
     cols = table.column_names
     kinds = {c.name: c.kind for c in table.columns}
     sql = "SELECT " + ", ".join(_render_sql(conn, c, kinds[c]) for c in cols) + f" FROM {_q(conn, table.name)}"
-    stored = fetch(conn, sql, cols)
-    new_text, old_text = row_text(clean, cols), row_text(stored, cols)
-    fresh = ~pc.fill_null(pc.is_in(new_text, value_set=old_text), False).to_numpy(zero_copy_only=False)
-    gone = ~pc.fill_null(pc.is_in(old_text, value_set=new_text), False).to_numpy(zero_copy_only=False)
-    drop = stored.loc[gone, list(table.key)]
+    rows = fetch(conn, sql, cols)
+    return Mirror(rows, row_text(rows, cols))
+
+
+def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_chunk: Progress | None,
+                      mirror: Mirror | None = None) -> int:
+    """Delete the mirror rows that are gone or changed; insert the new and changed rows.
+
+    Rows are compared as whole texts: a mirror row whose text is not among the staged rows is deleted (its key
+    is gone or its content changed), a staged row whose text is not in the mirror is inserted.
+    """
+    mirror = mirror or read_mirror(conn, table)
+    new_text = row_text(clean, table.column_names)
+    fresh = ~pc.fill_null(pc.is_in(new_text, value_set=mirror.text), False).to_numpy(zero_copy_only=False)
+    gone = ~pc.fill_null(pc.is_in(mirror.text, value_set=new_text), False).to_numpy(zero_copy_only=False)
+    drop = mirror.rows.loc[gone, list(table.key)]
     if len(drop):
         _delete_rows(conn, table, drop)
     return insert_sorted(conn, table, clean[fresh].reset_index(drop=True), False, on_chunk)
@@ -329,12 +349,13 @@ def write_quarantine(conn: Connection, quarantine: pd.DataFrame, run_id: int | N
 
 
 def load_table(conn: Connection, table: Table, staged: Staged, run_id: int | None,
-               on_chunk: Progress | None = None) -> LoadResult:
-    """Load one staged table (incremental or full compare) and record its quarantine."""
+               on_chunk: Progress | None = None, mirror: Mirror | None = None) -> LoadResult:
+    """Load one staged table (incremental or full compare) and record its quarantine.  ``mirror``: the
+    table's mirror already read (full compare), so it is not read twice."""
     if table.has_updated_at:
         res = load_incremental(conn, table, staged, on_chunk)
     else:
-        res = load_full(conn, table, staged, on_chunk)
+        res = load_full(conn, table, staged, on_chunk, mirror)
     res.quarantined = write_quarantine(conn, staged.quarantine, run_id)
     return res
 

@@ -28,7 +28,7 @@ from etl.contract import LOAD_ORDER, TABLES
 from etl.db import is_new_sqlite, make_engine, warehouse_url
 from etl.extract import read_table
 from etl.integrity import check_media
-from etl.load import WarehouseKeys, get_watermark, load_table
+from etl.load import WarehouseKeys, get_watermark, is_empty, load_table, read_mirror
 from etl.progress import Progress
 from etl.schema import ensure_schema, etl_runs
 from etl.staging import stage
@@ -183,12 +183,20 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
     progress.stage(f"读取 {name}")
     raw = raw_future.result()
     progress.stage(f"校验 {name}（{len(raw):,} 行）")
+    # A table without updated_at is re-read in full: rows already in the mirror as they are need no
+    # reference look-ups in the warehouse, and the load compares against the same read of the mirror.
+    mirror = None
+    if not table.has_updated_at and any(hasattr(known.get(ref), "contains") for _c, ref, _k in table.refs) \
+            and not is_empty(conn, table.name):
+        mirror = read_mirror(conn, table)
     staged = stage(raw, table, source=src.system.name, label=src.label, columns=src.columns,
-                   dt_format=src.dt_format, known=known, watermark=wm)
+                   dt_format=src.dt_format, known=known, watermark=wm,
+                   loaded=mirror.holds if mirror is not None else None)
     del raw
     progress.start(f"载入 {name}", len(staged.clean))
     runs.before(conn, name, staged.clean)
-    res = load_table(conn, table, staged, run_id, on_chunk=progress.advance)
+    res = load_table(conn, table, staged, run_id, on_chunk=progress.advance, mirror=mirror)
+    del mirror
     runs.after(conn, name, staged.clean, changed=bool(res.loaded or res.replaced), was_empty=res.was_empty)
     if name == "clips":  # device_assignments load before clips (contract order): ownership is final now
         progress.stage("更新民警录像时段")

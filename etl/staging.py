@@ -12,7 +12,7 @@ unknown reference.  Exact duplicates collapse silently.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,7 +190,8 @@ def _trim(s: pd.Series) -> pd.Series:
 def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = None,
           columns: Mapping[str, str] | None = None, dt_format: str = CONTRACT_DT_FORMAT,
           known: Mapping[str, Collection] | None = None,
-          watermark: tuple[str, str] | None = None) -> Staged:
+          watermark: tuple[str, str] | None = None, loaded: Callable[[pd.DataFrame], np.ndarray] | None = None
+          ) -> Staged:
     """Validate one table's raw rows against the contract.
 
     ``known`` maps a referenced table name to the keys already valid for it
@@ -198,7 +199,10 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
     (warehouse keys, plus this run's loaded keys); a reference to a table
     missing from ``known`` is not checked.  Self-references (``parent_code``)
     also accept the keys staged here.  ``watermark`` (updated_at, key) skips
-    rows already loaded by an earlier run.
+    rows already loaded by an earlier run.  ``loaded(frame)`` tells which rows
+    (in staged form) are already in the warehouse exactly as they are: their
+    references to warehouse-backed keys were checked when they were loaded
+    (such keys are never deleted), so only the other rows are looked up.
     """
     label = label or f"{source}.{table.name}"
     raw = raw.reset_index(drop=True)
@@ -268,6 +272,7 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
         still = keys.where(keep & has_key).duplicated(keep=False) & keep & has_key
         reasons.flag(still, "主键重复且内容不同 ", keys)
 
+    seen = None  # rows already in the warehouse as they are (computed on first need)
     for col, ref_table, _ref_col in table.refs:
         if known is None or (ref_table not in known and ref_table != table.name):
             continue
@@ -275,7 +280,10 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
         s = txt[col]
         own = txt[table.key[0]][reasons.open() & keep].dropna() if ref_table == table.name else None
         if hasattr(valid, "contains"):  # keys looked up where they live (the warehouse), only those asked for
-            found = valid.contains(s)
+            if seen is None:
+                seen = loaded(typed[table.column_names]) if loaded is not None else np.zeros(len(s), dtype=bool)
+            found = pd.Series(True, index=s.index)
+            found[~seen] = valid.contains(s[~seen]).to_numpy()
             if own is not None:
                 found |= isin(s, pd.Index(own.astype("str")))
         else:
