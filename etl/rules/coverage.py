@@ -30,7 +30,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from etl import clip_runs
-from etl.db import bulk_insert
+from etl.load import write_changed
 from etl.rules import base
 
 COVERAGE_CACHE = "etl.rules.coverage"
@@ -173,13 +173,12 @@ def compute(conn: Connection, as_of: datetime, cfg: dict) -> None:
     # hand-over to findings.compute in the same transaction (see base.take_cached)
     base.put_cached(conn, clip_runs.RUNS_CACHE, as_of, cfg, runs)
     base.put_cached(conn, COVERAGE_CACHE, as_of, cfg, cov)
-    ev = cov.events.copy()
+    ev = cov.events[_COV_COLS].copy()
     for col in ("arrived_at", "ended_at"):
-        ev[col] = pd.to_datetime(ev[col], unit="s")
-    gaps = cov.gaps.copy()
+        ev[col] = base.fmt_ts(ev[col]).replace("", None).to_numpy(dtype=object)
+    gaps = cov.gaps[["incident_no", "gap_no", "gap_start", "gap_end", "gap_s"]].copy()
     for col in ("gap_start", "gap_end"):
-        gaps[col] = pd.to_datetime(gaps[col], unit="s")
-    conn.exec_driver_sql("DELETE FROM event_gaps")
-    conn.exec_driver_sql("DELETE FROM event_coverage")
-    bulk_insert(conn, "event_coverage", ev[_COV_COLS])
-    bulk_insert(conn, "event_gaps", gaps[["incident_no", "gap_no", "gap_start", "gap_end", "gap_s"]])
+        gaps[col] = base.fmt_ts(gaps[col]).replace("", None).to_numpy(dtype=object)
+    # only rows that differ from the stored ones are rewritten (a daily run changes a few hundred events)
+    write_changed(conn, "event_coverage", ev, "incident_no", dt_cols={"arrived_at", "ended_at"})
+    write_changed(conn, "event_gaps", gaps, "incident_no", dt_cols={"gap_start", "gap_end"})
