@@ -57,8 +57,7 @@ def evaluate(conn: Connection, as_of: datetime, cfg: dict, runs: clip_runs.Runs 
     as_of_s = base.to_epoch(as_of)
     tol = float(cfg["params"]["gap_tolerance_s"])
     ev = on_site_events(base.read_table(conn, "incidents", _EVENT_COLS), as_of_s)
-    att = base.read_table(conn, "incident_officers")
-    att = att[att["incident_no"].isin(ev["incident_no"])].drop_duplicates()
+    att = base.read_table(conn, "incident_officers")  # filtered to on-site events (and deduplicated) below
     if runs is None:
         runs = clip_runs.read(conn)
     return compute_frames(ev, att, runs, base.read_table(conn, "interruption_reports"),
@@ -71,7 +70,10 @@ def compute_frames(ev: pd.DataFrame, att: pd.DataFrame, runs: clip_runs.Runs, re
     n = len(ev)
     ev_index = pd.Index(ev["incident_no"].to_numpy(), dtype=object)  # object: no string-dtype conversion
     att = att.assign(ev=ev_index.get_indexer(att["incident_no"].to_numpy()).astype(np.int64))
-    att = att[att["ev"].to_numpy() >= 0]
+    att = att[(att["ev"].to_numpy() >= 0) & att["police_no"].notna().to_numpy()]
+    officer, _ = pd.factorize(att["police_no"].to_numpy(dtype=object))
+    _, first = np.unique(att["ev"].to_numpy() * (int(officer.max(initial=0)) + 1) + officer, return_index=True)
+    att = att.iloc[np.sort(first)]  # an officer listed twice for one event counts once
     a_off = runs.officers.get_indexer(att["police_no"].to_numpy()).astype(np.int64)  # -1: no clip at all
 
     times = [ev["arrived_at"].to_numpy(), runs.start]
@@ -90,7 +92,7 @@ def compute_frames(ev: pd.DataFrame, att: pd.DataFrame, runs: clip_runs.Runs, re
 
     window = (win_e - win_s).astype(np.float64)
     gap_count = np.bincount(g_ev, minlength=n)[:n] if n else np.zeros(0, dtype=np.int64)
-    raw = np.where(covered == 0, "none", np.where(gap_count == 0, "full", "partial"))
+    raw = np.where(covered == 0, "none", np.where(gap_count == 0, "full", "partial")).astype(object)
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(window > 0, covered / np.where(window > 0, window, 1), np.nan)
 
@@ -99,12 +101,13 @@ def compute_frames(ev: pd.DataFrame, att: pd.DataFrame, runs: clip_runs.Runs, re
         "unit_code": pd.Series(ev["unit_code"].to_numpy(), dtype=object),
         "arrived_at": ev["arrived_at"].to_numpy(), "ended_at": ev["ended_at"].to_numpy(),
         "window_s": window, "covered_s": covered.astype(np.float64), "covered_fraction": fraction,
-        "gap_count": gap_count.astype(np.int64), "raw_status": raw,
+        "gap_count": gap_count.astype(np.int64), "raw_status": pd.Series(raw, dtype=object),
         "officers": np.bincount(a_ev, minlength=n)[:n] if n else np.zeros(0, dtype=np.int64),
     })
     out["report_id"] = _excusing_reports(out, att, reports, cfg)
     excused = out["report_id"].notna() & out["raw_status"].isin(["none", "partial"])
-    out["status"] = np.where(excused, "excused", out["raw_status"])
+    out["status"] = pd.Series(np.where(excused, "excused", out["raw_status"]).astype(object), index=out.index,
+                              dtype=object)
     out.loc[~excused, "report_id"] = None
     out["cause"] = _causes(out, att, assignments, devices)
 
