@@ -389,6 +389,8 @@ def load_table(conn: Connection, table: Table, staged: Staged, run_id: int | Non
     else:
         res = load_full(conn, table, staged, on_chunk, mirror)
     res.quarantined = write_quarantine(conn, staged.quarantine, run_id)
+    if staged.retried_quarantine is not None:  # already recorded: adds nothing unless the reason changed
+        res.quarantined += write_quarantine(conn, staged.retried_quarantine, run_id)
     return res
 
 

@@ -24,14 +24,14 @@ from sqlalchemy.engine import Connection
 
 from etl import clip_runs
 from etl import config as config_mod
-from etl.contract import LOAD_ORDER, TABLES
+from etl.contract import LOAD_ORDER, TABLES, Table
 from etl.db import is_new_sqlite, make_engine, warehouse_url
 from etl.extract import read_table
 from etl.integrity import check_media
 from etl.load import WarehouseKeys, get_watermark, is_empty, load_table, read_mirror
 from etl.progress import Progress
 from etl.schema import ensure_schema, etl_runs
-from etl.staging import stage
+from etl.staging import stage, with_retried
 
 # Columns whose latest day defines the default evaluation date.
 AS_OF_COLUMNS = (("incidents", "received_at"), ("clips", "started_at"), ("cases", "registered_at"),
@@ -192,6 +192,12 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
     staged = stage(raw, table, source=src.system.name, label=src.label, columns=src.columns,
                    dt_format=src.dt_format, known=known, watermark=wm,
                    loaded=mirror.holds if mirror is not None else None)
+    if wm is not None:  # rows an earlier run rejected for an unknown reference may be valid now
+        retry = _rejected_for_references(conn, table, list(raw.columns))
+        if len(retry):
+            again = stage(retry, table, source=src.system.name, label=src.label, columns=src.columns,
+                          dt_format=src.dt_format, known=known)
+            staged = with_retried(staged, again, table)
     del raw
     progress.start(f"载入 {name}", len(staged.clean))
     runs.before(conn, name, staged.clean)
@@ -216,6 +222,28 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
         loaded_clips.update(staged.clean["clip_id"].to_numpy(dtype=object))
     progress.finish(f"{name}：读取 {st.read:,} 行，载入 {st.loaded:,} 行，隔离 {st.rejected:,} 行，"
                     f"{st.seconds:.1f} 秒")
+
+
+def _rejected_for_references(conn: Connection, table: Table, raw_columns: list[str]) -> pd.DataFrame:
+    """Source rows of a watermark table quarantined earlier for an unknown reference and still not in the
+    mirror, rebuilt from their recorded payloads: they sit below the watermark, so the source read skips
+    them, yet the row they point at (a case registered after its documents arrived) may have come since."""
+    key = conn.dialect.identifier_preparer.quote(table.key[0])
+    name = conn.dialect.identifier_preparer.quote(table.name)
+    p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows = conn.exec_driver_sql(
+        f"SELECT DISTINCT q.payload FROM quarantine q WHERE q.table_name = {p} AND q.reason LIKE {p} "
+        f"AND NOT EXISTS (SELECT 1 FROM {name} m WHERE m.{key} = q.row_key)", (table.name, "未知%")).fetchall()
+    records = []
+    for (payload,) in rows:
+        try:
+            rec = json.loads(payload)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(rec, dict) and set(rec) <= set(raw_columns):
+            records.append(rec)
+    return pd.DataFrame(records, columns=raw_columns, dtype=object).astype("str") if records else \
+        pd.DataFrame(columns=raw_columns)
 
 
 def run(sources: Path, warehouse: str | None = None, as_of: datetime | None = None, rules: bool = True,

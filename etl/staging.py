@@ -44,6 +44,7 @@ class Staged:
     unchanged: int = 0  # rows at or below the watermark (already loaded)
     collapsed: int = 0  # exact duplicates dropped
     watermark: tuple[str, str] | None = None  # max (updated_at, key) over clean rows
+    retried_quarantine: pd.DataFrame | None = None  # earlier rejections retried and still rejected
 
 
 # --- casting (Series in, Series out) ---------------------------------------------------------
@@ -314,3 +315,20 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
         wm = (str(top), str(ck[clean["updated_at"] == top].max()))
     return Staged(clean=clean, quarantine=quarantine, read=read, unchanged=unchanged, collapsed=collapsed,
                   watermark=wm)
+
+
+def with_retried(staged: Staged, retried: Staged, table: Table) -> Staged:
+    """``staged`` plus the rows of an earlier rejection that pass now (``retried``), unless this run also
+    brought a newer version of the same key.  The still-rejected ones are recorded again (the quarantine
+    keeps one record per key, reason and payload), but are not counted as this run's rejections."""
+    clean = retried.clean
+    if len(clean) and len(staged.clean):
+        newer = set(_row_keys(staged.clean, table.key))
+        clean = clean[~_row_keys(clean, table.key).isin(newer).to_numpy()]
+    if not len(clean):
+        return Staged(clean=staged.clean, quarantine=staged.quarantine, read=staged.read,
+                      unchanged=staged.unchanged, collapsed=staged.collapsed, watermark=staged.watermark,
+                      retried_quarantine=retried.quarantine)
+    both = pd.concat([staged.clean, clean], ignore_index=True) if len(staged.clean) else clean.reset_index(drop=True)
+    return Staged(clean=both, quarantine=staged.quarantine, read=staged.read, unchanged=staged.unchanged,
+                  collapsed=staged.collapsed, watermark=staged.watermark, retried_quarantine=retried.quarantine)

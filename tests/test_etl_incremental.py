@@ -224,3 +224,30 @@ def test_incremental_references_are_checked_against_the_warehouse(tmp_path: Path
     assert [r[0] for r in query(wh, "SELECT log_id FROM access_log ORDER BY log_id")] == ["L0001", "L0002", "L0003"]
     assert query(wh, "SELECT row_key, reason FROM quarantine WHERE table_name = 'access_log'") == [
         ("L0004", "未知视频 K404")]
+
+
+def test_row_rejected_for_an_unknown_reference_loads_once_the_reference_arrives(tmp_path: Path, wh: str) -> None:
+    """A clip of a device not yet in the ledger is quarantined; when the device appears later, the clip
+    (unchanged at the source, below the watermark) is loaded without being re-recorded in the quarantine."""
+    src = write_sources(tmp_path / "src")
+    media = tmp_path / "src" / "media.sqlite"
+    _sql(media, "INSERT INTO clips SELECT 'K000010', 'DSJ0099', police_no, started_at, ended_at, size_bytes, sha256, "
+                "imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, updated_at "
+                "FROM clips WHERE clip_id = 'K000001'")
+    first = run(src, warehouse=wh, rules=False, progress=False)
+    assert first.tables["clips"].rejected == 1
+    assert query(wh, "SELECT row_key, reason FROM quarantine WHERE table_name = 'clips'") == [
+        ("K000010", "未知设备 DSJ0099")]
+    assert query(wh, "SELECT COUNT(*) FROM clips WHERE clip_id = 'K000010'") == [(0,)]
+
+    second = run(src, warehouse=wh, rules=False, progress=False)  # still unknown: nothing changes
+    assert second.tables["clips"].loaded == 0 and second.tables["clips"].quarantined == 0
+
+    _sql(media, "INSERT INTO devices SELECT 'DSJ0099', kind, model, unit_code, status, status_since, purchased_at "
+                "FROM devices WHERE device_sn = 'DSJ0001'")
+    third = run(src, warehouse=wh, rules=False, progress=False)
+    assert third.tables["clips"].loaded == 1 and third.tables["clips"].quarantined == 0
+    assert query(wh, "SELECT device_sn FROM clips WHERE clip_id = 'K000010'") == [("DSJ0099",)]
+    fourth = run(src, warehouse=wh, rules=False, progress=False)
+    assert fourth.tables["clips"].loaded == 0
+    assert query(wh, "SELECT COUNT(*) FROM quarantine") == [(1,)]  # the record of the first rejection stays
