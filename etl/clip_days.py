@@ -14,9 +14,8 @@ latest ``started_at`` of the day.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from etl.db import bulk_insert
@@ -34,22 +33,31 @@ def _day_sql(conn: Connection, col: str) -> str:
     return f"DATE_FORMAT({col}, '%Y-%m-%d')"
 
 
-def _from_frame(device_sn: pd.Series, started_at: pd.Series) -> pd.DataFrame:
-    """Per (device, day) counts from text columns (canonical 'YYYY-MM-DD HH:MM:SS')."""
-    start = pa.array(started_at.astype(object), type=pa.large_string(), from_pandas=True)
-    table = pa.table({"device_sn": pa.array(device_sn.astype(object), type=pa.large_string(), from_pandas=True),
-                      "day": pc.utf8_slice_codeunits(start, 0, 10), "started_at": start})
-    table = table.filter(pc.and_(pc.is_valid(table["device_sn"]), pc.is_valid(table["started_at"])))
-    g = table.group_by(["device_sn", "day"]).aggregate([("started_at", "count"), ("started_at", "max")])
-    out = g.to_pandas(types_mapper=None).rename(columns={"started_at_count": "clips", "started_at_max": "last_start"})
-    out = out.astype({"device_sn": object, "day": object, "last_start": object, "clips": "int64"})
-    return out[COLUMNS].sort_values(["device_sn", "day"], kind="stable").reset_index(drop=True)
+def from_epoch(device_sn: pd.Series, started_s: np.ndarray) -> pd.DataFrame:
+    """Per (device, day) counts from device numbers and start times in epoch seconds (sorted by the key)."""
+    ok = device_sn.notna().to_numpy() & ~np.isnan(started_s)
+    codes, devices = pd.factorize(device_sn.to_numpy(dtype=object)[ok], sort=True)
+    sec = started_s[ok].astype(np.int64)
+    if not len(sec):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    day = sec // 86400
+    key = codes.astype(np.int64) * np.int64(1 << 20) + (day - day.min())  # a day span far below 2**20
+    order = np.argsort(key, kind="stable")
+    k, s_sorted = key[order], sec[order]
+    first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    last = np.maximum.reduceat(s_sorted, first)
+    return pd.DataFrame({
+        "device_sn": pd.Series(np.asarray(devices, dtype=object)[codes[order][first]], dtype=object),
+        "day": pd.Series(day[order][first].astype("datetime64[D]").astype(str).astype(object), dtype=object),
+        "clips": np.diff(np.r_[first, len(k)]).astype(np.int64),
+        "last_start": pd.Series(base.fmt_ts(last.astype(np.float64)).to_numpy(dtype=object), dtype=object),
+    })
 
 
-def _write_all(conn: Connection, rows: pd.DataFrame) -> None:
+def _write_all(conn: Connection, rows: pd.DataFrame, plain: bool = False) -> None:
     conn.exec_driver_sql(f"DELETE FROM {TABLE}")
     if len(rows):
-        bulk_insert(conn, TABLE, rows)
+        bulk_insert(conn, TABLE, rows, plain=plain)
 
 
 def rebuild(conn: Connection) -> None:
@@ -117,10 +125,11 @@ def changed_pairs(clean: pd.DataFrame, old: pd.DataFrame | None) -> pd.DataFrame
                       _pairs(both["device_sn_old"], both["started_at_old"])], ignore_index=True)
 
 
-def refresh(conn: Connection, staged: pd.DataFrame | None, pairs: pd.DataFrame | None) -> None:
-    """Bring ``clip_days`` up to date: from the staged frame of a first load, else the touched pairs."""
+def refresh(conn: Connection, staged: tuple[pd.Series, np.ndarray] | None, pairs: pd.DataFrame | None) -> None:
+    """Bring ``clip_days`` up to date: from the staged clips of a first load (device numbers, start times in
+    epoch seconds), else the touched pairs."""
     if staged is not None:
-        _write_all(conn, _from_frame(staged["device_sn"], staged["started_at"]))
+        _write_all(conn, from_epoch(*staged), plain=True)
     elif needs_full_rebuild(conn):
         rebuild(conn)
     elif pairs is not None and len(pairs):

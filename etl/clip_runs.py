@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection
 
 from etl import clip_days
 from etl.db import bulk_insert
+from etl.load import is_empty
 from etl.rules import base
 
 TABLE = "clip_runs"
@@ -133,13 +134,16 @@ def rebuild(conn: Connection, officers: Iterable[str] | None = None) -> int:
     return len(rows)
 
 
-def rebuild_from_staged(conn: Connection, staged_clips: pd.DataFrame) -> int:
-    """First load into an empty clip mirror: the runs straight from the staged frame (text datetimes)."""
+def rebuild_from_staged(conn: Connection, staged_clips: pd.DataFrame, started_s: np.ndarray | None = None,
+                        ended_s: np.ndarray | None = None) -> int:
+    """First load into an empty clip mirror: the runs straight from the staged frame (text datetimes, or their
+    epoch seconds already computed)."""
     clips = pd.DataFrame({
         "device_sn": staged_clips["device_sn"].astype(object).to_numpy(),
         "police_no": staged_clips["police_no"].astype(object).where(staged_clips["police_no"].notna(), None)
         .to_numpy(),
-        "started_at": _epoch(staged_clips["started_at"]), "ended_at": _epoch(staged_clips["ended_at"]),
+        "started_at": _epoch(staged_clips["started_at"]) if started_s is None else started_s,
+        "ended_at": _epoch(staged_clips["ended_at"]) if ended_s is None else ended_s,
     })
     rows = compute(clips, _assignments(conn))
     _write(conn, rows, None)
@@ -214,7 +218,7 @@ class Maintenance:
     def before(self, conn: Connection, name: str, clean: pd.DataFrame) -> None:
         if name == "device_assignments":
             self._old_assignments = _assignments(conn)
-        elif name == "clips" and len(clean):
+        elif name == "clips" and len(clean) and not is_empty(conn, "clips"):  # a first load replaces nothing
             self._old_clips = _previous_versions(conn, clean["clip_id"])
 
     def after(self, conn: Connection, name: str, clean: pd.DataFrame, changed: bool, was_empty: bool) -> None:
@@ -252,9 +256,11 @@ class Maintenance:
         staged, officers, added = self.from_staged, self.officers, self.added
         day_pairs = pd.concat(self.day_pairs, ignore_index=True) if self.day_pairs else None
         self.from_staged, self.officers, self.added, self.day_pairs = None, set(), None, []
-        clip_days.refresh(conn, staged, day_pairs)
         if staged is not None:
-            return rebuild_from_staged(conn, staged)
+            started_s, ended_s = _epoch(staged["started_at"]), _epoch(staged["ended_at"])
+            clip_days.refresh(conn, (staged["device_sn"], started_s), None)
+            return rebuild_from_staged(conn, staged, started_s, ended_s)
+        clip_days.refresh(conn, None, day_pairs)
         if needs_full_rebuild(conn):
             return rebuild(conn)
         n = rebuild(conn, officers) if officers else 0
