@@ -310,34 +310,6 @@ def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_ch
     return insert_sorted(conn, table, clean[fresh].reset_index(drop=True), False, on_chunk)
 
 
-def write_changed(conn: Connection, name: str, frame: pd.DataFrame, key: str,
-                  dt_cols: set[str] = frozenset()) -> int:
-    """Make table ``name`` hold exactly ``frame``'s rows, writing only what differs.
-
-    Rows are compared as whole texts (as for the mirrors); every row of a ``key`` value (text) with any
-    difference is deleted and that value's rows of ``frame`` inserted.  ``frame``: the table's columns,
-    datetimes as 'YYYY-MM-DD HH:MM:SS' text.  Returns the rows inserted.
-    """
-    cols = list(frame.columns)
-    if is_empty(conn, name):
-        return bulk_insert(conn, name, frame)
-    from etl.rules.base import fetch
-
-    kinds = {c: "dt" if c in dt_cols else "str" for c in cols}
-    stored = fetch(conn, "SELECT " + ", ".join(_render_sql(conn, c, kinds[c]) for c in cols)
-                   + f" FROM {_q(conn, name)}", cols)
-    new_text, old_text = row_text(frame, cols), row_text(stored, cols)
-    fresh = ~pc.fill_null(pc.is_in(new_text, value_set=old_text), False).to_numpy(zero_copy_only=False)
-    gone = ~pc.fill_null(pc.is_in(old_text, value_set=new_text), False).to_numpy(zero_copy_only=False)
-    touched = pd.unique(np.concatenate([frame[key].to_numpy(dtype=object)[fresh],
-                                        stored[key].to_numpy(dtype=object)[gone]]))
-    if not len(touched):
-        return 0
-    _delete_keys(conn, name, [key], pd.DataFrame({key: touched}))
-    rows = frame[frame[key].isin(touched).to_numpy()]
-    return bulk_insert(conn, name, rows) if len(rows) else 0
-
-
 def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame) -> None:
     """Delete mirror rows by (possibly multi-column) key."""
     _delete_keys(conn, table.name, list(table.key), keys)
