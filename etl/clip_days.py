@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.db import bulk_insert
+from etl.db import bulk_insert, temp_rows
 from etl.rules import base
 
 TABLE = "clip_days"
@@ -79,10 +79,7 @@ def refresh_pairs(conn: Connection, pairs: pd.DataFrame) -> int:
                     day0.dt.strftime(base.TS_FMT), (day0 + pd.Timedelta(days=1)).dt.strftime(base.TS_FMT),
                     strict=True))
     ts = "TEXT" if conn.dialect.name == "sqlite" else "TIMESTAMP"
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS etl_days "
-                         f"(device_sn TEXT, day TEXT, day_start {ts}, day_end {ts})")
-    conn.exec_driver_sql("DELETE FROM etl_days")
-    bulk_insert(conn, "etl_days", rows, ["device_sn", "day", "day_start", "day_end"])
+    temp_rows(conn, "etl_days", {"device_sn": "TEXT", "day": "TEXT", "day_start": ts, "day_end": ts}, rows)
     conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE (device_sn, day) IN (SELECT device_sn, day FROM etl_days)")
     # CROSS JOIN keeps the few pairs as the outer loop on SQLite (one index range of clips each)
     counted = conn.exec_driver_sql(
@@ -91,7 +88,6 @@ def refresh_pairs(conn: Connection, pairs: pd.DataFrame) -> int:
         "GROUP BY p.device_sn, p.day").fetchall()
     if counted:
         bulk_insert(conn, TABLE, pd.DataFrame([tuple(r) for r in counted], columns=COLUMNS))
-    conn.exec_driver_sql("DELETE FROM etl_days")
     return len(pairs)
 
 

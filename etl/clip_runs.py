@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl import clip_days
-from etl.db import bulk_insert
+from etl.db import bulk_insert, temp_keys
 from etl.load import is_empty
 from etl.rules import base
 
@@ -92,19 +92,11 @@ def _rows_of(names: np.ndarray, rg: np.ndarray, rs: np.ndarray, re: np.ndarray) 
     })
 
 
-def _key_table(conn: Connection, name: str, values: Iterable[str]) -> str:
-    """A temporary one-column table ``name(k)`` holding ``values`` (for IN (SELECT k ...) filters)."""
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} (k TEXT)")
-    conn.exec_driver_sql(f"DELETE FROM {name}")
-    bulk_insert(conn, name, [(v,) for v in values], ["k"], plain=True)
-    return f"(SELECT k FROM {name})"
-
-
 def _write(conn: Connection, rows: pd.DataFrame, officers: list[str] | None) -> None:
     if officers is None:
         conn.exec_driver_sql(f"DELETE FROM {TABLE}")
     else:
-        conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE police_no IN {_key_table(conn, 'etl_officers', officers)}")
+        conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE police_no IN {temp_keys(conn, 'etl_officers', officers)}")
     if len(rows):
         bulk_insert(conn, TABLE, rows[["police_no", "runs", "starts", "ends"]], plain=True)
 
@@ -125,9 +117,9 @@ def rebuild(conn: Connection, officers: Iterable[str] | None = None) -> int:
             return 0
         # their own clips, and the unowned clips of every device ever assigned to them
         devices = sorted(set(asg.loc[asg["police_no"].isin(officers), "device_sn"].dropna()))
-        cond = (f"police_no IN {_key_table(conn, 'etl_officers', officers)}"
+        cond = (f"police_no IN {temp_keys(conn, 'etl_officers', officers)}"
                 f" OR ((police_no IS NULL OR TRIM(police_no) = '')"
-                f" AND device_sn IN {_key_table(conn, 'etl_devices', devices)})")
+                f" AND device_sn IN {temp_keys(conn, 'etl_devices', devices)})")
         clips = base.read_table(conn, "clips", cols, where=cond)
     rows = compute(clips, asg, officers)
     _write(conn, rows, officers)
@@ -288,7 +280,7 @@ def _merge_added(conn: Connection, added: pd.DataFrame) -> int:
         return 0
     owners = sorted(set(added["owner"]))
     rows = conn.exec_driver_sql(
-        f"SELECT police_no, starts, ends FROM {TABLE} WHERE police_no IN {_key_table(conn, 'etl_officers', owners)}"
+        f"SELECT police_no, starts, ends FROM {TABLE} WHERE police_no IN {temp_keys(conn, 'etl_officers', owners)}"
     ).fetchall()
     stored = unpack(sorted(rows, key=lambda r: r[0]))
     names = np.r_[np.asarray(stored.officers, dtype=object)[stored.group], added["owner"].to_numpy(dtype=object)]
@@ -303,7 +295,7 @@ def _merge_added(conn: Connection, added: pd.DataFrame) -> int:
 def _previous_versions(conn: Connection, keys: pd.Series) -> pd.DataFrame:
     """The stored versions of the clips about to be replaced (what their runs were built from)."""
     cols = ["clip_id", "device_sn", "police_no", "started_at", "ended_at"]
-    keys_sql = _key_table(conn, "etl_clip_keys", keys.astype(object).to_numpy())
+    keys_sql = temp_keys(conn, "etl_clip_keys", keys.astype(object).to_numpy())
     return base.read_table(conn, "clips", cols, where=f"clip_id IN {keys_sql}")
 
 

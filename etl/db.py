@@ -164,6 +164,21 @@ def bulk_insert(conn: Connection, table: str | sa.Table, data: pd.DataFrame | It
     return len(rows)
 
 
+def temp_rows(conn: Connection, name: str, columns: dict[str, str], rows: Iterable[tuple]) -> str:
+    """Fill the temporary table ``name`` (``columns``: name -> SQL type; created on first use, emptied
+    first) with plain-value ``rows``; returns ``(SELECT <columns> FROM name)`` for IN filters and joins."""
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ("
+                         + ", ".join(f"{c} {t}" for c, t in columns.items()) + ")")
+    conn.exec_driver_sql(f"DELETE FROM {name}")
+    bulk_insert(conn, name, list(rows), list(columns), plain=True)
+    return f"(SELECT {', '.join(columns)} FROM {name})"
+
+
+def temp_keys(conn: Connection, name: str, values: Iterable) -> str:
+    """``temp_rows`` for one text column ``k``: ``(SELECT k FROM name)``."""
+    return temp_rows(conn, name, {"k": "TEXT"}, ((str(v),) for v in values))
+
+
 def read_df(conn: Connection | Engine, sql: str | sa.sql.ClauseElement, params: dict | None = None,
             parse_dates: Sequence[str] | None = None) -> pd.DataFrame:
     """Run one query with bound parameters and return a DataFrame."""

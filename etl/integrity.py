@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.db import TS_FORMAT, bulk_insert
+from etl.db import TS_FORMAT, bulk_insert, temp_keys
 
 READ_BYTES = 1 << 20
 COLUMNS = ["clip_id", "file_path", "present", "size_bytes", "mtime_ns", "sha256_actual", "checked_at"]
@@ -85,11 +85,7 @@ def check_media(conn: Connection, media_root: Path | None, changed: Collection[s
     # rows for clips no longer catalogued, and changed rows, are rewritten
     stale = list(prev) + [r[0] for r in out_rows]
     if stale:
-        conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS etl_keys (k TEXT)")
-        conn.exec_driver_sql("DELETE FROM etl_keys")
-        bulk_insert(conn, "etl_keys", [(k,) for k in stale], columns=["k"])
-        conn.exec_driver_sql("DELETE FROM media_files WHERE clip_id IN (SELECT k FROM etl_keys)")
-        conn.exec_driver_sql("DELETE FROM etl_keys")
+        conn.exec_driver_sql(f"DELETE FROM media_files WHERE clip_id IN {temp_keys(conn, 'etl_keys', stale)}")
     if out_rows:
         bulk_insert(conn, "media_files", pd.DataFrame(out_rows, columns=COLUMNS, dtype=object))
     return {"checked": True, "reason": None, "clips": len(clips), "present": present_n,

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from etl.contract import Table
-from etl.db import TS_FORMAT, bulk_insert
+from etl.db import TS_FORMAT, bulk_insert, temp_keys, temp_rows
 from etl.schema import metadata
 from etl.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged, isin
 
@@ -126,12 +126,9 @@ def delete_keys(conn: Connection, table: Table, keys: pd.Series) -> None:
     """Delete the mirror rows whose (single-column) key is in ``keys``, via a temporary key table."""
     if len(table.key) != 1:
         raise ValueError(f"{table.name}: delete by key needs a single-column key")
-    conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS etl_keys (k TEXT)")
-    conn.exec_driver_sql("DELETE FROM etl_keys")
-    bulk_insert(conn, "etl_keys", pd.DataFrame({"k": keys.astype(object).to_numpy()}))
     col = _q(conn, table.key[0])
-    conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {col} IN (SELECT k FROM etl_keys)")
-    conn.exec_driver_sql("DELETE FROM etl_keys")
+    conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {col} IN "
+                         f"{temp_keys(conn, 'etl_keys', keys.astype(object).to_numpy())}")
 
 
 class WarehouseKeys:
@@ -165,11 +162,8 @@ class WarehouseKeys:
             self._all = pa.array(_column(conn, f"SELECT {col} FROM {name}"), type=pa.large_string())
         if self._all is not None:
             return isin(s, self._all)
-        conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS etl_probe (k TEXT)")
-        conn.exec_driver_sql("DELETE FROM etl_probe")
-        bulk_insert(conn, "etl_probe", [(str(v),) for v in values], ["k"], plain=True)
+        temp_keys(conn, "etl_probe", values)
         found = _column(conn, f"SELECT k FROM etl_probe WHERE k IN (SELECT {col} FROM {name})")
-        conn.exec_driver_sql("DELETE FROM etl_probe")
         return isin(s, pd.Index(found, dtype=object))
 
 
@@ -312,21 +306,12 @@ def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_ch
 
 def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame) -> None:
     """Delete mirror rows by (possibly multi-column) key."""
-    _delete_keys(conn, table.name, list(table.key), keys)
-
-
-def _delete_keys(conn: Connection, name: str, key: list[str], keys: pd.DataFrame) -> None:
-    """Delete a table's rows by (possibly multi-column) key through a temporary key table."""
-    cols = [f"k{i}" for i in range(len(key))]
-    tmp = f"etl_del_{len(cols)}"
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {tmp} (" + ", ".join(f"{c} TEXT" for c in cols) + ")")
-    conn.exec_driver_sql(f"DELETE FROM {tmp}")
-    bulk_insert(conn, tmp, [tuple(str(v) for v in r) for r in keys.itertuples(index=False, name=None)], cols,
-                plain=True)
-    target = ", ".join(_q(conn, k) for k in key)
+    cols = {f"k{i}": "TEXT" for i in range(len(table.key))}
+    tmp = temp_rows(conn, f"etl_del_{len(cols)}", cols,
+                    (tuple(str(v) for v in r) for r in keys.itertuples(index=False, name=None)))
+    target = ", ".join(_q(conn, k) for k in table.key)
     lhs = target if len(cols) == 1 else f"({target})"
-    conn.exec_driver_sql(f"DELETE FROM {_q(conn, name)} WHERE {lhs} IN (SELECT {', '.join(cols)} FROM {tmp})")
-    conn.exec_driver_sql(f"DELETE FROM {tmp}")
+    conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {lhs} IN {tmp}")
 
 
 def write_quarantine(conn: Connection, quarantine: pd.DataFrame, run_id: int | None) -> int:
