@@ -37,6 +37,7 @@ the production figure); ``--verify-warehouse`` another one for the check
 
 from __future__ import annotations
 
+import abc
 import argparse
 import os
 import pickle
@@ -86,7 +87,7 @@ CHUNK_ROWS = 200_000
 # --- reading and editing one source table in its own format --------------------------------------------
 
 
-class SourceTable:
+class SourceTable(abc.ABC):
     """One declared table: contract-named text frames to look at, then row removals and cell edits."""
 
     def __init__(self, src: TableSource):
@@ -101,13 +102,13 @@ class SourceTable:
                 out[c] = s
         return out
 
+    @abc.abstractmethod
     def chunks(self, columns: list[str]) -> Iterator[pd.DataFrame]:
         """Frames of the given contract columns (text, NA for empty), indexed by a row handle."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def apply(self, remove: np.ndarray, edits: dict[str, tuple[str | None, np.ndarray]]) -> None:
         """Remove the rows with these handles; set column values (None: empty) on other handles."""
-        raise NotImplementedError
 
 
 def _text_frame(data: dict[str, object], index) -> pd.DataFrame:  # noqa: ANN001
