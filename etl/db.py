@@ -164,6 +164,33 @@ def bulk_insert(conn: Connection, table: str | sa.Table, data: pd.DataFrame | It
     return len(rows)
 
 
+def fetch_rows(conn: Connection, sql: str) -> list[tuple]:
+    """Run ``sql`` (no parameters) on the driver cursor: plain tuples, no per-row SQLAlchemy objects."""
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(sql)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def fetch_frame(conn: Connection, sql: str, columns: list[str]) -> pd.DataFrame:
+    """``fetch_rows`` as a frame of plain object columns (no string-dtype inference): fast at city scale."""
+    rows = fetch_rows(conn, sql)
+    if rows:
+        try:  # C-speed transposition (pandas internal); plain zip otherwise
+            from pandas._libs.lib import to_object_array_tuples
+
+            mat = to_object_array_tuples(rows)
+            cols = [mat[:, i] for i in range(len(columns))]
+        except (ImportError, TypeError, ValueError):
+            cols = [np.array(c, dtype=object) for c in zip(*rows, strict=True)]
+    else:
+        cols = [np.empty(0, dtype=object) for _ in columns]
+    return pd.DataFrame({name: pd.Series(np.ascontiguousarray(vals, dtype=object), dtype=object)
+                         for name, vals in zip(columns, cols, strict=True)}, columns=columns)
+
+
 def temp_rows(conn: Connection, name: str, columns: dict[str, str], rows: Iterable[tuple]) -> str:
     """Fill the temporary table ``name`` (``columns``: name -> SQL type; created on first use, emptied
     first) with plain-value ``rows``; returns ``(SELECT <columns> FROM name)`` for IN filters and joins."""

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from etl.contract import Table
-from etl.db import TS_FORMAT, bulk_insert, temp_keys, temp_rows
+from etl.db import TS_FORMAT, bulk_insert, fetch_frame, fetch_rows, temp_keys, temp_rows
 from etl.schema import metadata
 from etl.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged, isin
 
@@ -159,22 +159,12 @@ class WarehouseKeys:
         conn = self.conn
         col, name = _q(conn, self.table.key[0]), _q(conn, self.table.name)
         if self._all is None and len(values) * 6 > self._rows():  # probing costs ~6x a key read per value
-            self._all = pa.array(_column(conn, f"SELECT {col} FROM {name}"), type=pa.large_string())
+            self._all = pa.array([r[0] for r in fetch_rows(conn, f"SELECT {col} FROM {name}")], type=pa.large_string())
         if self._all is not None:
             return isin(s, self._all)
         temp_keys(conn, "etl_probe", values)
-        found = _column(conn, f"SELECT k FROM etl_probe WHERE k IN (SELECT {col} FROM {name})")
-        return isin(s, pd.Index(found, dtype=object))
-
-
-def _column(conn: Connection, sql: str) -> list:
-    """The first column of a query's rows, through the driver cursor (no per-row SQLAlchemy objects)."""
-    cur = conn.connection.cursor()
-    try:
-        cur.execute(sql)
-        return [r[0] for r in cur.fetchall()]
-    finally:
-        cur.close()
+        found = fetch_rows(conn, f"SELECT k FROM etl_probe WHERE k IN (SELECT {col} FROM {name})")
+        return isin(s, pd.Index([r[0] for r in found], dtype=object))
 
 
 def insert_sorted(conn: Connection, table: Table, df: pd.DataFrame, into_empty: bool,
@@ -278,12 +268,10 @@ class Mirror:
 
 
 def read_mirror(conn: Connection, table: Table) -> Mirror:
-    from etl.rules.base import fetch
-
     cols = table.column_names
     kinds = {c.name: c.kind for c in table.columns}
     sql = "SELECT " + ", ".join(_render_sql(conn, c, kinds[c]) for c in cols) + f" FROM {_q(conn, table.name)}"
-    rows = fetch(conn, sql, cols)
+    rows = fetch_frame(conn, sql, cols)
     return Mirror(rows, row_text(rows, cols))
 
 

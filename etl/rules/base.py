@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from etl.contract import TABLES
+from etl.db import fetch_frame
 from etl.errors import ConfigError
 
 EPOCH = datetime(1970, 1, 1)
@@ -45,34 +46,11 @@ def epoch_sql(dialect: str, col: str) -> str:
 
 
 def fetch(conn: Connection, sql: str, columns: list[str], dt_cols: set[str] | frozenset = frozenset()) -> pd.DataFrame:
-    """Run ``sql`` (no parameters) on the driver cursor; object columns, ``dt_cols`` as float seconds.
-
-    The driver cursor and plain object columns keep this fast at city scale
-    (no per-row SQLAlchemy objects, no string-dtype inference).
-    """
-    cur = conn.connection.cursor()
-    try:
-        cur.execute(sql)
-        rows = cur.fetchall()
-    finally:
-        cur.close()
-    if rows:
-        try:  # C-speed transposition (pandas internal); plain zip otherwise
-            from pandas._libs.lib import to_object_array_tuples
-
-            mat = to_object_array_tuples(rows)
-            cols = [mat[:, i] for i in range(len(columns))]
-        except (ImportError, TypeError, ValueError):
-            cols = [np.array(c, dtype=object) for c in zip(*rows, strict=True)]
-    else:
-        cols = [np.empty(0, dtype=object) for _ in columns]
-    data = {}
-    for name, vals in zip(columns, cols, strict=True):
-        if name in dt_cols:
-            data[name] = _seconds(vals)
-        else:
-            data[name] = pd.Series(np.ascontiguousarray(vals, dtype=object), dtype=object)
-    return pd.DataFrame(data, columns=columns)
+    """``etl.db.fetch_frame`` with ``dt_cols`` (epoch seconds the database computed) as float seconds."""
+    df = fetch_frame(conn, sql, columns)
+    for name in dt_cols:
+        df[name] = _seconds(df[name].to_numpy())
+    return df
 
 
 def _seconds(vals: np.ndarray) -> np.ndarray:
