@@ -13,7 +13,8 @@ it covers.
   same reason and payload is not recorded again.
 
 Inserts go through :func:`etl.db.bulk_insert` (executemany of tuples on
-SQLite, COPY on PostgreSQL) in chunks, so memory stays flat.
+SQLite, COPY on PostgreSQL) in chunks, so memory stays flat; large frames
+into SQLite through :func:`etl.db.insert_arrow` in one statement.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from etl.contract import Table
-from etl.db import TS_FORMAT, bulk_insert, fetch_frame, fetch_rows, temp_keys, temp_rows
+from etl.db import TS_FORMAT, bulk_insert, fetch_frame, fetch_rows, insert_arrow, temp_keys, temp_rows
 from etl.schema import metadata
 from etl.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged, isin
 
@@ -56,6 +57,10 @@ def insert_frame(conn: Connection, name: str, df: pd.DataFrame, on_chunk: Progre
 
     ``order`` (row positions) inserts in that order without copying the whole frame.
     """
+    if insert_arrow(conn, name, df, order):  # large frames into SQLite: in C, in one statement
+        if on_chunk:
+            on_chunk(len(df))
+        return len(df)
     total = 0
     for start in range(0, len(df), chunk):
         rows = slice(start, start + chunk) if order is None else order[start:start + chunk]
