@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 DEFAULT_WAREHOUSE = "sqlite:///data/warehouse.sqlite"
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
-ARROW_MIN_ROWS = 200_000  # from this many rows a SQLite insert goes through insert_arrow
+ARROW_MIN_ROWS = 100_000  # from this many rows a SQLite insert goes through insert_arrow
 STAGE_PREFIX = "etl_stage_"  # schema names of the scratch files insert_arrow attaches
 
 
