@@ -98,3 +98,33 @@ def test_arrow_insert_declines_where_the_driver_path_must_decide(tmp_path: Path,
         assert n == limit  # every attach slot, then the driver path
         assert con.exec_driver_sql("SELECT count(*) FROM a").scalar() == n
     engine.dispose()
+
+
+def test_without_the_adbc_driver_the_driver_paths_do_the_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ADBC driver is an accelerator, not a requirement: without it inserts and SQLite reads still work."""
+    import sqlite3
+    import sys
+
+    from etl import extract
+    from etl.config import SystemSource, TableSource
+
+    monkeypatch.setitem(sys.modules, "adbc_driver_sqlite.dbapi", None)  # import fails with ImportError
+    monkeypatch.setattr(db, "ARROW_MIN_ROWS", 1)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    with engine.begin() as con:
+        con.exec_driver_sql(f"CREATE TABLE a ({COLUMNS})")
+        df = _frame(30)
+        assert not db.insert_arrow(con, "a", df)
+        assert db.bulk_insert(con, "a", df) == 30
+        assert con.exec_driver_sql("SELECT count(*) FROM a").scalar() == 30
+    engine.dispose()
+    src_db = tmp_path / "src.sqlite"
+    c = sqlite3.connect(src_db)
+    c.execute("CREATE TABLE t (k TEXT, n INTEGER)")
+    c.execute("INSERT INTO t VALUES ('a', 1)")
+    c.commit()
+    c.close()
+    src = TableSource(table="cases", system=SystemSource(name="s", url=f"sqlite:///{src_db}"), name="t")
+    assert extract._read_sqlite_arrow(extract._engine(src), None, "t", {"k": "TEXT", "n": "INTEGER"}, None,
+                                      None) is None
+    assert extract.read_sql(src).values.tolist() == [["a", "1"]]
