@@ -127,6 +127,23 @@ def set_hash(conn: Connection, table: str, digest: str) -> None:
     conn.exec_driver_sql(f"INSERT INTO table_hashes (table_name, content_hash) VALUES ({p}, {p})", (table, digest))
 
 
+def forget_hash(conn: Connection, table: str) -> None:
+    conn.exec_driver_sql(f"DELETE FROM table_hashes WHERE table_name = {_param(conn)}", (table,))
+
+
+def apply_kept(conn: Connection, table: Table, gone: pd.DataFrame, staged: Staged, run_id: int | None,
+               on_chunk: Progress | None = None) -> LoadResult:
+    """The load of a full-compare table whose unchanged rows skipped staging (``etl.fingerprints``): delete the
+    mirror rows whose source row is gone or changed (``gone``: their keys), insert the staged new rows."""
+    res = LoadResult(was_empty=False)
+    if len(gone):
+        _delete_rows(conn, table, gone)
+    res.loaded = insert_sorted(conn, table, staged.clean, False, on_chunk)
+    res.replaced = bool(len(gone) or res.loaded)
+    res.quarantined = write_quarantine(conn, staged.quarantine, run_id)
+    return res
+
+
 def delete_keys(conn: Connection, table: Table, keys: pd.Series) -> None:
     """Delete the mirror rows whose (single-column) key is in ``keys``, via a temporary key table."""
     if len(table.key) != 1:
@@ -210,7 +227,7 @@ def load_incremental(conn: Connection, table: Table, staged: Staged, on_chunk: P
 
 
 def load_full(conn: Connection, table: Table, staged: Staged, on_chunk: Progress | None = None,
-              mirror: Mirror | None = None) -> LoadResult:
+              mirror: Mirror | None = None, hashed: bool = True) -> LoadResult:
     """Bring a table without ``updated_at`` to the staged content when that content changed.
 
     Into an empty mirror everything is inserted.  Otherwise the rows are compared
@@ -218,13 +235,22 @@ def load_full(conn: Connection, table: Table, staged: Staged, on_chunk: Progress
     changed rows inserted (a day's new rows of a 570k-row table, not the table).
     """
     res = LoadResult(was_empty=is_empty(conn, table.name))
+    if not hashed:  # fingerprinted (etl.fingerprints): unchanged content is found row by row, no table hash
+        forget_hash(conn, table.name)
+        if res.was_empty:
+            res.loaded = insert_sorted(conn, table, staged.clean, True, on_chunk)
+            res.replaced = res.loaded > 0
+        else:
+            res.loaded, deleted = _apply_difference(conn, table, staged.clean, on_chunk, mirror)
+            res.replaced = bool(res.loaded or deleted)
+        return res
     digest = content_hash(staged.clean, table.key)
     if digest == get_hash(conn, table.name) and not (res.was_empty and len(staged.clean)):
         return res
     if res.was_empty:
         res.loaded = insert_sorted(conn, table, staged.clean, True, on_chunk)
     else:
-        res.loaded = _apply_difference(conn, table, staged.clean, on_chunk, mirror)
+        res.loaded, _deleted = _apply_difference(conn, table, staged.clean, on_chunk, mirror)
     res.replaced = True
     set_hash(conn, table.name, digest)
     return res
@@ -281,8 +307,8 @@ def read_mirror(conn: Connection, table: Table) -> Mirror:
 
 
 def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_chunk: Progress | None,
-                      mirror: Mirror | None = None) -> int:
-    """Delete the mirror rows that are gone or changed; insert the new and changed rows.
+                      mirror: Mirror | None = None) -> tuple[int, int]:
+    """Delete the mirror rows that are gone or changed; insert the new and changed rows (counts returned).
 
     Rows are compared as whole texts: a mirror row whose text is not among the staged rows is deleted (its key
     is gone or its content changed), a staged row whose text is not in the mirror is inserted.
@@ -294,7 +320,7 @@ def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_ch
     drop = mirror.rows.loc[gone, list(table.key)]
     if len(drop):
         _delete_rows(conn, table, drop)
-    return insert_sorted(conn, table, clean[fresh].reset_index(drop=True), False, on_chunk)
+    return insert_sorted(conn, table, clean[fresh].reset_index(drop=True), False, on_chunk), len(drop)
 
 
 def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame) -> None:
@@ -331,13 +357,14 @@ def write_quarantine(conn: Connection, quarantine: pd.DataFrame, run_id: int | N
 
 
 def load_table(conn: Connection, table: Table, staged: Staged, run_id: int | None,
-               on_chunk: Progress | None = None, mirror: Mirror | None = None) -> LoadResult:
+               on_chunk: Progress | None = None, mirror: Mirror | None = None, hashed: bool = True) -> LoadResult:
     """Load one staged table (incremental or full compare) and record its quarantine.  ``mirror``: the
-    table's mirror already read (full compare), so it is not read twice."""
+    table's mirror already read (full compare), so it is not read twice.  ``hashed=False``: a fingerprinted
+    full-compare table, compared row by row without a table content hash."""
     if table.has_updated_at:
         res = load_incremental(conn, table, staged, on_chunk)
     else:
-        res = load_full(conn, table, staged, on_chunk, mirror)
+        res = load_full(conn, table, staged, on_chunk, mirror, hashed)
     res.quarantined = write_quarantine(conn, staged.quarantine, run_id)
     if staged.retried_quarantine is not None:  # already recorded: adds nothing unless the reason changed
         res.quarantined += write_quarantine(conn, staged.retried_quarantine, run_id)
@@ -345,4 +372,4 @@ def load_table(conn: Connection, table: Table, staged: Staged, run_id: int | Non
 
 
 __all__ = ["KEY_SEP", "LoadResult", "load_table", "get_watermark", "WarehouseKeys", "write_quarantine",
-           "insert_frame", "content_hash"]
+           "insert_frame", "content_hash", "apply_kept"]

@@ -19,19 +19,20 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl import clip_runs
+from etl import clip_runs, fingerprints
 from etl import config as config_mod
 from etl.contract import LOAD_ORDER, TABLES, Table
 from etl.db import is_new_sqlite, make_engine, warehouse_url
 from etl.extract import read_table
 from etl.integrity import check_media
-from etl.load import WarehouseKeys, get_watermark, is_empty, load_table, read_mirror
+from etl.load import WarehouseKeys, apply_kept, get_watermark, is_empty, load_table, read_mirror
 from etl.progress import Progress
 from etl.schema import ensure_schema, etl_runs
-from etl.staging import stage, with_retried
+from etl.staging import isin, row_keys, stage, with_retried
 
 # Columns whose latest day defines the default evaluation date.
 AS_OF_COLUMNS = (("incidents", "received_at"), ("clips", "started_at"), ("cases", "registered_at"),
@@ -43,11 +44,12 @@ REFERENCED = {ref for t in TABLES.values() for _c, ref, _k in t.refs}
 @dataclass
 class TableStats:
     read: int = 0  # rows delivered by the source
-    unchanged: int = 0  # rows at or below the watermark (already loaded earlier)
+    unchanged: int = 0  # rows loaded by an earlier run (at or below the watermark, or fingerprinted)
     loaded: int = 0  # rows written into the warehouse
     rejected: int = 0  # rows rejected in this run
     quarantined: int = 0  # of those, newly recorded in the quarantine table
     seconds: float = 0.0
+    replaced: bool = False  # a full-compare table whose content changed
 
 
 @dataclass
@@ -183,6 +185,10 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
     progress.stage(f"读取 {name}")
     raw = raw_future.result()
     progress.stage(f"校验 {name}（{len(raw):,} 行）")
+    prints = _fingerprinted(table)
+    if prints and _trusts_fingerprints(table, result) \
+            and _load_kept(conn, cfg, table, raw, run_id, result, progress, known, reasons, t0):
+        return
     # A table without updated_at is re-read in full: rows already in the mirror as they are need no
     # reference look-ups in the warehouse, and the load compares against the same read of the mirror.
     mirror = None
@@ -198,18 +204,22 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
             again = stage(retry, table, source=src.system.name, label=src.label, columns=src.columns,
                           dt_format=src.dt_format, known=known)
             staged = with_retried(staged, again, table)
+    raw_prints = fingerprints.of(raw) if prints else None
     del raw
     progress.start(f"载入 {name}", len(staged.clean))
     runs.before(conn, name, staged.clean)
-    res = load_table(conn, table, staged, run_id, on_chunk=progress.advance, mirror=mirror)
+    res = load_table(conn, table, staged, run_id, on_chunk=progress.advance, mirror=mirror, hashed=not prints)
     del mirror
+    if raw_prints is not None:  # the mirror now holds exactly the clean rows: remember their raw rows
+        fingerprints.write(conn, table, cfg.sources_hash, raw_prints.take(pa.array(staged.rows)),
+                           staged.clean[list(table.key)])
     runs.after(conn, name, staged.clean, changed=bool(res.loaded or res.replaced), was_empty=res.was_empty)
     if name == "clips":  # device_assignments load before clips (contract order): ownership is final now
         progress.stage("更新民警录像时段")
         runs.refresh(conn)
     st = TableStats(read=staged.read, unchanged=staged.unchanged, loaded=res.loaded,
                     rejected=len(staged.quarantine), quarantined=res.quarantined,
-                    seconds=round(time.perf_counter() - t0, 3))
+                    seconds=round(time.perf_counter() - t0, 3), replaced=res.replaced)
     result.tables[name] = st
     for reason, n in staged.quarantine["reason"].map(reason_kind).value_counts().items():
         reasons[f"{name}：{reason}"] += int(n)
@@ -222,6 +232,59 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
         loaded_clips.update(staged.clean["clip_id"].to_numpy(dtype=object))
     progress.finish(f"{name}：读取 {st.read:,} 行，载入 {st.loaded:,} 行，隔离 {st.rejected:,} 行，"
                     f"{st.seconds:.1f} 秒")
+
+
+def _fingerprinted(table: Table) -> bool:
+    """Does the load keep fingerprints of this table's raw rows (see ``etl.fingerprints`` for why)?"""
+    return not (table.has_updated_at or table.name in REFERENCED or table.name in fingerprints.NOT_FOR)
+
+
+def _trusts_fingerprints(table: Table, result: RunResult) -> bool:
+    """Not when a full-compare table it references changed in this run: a row valid before may now point at
+    a key that is gone (tables with updated_at never lose keys)."""
+    return not any(not TABLES[ref].has_updated_at and getattr(result.tables.get(ref), "replaced", True)
+                   for _c, ref, _k in table.refs)
+
+
+def _load_kept(conn: Connection, cfg: config_mod.SourcesConfig, table: Table, raw: pd.DataFrame, run_id: int,
+               result: RunResult, progress: Progress, known: dict[str, pd.Index], reasons: Counter,
+               t0: float) -> bool:
+    """Load a full-compare table staging only the raw rows not loaded before exactly so (``etl.fingerprints``).
+
+    False, having written nothing, where the stored fingerprints cannot be trusted: the caller then stages
+    and compares the whole table (and stores its fingerprints anew)."""
+    stored = fingerprints.read(conn, table, cfg.sources_hash)
+    if stored is None:
+        return False
+    rows = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {conn.dialect.identifier_preparer.quote(table.name)}")
+    if rows.scalar() != len(stored.keys):
+        return False
+    sp = fingerprints.split(raw, stored)
+    if sp is None:
+        return False
+    src = cfg.tables[table.name]
+    staged = stage(raw[~sp.kept], table, source=src.system.name, label=src.label, columns=src.columns,
+                   dt_format=src.dt_format, known=known)
+    new_keys = pd.concat([row_keys(staged.clean, table.key), staged.quarantine["row_key"].astype("str")],
+                         ignore_index=True)
+    kept_keys = row_keys(stored.keys[sp.kept_stored], table.key)
+    if isin(new_keys, pd.Index(kept_keys)).any():  # the full compare would reject both copies
+        return False
+    progress.start(f"载入 {table.name}", len(staged.clean))
+    res = apply_kept(conn, table, stored.keys[~sp.kept_stored], staged, run_id, on_chunk=progress.advance)
+    new_prints = sp.prints.filter(pa.array(~sp.kept)).take(pa.array(staged.rows))
+    fingerprints.write(conn, table, cfg.sources_hash,
+                       pa.concat_arrays([stored.prints.filter(pa.array(sp.kept_stored)), new_prints]),
+                       pd.concat([stored.keys[sp.kept_stored], staged.clean[list(table.key)].astype("str")],
+                                 ignore_index=True))
+    st = TableStats(read=len(raw), unchanged=int(sp.kept.sum()), loaded=res.loaded, rejected=len(staged.quarantine),
+                    quarantined=res.quarantined, seconds=round(time.perf_counter() - t0, 3), replaced=res.replaced)
+    result.tables[table.name] = st
+    for reason, n in staged.quarantine["reason"].map(reason_kind).value_counts().items():
+        reasons[f"{table.name}：{reason}"] += int(n)
+    progress.finish(f"{table.name}：读取 {st.read:,} 行，未变 {st.unchanged:,} 行，载入 {st.loaded:,} 行，"
+                    f"隔离 {st.rejected:,} 行，{st.seconds:.1f} 秒")
+    return True
 
 
 def _rejected_for_references(conn: Connection, table: Table, raw_columns: list[str]) -> pd.DataFrame:

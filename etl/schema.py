@@ -56,6 +56,11 @@ table_hashes = sa.Table(
     "table_hashes", metadata,
     sa.Column("table_name", sa.Text, primary_key=True), sa.Column("content_hash", sa.Text),
 )
+raw_fingerprints = sa.Table(  # etl.fingerprints: the raw rows each full-compare table was last loaded from
+    "raw_fingerprints", metadata,
+    sa.Column("table_name", sa.Text, primary_key=True), sa.Column("sources_hash", sa.Text),
+    sa.Column("version", sa.Text), sa.Column("data", sa.LargeBinary),
+)
 quarantine = sa.Table(
     "quarantine", metadata,
     sa.Column("run_id", sa.Integer), sa.Column("source", sa.Text), sa.Column("table_name", sa.Text),

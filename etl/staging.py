@@ -45,6 +45,7 @@ class Staged:
     collapsed: int = 0  # exact duplicates dropped
     watermark: tuple[str, str] | None = None  # max (updated_at, key) over clean rows
     retried_quarantine: pd.DataFrame | None = None  # earlier rejections retried and still rejected
+    rows: np.ndarray | None = None  # position of each clean row in the raw frame (after the watermark drop)
 
 
 # --- casting (Series in, Series out) ---------------------------------------------------------
@@ -147,6 +148,11 @@ def _row_keys(df: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
     for col in key[1:]:
         out = out + KEY_SEP + df[col].fillna("").astype("str")
     return out
+
+
+def row_keys(df: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
+    """Each row's key as one text (columns joined by ``KEY_SEP``), as the quarantine records it."""
+    return _row_keys(df, key)
 
 
 def _payload(raw: pd.DataFrame) -> list[str]:
@@ -314,7 +320,7 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
         top = clean["updated_at"].max()
         wm = (str(top), str(ck[clean["updated_at"] == top].max()))
     return Staged(clean=clean, quarantine=quarantine, read=read, unchanged=unchanged, collapsed=collapsed,
-                  watermark=wm)
+                  watermark=wm, rows=np.flatnonzero(good.to_numpy()))
 
 
 def with_retried(staged: Staged, retried: Staged, table: Table) -> Staged:
