@@ -34,34 +34,31 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.contract import Table
 
 TABLE = "raw_fingerprints"
-VERSION = "1"  # bump when staging changes what a raw row turns into
+VERSION = "2"  # bump when staging changes what a raw row turns into, or this format
 _KEYS = ("etl-raw-rows-a01", "etl-raw-rows-b02")  # 16-byte hash keys of the two row hashes
 NOT_FOR = frozenset({"device_assignments"})
 
 
-def of(raw: pd.DataFrame) -> pa.FixedSizeBinaryArray:
-    """One 16-byte fingerprint per raw row (column values in order, null distinct from empty)."""
-    n = len(raw)
-    if n == 0:
-        return pa.array([], type=pa.binary(16))
-    h = np.empty((n, 2), dtype=np.uint64)
+def of(raw: pd.DataFrame) -> np.ndarray:
+    """One 128-bit fingerprint per raw row, as two uint64 columns (column values in order, null distinct
+    from empty)."""
+    h = np.empty((len(raw), 2), dtype=np.uint64)
     for i, key in enumerate(_KEYS):
-        h[:, i] = pd.util.hash_pandas_object(raw, index=False, hash_key=key).to_numpy()
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(h.tobytes())])
+        h[:, i] = pd.util.hash_pandas_object(raw, index=False, hash_key=key).to_numpy() if len(raw) else []
+    return h
 
 
 @dataclass
 class Stored:
     """The fingerprints and keys of the rows the last run loaded."""
 
-    prints: pa.Array  # fixed_size_binary(16)
+    prints: np.ndarray  # (n, 2) uint64
     keys: pd.DataFrame  # the table's key columns, aligned with ``prints``
 
 
@@ -70,14 +67,18 @@ def read(conn: Connection, table: Table, sources_hash: str) -> Stored | None:
                        {"t": table.name}).first()
     if row is None or row[0] != sources_hash or row[1] != VERSION or row[2] is None:
         return None
-    data = pa.ipc.open_stream(pa.py_buffer(bytes(row[2]))).read_all()
-    keys = pd.DataFrame({k: pd.Series(data.column(k), dtype="str") for k in table.key})
-    return Stored(prints=data.column("fp").combine_chunks(), keys=keys)
+    try:
+        data = pa.ipc.open_stream(pa.py_buffer(bytes(row[2]))).read_all()
+        prints = np.column_stack([data.column("h1").to_numpy(), data.column("h2").to_numpy()]).astype(np.uint64)
+        keys = pd.DataFrame({k: pd.Series(data.column(k), dtype="str") for k in table.key})
+    except (pa.ArrowException, KeyError, ValueError):  # unreadable: the full compare runs and stores them anew
+        return None
+    return Stored(prints=prints.reshape(-1, 2), keys=keys)
 
 
-def write(conn: Connection, table: Table, sources_hash: str, prints: pa.Array, keys: pd.DataFrame) -> None:
-    data = pa.table({"fp": prints, **{k: pa.array(keys[k].astype(object), type=pa.large_string())
-                                       for k in table.key}})
+def write(conn: Connection, table: Table, sources_hash: str, prints: np.ndarray, keys: pd.DataFrame) -> None:
+    data = pa.table({"h1": pa.array(prints[:, 0]), "h2": pa.array(prints[:, 1]),
+                     **{k: pa.array(keys[k].astype(object), type=pa.large_string()) for k in table.key}})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, data.schema) as out:
         out.write_table(data)
@@ -90,11 +91,24 @@ def forget(conn: Connection, name: str) -> None:
     conn.execute(sa.text(f"DELETE FROM {TABLE} WHERE table_name = :t"), {"t": name})
 
 
+def _found(prints: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Per row of ``prints``: is the same 128-bit fingerprint in ``among``?  Matched on the first half
+    (sorted search), confirmed on the second.  Should two rows of ``among`` share a first half (a 2**-64
+    chance), a row may be reported missing: it is then staged and loaded again, which is merely slower."""
+    if not len(prints) or not len(among):
+        return np.zeros(len(prints), dtype=bool)
+    order = np.argsort(among[:, 0], kind="stable")
+    first = among[order, 0]
+    pos = np.minimum(np.searchsorted(first, prints[:, 0]), len(first) - 1)
+    cand = order[pos]
+    return (among[cand, 0] == prints[:, 0]) & (among[cand, 1] == prints[:, 1])
+
+
 @dataclass
 class Split:
     """A raw frame against the stored fingerprints."""
 
-    prints: pa.Array  # of every raw row
+    prints: np.ndarray  # of every raw row
     kept: np.ndarray  # bool per raw row: loaded before exactly so
     kept_stored: np.ndarray  # bool per stored row: its raw row is still there
     stored: Stored
@@ -103,9 +117,9 @@ class Split:
 def split(raw: pd.DataFrame, stored: Stored) -> Split | None:
     """Which raw rows were loaded before exactly as they are; None when a kept row occurs twice."""
     prints = of(raw)
-    kept = pc.fill_null(pc.is_in(prints, value_set=stored.prints), False).to_numpy(zero_copy_only=False)
-    if pc.count_distinct(prints.filter(pa.array(kept))).as_py() != int(kept.sum()):
+    kept = _found(prints, stored.prints)
+    if len(np.unique(prints[kept, 0])) != int(kept.sum()):
         return None
-    kept_stored = pc.fill_null(pc.is_in(stored.prints, value_set=prints), False).to_numpy(zero_copy_only=False)
+    kept_stored = _found(stored.prints, prints)
     return Split(prints, kept, kept_stored, stored)
 

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -211,7 +211,7 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
     res = load_table(conn, table, staged, run_id, on_chunk=progress.advance, mirror=mirror, hashed=not prints)
     del mirror
     if raw_prints is not None:  # the mirror now holds exactly the clean rows: remember their raw rows
-        fingerprints.write(conn, table, cfg.sources_hash, raw_prints.take(pa.array(staged.rows)),
+        fingerprints.write(conn, table, cfg.sources_hash, raw_prints[staged.rows],
                            staged.clean[list(table.key)])
     runs.after(conn, name, staged.clean, changed=bool(res.loaded or res.replaced), was_empty=res.was_empty)
     if name == "clips":  # device_assignments load before clips (contract order): ownership is final now
@@ -272,9 +272,8 @@ def _load_kept(conn: Connection, cfg: config_mod.SourcesConfig, table: Table, ra
         return False
     progress.start(f"载入 {table.name}", len(staged.clean))
     res = apply_kept(conn, table, stored.keys[~sp.kept_stored], staged, run_id, on_chunk=progress.advance)
-    new_prints = sp.prints.filter(pa.array(~sp.kept)).take(pa.array(staged.rows))
-    fingerprints.write(conn, table, cfg.sources_hash,
-                       pa.concat_arrays([stored.prints.filter(pa.array(sp.kept_stored)), new_prints]),
+    new_prints = sp.prints[~sp.kept][staged.rows]
+    fingerprints.write(conn, table, cfg.sources_hash, np.concatenate([stored.prints[sp.kept_stored], new_prints]),
                        pd.concat([stored.keys[sp.kept_stored], staged.clean[list(table.key)].astype("str")],
                                  ignore_index=True))
     st = TableStats(read=len(raw), unchanged=int(sp.kept.sum()), loaded=res.loaded, rejected=len(staged.quarantine),
