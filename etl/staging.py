@@ -160,8 +160,10 @@ def _payload(raw: pd.DataFrame) -> list[str]:
     return [json.dumps(rec, ensure_ascii=False) for rec in obj.to_dict("records")]
 
 
-def _select(raw: pd.DataFrame, table: Table, columns: Mapping[str, str], label: str) -> pd.DataFrame:
-    """Rename source columns to contract names; drop extras; add missing optional columns as NA."""
+def _select(raw: pd.DataFrame, table: Table, columns: Mapping[str, str], label: str,
+            trim: bool = True) -> pd.DataFrame:
+    """Rename source columns to contract names; drop extras; add missing optional columns as NA; trim
+    (``trim=False``: the caller trims)."""
     targets = set(columns.values())
     keep = [c for c in raw.columns if c in columns or (c in table.column_names and c not in targets)]
     df = raw[keep].rename(columns=dict(columns))
@@ -175,7 +177,7 @@ def _select(raw: pd.DataFrame, table: Table, columns: Mapping[str, str], label: 
     for c in missing:
         df[c] = pd.Series(pd.NA, index=df.index, dtype="str")
     df = df[table.column_names]
-    for c in df.columns:
+    for c in df.columns if trim else ():
         df[c] = _trim(df[c])
     return df
 
@@ -214,18 +216,22 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
     label = label or f"{source}.{table.name}"
     raw = raw.reset_index(drop=True)
     read = len(raw)
-    txt = _select(raw, table, columns or {}, label)
+    txt = _select(raw, table, columns or {}, label, trim=False)
     unchanged = 0
     if watermark is not None and table.has_updated_at:
         # rows at or below the watermark were loaded by an earlier run: drop them before any other check
-        # (a daily run of a whole CSV file validates its few new rows, not the year)
+        # (a daily run of a whole CSV file validates its few new rows, not the year); only the columns this
+        # test reads are trimmed first, the others once the old rows are gone
         wm_u, wm_k = watermark
-        upd = parse_dt(txt["updated_at"], dt_format)
-        old = (upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (_row_keys(txt, table.key) <= wm_k)))).to_numpy()
+        probe = pd.DataFrame({c: _trim(txt[c]) for c in dict.fromkeys([*table.key, "updated_at"])})
+        upd = parse_dt(probe["updated_at"], dt_format)
+        old = (upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (_row_keys(probe, table.key) <= wm_k)))).to_numpy()
         unchanged = int(old.sum())
         if unchanged:
             raw = raw[~old].reset_index(drop=True)
             txt = txt[~old].reset_index(drop=True)
+    for c in txt.columns:
+        txt[c] = _trim(txt[c])
     typed = txt.copy(deep=False)
     reasons = _Reasons(txt.index)
 

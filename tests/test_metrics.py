@@ -130,8 +130,10 @@ def test_metrics_in_warehouse(db: str, sqlite_url: str, request: pytest.FixtureR
                                         "arrived_at": ["2026-07-01 07:59:00", "2026-07-05 07:59:00"],
                                         "ended_at": ["2026-07-01 08:20:00", "2026-07-05 08:20:00"],
                                         "covered_fraction": [0.5, 1.0], "status": ["partial", "full"]}),
+        # as media.upload_late writes it: the clip's device and start (occurred_at) come along
         "findings": pd.DataFrame({"finding_id": [1], "rule_id": ["UPLOAD-LATE"], "unit_code": [A],
-                                  "clip_id": ["c3"], "month": ["2026-07"]}),
+                                  "clip_id": ["c3"], "device_sn": ["d1"], "occurred_at": ["2026-07-03 08:00:00"],
+                                  "month": ["2026-07"]}),
     }
     try:
         with engine.begin() as conn:

@@ -93,7 +93,9 @@ def scenario() -> dict[str, pd.DataFrame]:
     f = [("AV-NONE", S1, {"incident_no": "E2"}), ("AV-GAP", S1, {"incident_no": "E3"}),
          ("AV-GAP", S1, {"incident_no": "E3"}), ("AV-OFFICER", S1, {"incident_no": "E3", "police_no": "P9"}),
          ("AV-MEASURE", S2, {"action_id": "A2", "case_no": "CS2"}),
-         ("UPLOAD-LATE", S2, {"clip_id": "C2a"}), ("INTEGRITY-HASH", S3, {"clip_id": "C3"}),
+         # as media.upload_late writes it: the clip's device and start (occurred_at) come along
+         ("UPLOAD-LATE", S2, {"clip_id": "C2a", "device_sn": "D2", "occurred_at": "2026-07-03 09:00:00"}),
+         ("INTEGRITY-HASH", S3, {"clip_id": "C3"}),
          # DOC-MISSING without case_no: resolved through the action
          ("DOC-MISSING", S4, {"action_id": "A4a", "doc_type": "inquiry_record"}),
          ("DOC-SIGNATURE", S5, {"case_no": "CS5a", "doc_id": "DOC5"}),

@@ -388,12 +388,13 @@ def load_inputs(conn: Connection, as_of: datetime) -> dict[str, pd.DataFrame]:
     devices = read_df(conn, "SELECT device_sn, unit_code, kind, status, status_since FROM devices")
     cd = clip_months(conn, as_of).merge(devices[["device_sn", "unit_code", "status"]], on="device_sn")
     clips = cd.groupby(["unit_code", "month"], as_index=False)["clips"].sum()
-    # driven by the few findings (primary-key lookups), never a scan of clips per finding
+    # from the findings alone: an UPLOAD-LATE finding carries its clip's device_sn and started_at (occurred_at,
+    # etl.rules.media._clip_frame), so no look-up into the clip table per finding
     late = read_df(conn, f"""
-        SELECT d.unit_code, {month_sql(conn, 'c.started_at')} AS month, COUNT(DISTINCT c.clip_id) AS late
-        FROM findings f JOIN clips c ON c.clip_id = f.clip_id JOIN devices d ON d.device_sn = c.device_sn
-        WHERE f.rule_id = 'UPLOAD-LATE' AND c.started_at <= :as_of
-        GROUP BY d.unit_code, {month_sql(conn, 'c.started_at')}""", p)
+        SELECT d.unit_code, {month_sql(conn, 'f.occurred_at')} AS month, COUNT(DISTINCT f.clip_id) AS late
+        FROM findings f JOIN devices d ON d.device_sn = f.device_sn
+        WHERE f.rule_id = 'UPLOAD-LATE' AND f.occurred_at <= :as_of
+        GROUP BY d.unit_code, {month_sql(conn, 'f.occurred_at')}""", p)
     clips = clips.merge(late, on=["unit_code", "month"], how="left")
     device_days = (cd.loc[cd["status"] == "in_use"].groupby(["unit_code", "month"])["days"].sum()
                    .rename("device_days").reset_index())
