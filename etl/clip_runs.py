@@ -126,16 +126,15 @@ def rebuild(conn: Connection, officers: Iterable[str] | None = None) -> int:
     return len(rows)
 
 
-def rebuild_from_staged(conn: Connection, staged_clips: pd.DataFrame, started_s: np.ndarray | None = None,
-                        ended_s: np.ndarray | None = None) -> int:
-    """First load into an empty clip mirror: the runs straight from the staged frame (text datetimes, or their
-    epoch seconds already computed)."""
+def rebuild_from_staged(conn: Connection, staged_clips: pd.DataFrame, started_s: np.ndarray,
+                        ended_s: np.ndarray) -> int:
+    """First load into an empty clip mirror: the runs straight from the staged frame (its start and end times
+    as epoch seconds)."""
     clips = pd.DataFrame({
         "device_sn": staged_clips["device_sn"].astype(object).to_numpy(),
         "police_no": staged_clips["police_no"].astype(object).where(staged_clips["police_no"].notna(), None)
         .to_numpy(),
-        "started_at": _epoch(staged_clips["started_at"]) if started_s is None else started_s,
-        "ended_at": _epoch(staged_clips["ended_at"]) if ended_s is None else ended_s,
+        "started_at": started_s, "ended_at": ended_s,
     })
     rows = compute(clips, _assignments(conn))
     _write(conn, rows, None)

@@ -15,6 +15,7 @@ stores them as such, PostgreSQL parses them into ``timestamp``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -177,29 +180,31 @@ def bulk_insert(conn: Connection, table: str | sa.Table, data: pd.DataFrame | It
             for r in rows:
                 cp.write_row(r)
     else:
-        marks = ", ".join(["?" if dialect == "sqlite" else "%s"] * len(cols))
+        marks = ", ".join([param_mark(conn)] * len(cols))
         conn.exec_driver_sql(f"INSERT INTO {qname} ({quoted}) VALUES ({marks})", rows)
     return len(rows)
+
+
+def param_mark(conn: Connection) -> str:
+    """The driver's positional parameter mark (for ``exec_driver_sql``)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 _STAGE_NUMBERS = itertools.count(1)
 
 
 def _detach_stages(dbapi_conn) -> None:  # noqa: ANN001
-    try:
+    # a connection being discarded after an error may refuse: then it is closed anyway, nothing to keep tidy
+    with contextlib.suppress(sqlite3.Error):
         names = [r[1] for r in dbapi_conn.execute("PRAGMA database_list").fetchall()]
         for name in names:
             if str(name).startswith(STAGE_PREFIX):
                 dbapi_conn.execute(f"DETACH DATABASE {name}")
-    except sqlite3.Error:  # a connection being discarded after an error: nothing to keep tidy
-        pass
 
 
-def _arrow_columns(df: pd.DataFrame, order: np.ndarray | None):  # noqa: ANN202
+def _arrow_columns(df: pd.DataFrame, order: np.ndarray | None) -> pa.Table | None:
     """The frame as an Arrow table of text, integer and float columns (None when a column has no such
     form, e.g. mixed Python types): what the SQLite driver binds exactly as executemany would."""
-    import pyarrow as pa
-
     arrays = []
     for c in df.columns:
         s = df[c]
@@ -219,8 +224,6 @@ def _arrow_columns(df: pd.DataFrame, order: np.ndarray | None):  # noqa: ANN202
         elif pa.types.is_boolean(arr.type):
             arr = arr.cast(pa.int64())
         elif pa.types.is_timestamp(arr.type) and arr.type.tz is None:
-            import pyarrow.compute as pc
-
             arr = pc.strftime(arr, format=TS_FORMAT).cast(pa.large_string())
         elif not (pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type)
                   or pa.types.is_floating(arr.type)):

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from etl.contract import Table
-from etl.db import TS_FORMAT, bulk_insert, fetch_frame, fetch_rows, insert_arrow, temp_keys, temp_rows
+from etl.db import TS_FORMAT, bulk_insert, fetch_frame, fetch_rows, insert_arrow, param_mark, temp_keys, temp_rows
 from etl.schema import metadata
 from etl.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged, isin
 
@@ -92,19 +92,15 @@ def is_empty(conn: Connection, name: str) -> bool:
 
 def get_watermark(conn: Connection, table: str) -> tuple[str, str] | None:
     row = conn.exec_driver_sql(
-        "SELECT updated_at, row_key FROM watermarks WHERE table_name = " + _param(conn), (table,)).first()
+        "SELECT updated_at, row_key FROM watermarks WHERE table_name = " + param_mark(conn), (table,)).first()
     return (row[0], row[1]) if row else None
 
 
 def set_watermark(conn: Connection, table: str, wm: tuple[str, str]) -> None:
-    p = _param(conn)
+    p = param_mark(conn)
     conn.exec_driver_sql(f"DELETE FROM watermarks WHERE table_name = {p}", (table,))
     conn.exec_driver_sql(f"INSERT INTO watermarks (table_name, updated_at, row_key) VALUES ({p}, {p}, {p})",
                          (table, wm[0], wm[1]))
-
-
-def _param(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def content_hash(df: pd.DataFrame, key: tuple[str, ...]) -> str:
@@ -117,18 +113,18 @@ def content_hash(df: pd.DataFrame, key: tuple[str, ...]) -> str:
 
 def get_hash(conn: Connection, table: str) -> str | None:
     row = conn.exec_driver_sql(
-        f"SELECT content_hash FROM table_hashes WHERE table_name = {_param(conn)}", (table,)).first()
+        f"SELECT content_hash FROM table_hashes WHERE table_name = {param_mark(conn)}", (table,)).first()
     return row[0] if row else None
 
 
 def set_hash(conn: Connection, table: str, digest: str) -> None:
-    p = _param(conn)
+    p = param_mark(conn)
     conn.exec_driver_sql(f"DELETE FROM table_hashes WHERE table_name = {p}", (table,))
     conn.exec_driver_sql(f"INSERT INTO table_hashes (table_name, content_hash) VALUES ({p}, {p})", (table, digest))
 
 
 def forget_hash(conn: Connection, table: str) -> None:
-    conn.exec_driver_sql(f"DELETE FROM table_hashes WHERE table_name = {_param(conn)}", (table,))
+    conn.exec_driver_sql(f"DELETE FROM table_hashes WHERE table_name = {param_mark(conn)}", (table,))
 
 
 def apply_kept(conn: Connection, table: Table, gone: pd.DataFrame, staged: Staged, run_id: int | None,
@@ -338,7 +334,7 @@ def write_quarantine(conn: Connection, quarantine: pd.DataFrame, run_id: int | N
     if quarantine.empty:
         return 0
     q = quarantine[QUARANTINE_COLUMNS].drop_duplicates()
-    p = _param(conn)
+    p = param_mark(conn)
     tables = sorted(q["table_name"].unique())
     existing = []
     for t in tables:

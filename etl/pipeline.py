@@ -26,13 +26,13 @@ from sqlalchemy.engine import Connection
 from etl import clip_runs, fingerprints
 from etl import config as config_mod
 from etl.contract import LOAD_ORDER, TABLES, Table
-from etl.db import is_new_sqlite, make_engine, warehouse_url
+from etl.db import is_new_sqlite, make_engine, param_mark, warehouse_url
 from etl.extract import read_table
 from etl.integrity import check_media
 from etl.load import WarehouseKeys, apply_kept, get_watermark, is_empty, load_table, read_mirror
 from etl.progress import Progress
 from etl.schema import ensure_schema, etl_runs
-from etl.staging import isin, row_keys, stage, with_retried
+from etl.staging import Staged, isin, row_keys, stage, with_retried
 
 # Columns whose latest day defines the default evaluation date.
 AS_OF_COLUMNS = (("incidents", "received_at"), ("clips", "started_at"), ("cases", "registered_at"),
@@ -195,15 +195,11 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
     if not table.has_updated_at and any(hasattr(known.get(ref), "contains") for _c, ref, _k in table.refs) \
             and not is_empty(conn, table.name):
         mirror = read_mirror(conn, table)
-    staged = stage(raw, table, source=src.system.name, label=src.label, columns=src.columns,
-                   dt_format=src.dt_format, known=known, watermark=wm,
-                   loaded=mirror.holds if mirror is not None else None)
+    staged = _stage(raw, src, table, known, watermark=wm, loaded=mirror.holds if mirror is not None else None)
     if wm is not None:  # rows an earlier run rejected for an unknown reference may be valid now
         retry = _rejected_for_references(conn, table, list(raw.columns))
         if len(retry):
-            again = stage(retry, table, source=src.system.name, label=src.label, columns=src.columns,
-                          dt_format=src.dt_format, known=known)
-            staged = with_retried(staged, again, table)
+            staged = with_retried(staged, _stage(retry, src, table, known), table)
     raw_prints = fingerprints.of(raw) if prints else None
     del raw
     progress.start(f"载入 {name}", len(staged.clean))
@@ -217,12 +213,6 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
     if name == "clips":  # device_assignments load before clips (contract order): ownership is final now
         progress.stage("更新民警录像时段")
         runs.refresh(conn)
-    st = TableStats(read=staged.read, unchanged=staged.unchanged, loaded=res.loaded,
-                    rejected=len(staged.quarantine), quarantined=res.quarantined,
-                    seconds=round(time.perf_counter() - t0, 3), replaced=res.replaced)
-    result.tables[name] = st
-    for reason, n in staged.quarantine["reason"].map(reason_kind).value_counts().items():
-        reasons[f"{name}：{reason}"] += int(n)
     if name in REFERENCED:
         if table.has_updated_at and not res.was_empty:
             known[name] = WarehouseKeys(conn, table)
@@ -230,6 +220,25 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
             known[name] = pd.Index(staged.clean[table.key[0]], dtype="str")
     if name == "clips" and res.loaded and cfg.media_root is not None:
         loaded_clips.update(staged.clean["clip_id"].to_numpy(dtype=object))
+    _record(name, TableStats(read=staged.read, unchanged=staged.unchanged, loaded=res.loaded,
+                             rejected=len(staged.quarantine), quarantined=res.quarantined,
+                             seconds=round(time.perf_counter() - t0, 3), replaced=res.replaced),
+            staged.quarantine, result, reasons, progress)
+
+
+def _stage(raw: pd.DataFrame, src: config_mod.TableSource, table: Table, known: dict[str, pd.Index],
+           **options) -> Staged:  # noqa: ANN003 - stage()'s watermark and loaded
+    """``etl.staging.stage`` with the source's column mapping and datetime format."""
+    return stage(raw, table, source=src.system.name, label=src.label, columns=src.columns,
+                 dt_format=src.dt_format, known=known, **options)
+
+
+def _record(name: str, st: TableStats, quarantine: pd.DataFrame, result: RunResult, reasons: Counter,
+            progress: Progress) -> None:
+    """A loaded table's figures into the run result and its progress line."""
+    result.tables[name] = st
+    for reason, n in quarantine["reason"].map(reason_kind).value_counts().items():
+        reasons[f"{name}：{reason}"] += int(n)
     progress.finish(f"{name}：读取 {st.read:,} 行，载入 {st.loaded:,} 行，隔离 {st.rejected:,} 行，"
                     f"{st.seconds:.1f} 秒")
 
@@ -262,9 +271,7 @@ def _load_kept(conn: Connection, cfg: config_mod.SourcesConfig, table: Table, ra
     sp = fingerprints.split(raw, stored)
     if sp is None:
         return False
-    src = cfg.tables[table.name]
-    staged = stage(raw[~sp.kept], table, source=src.system.name, label=src.label, columns=src.columns,
-                   dt_format=src.dt_format, known=known)
+    staged = _stage(raw[~sp.kept], cfg.tables[table.name], table, known)
     new_keys = pd.concat([row_keys(staged.clean, table.key), staged.quarantine["row_key"].astype("str")],
                          ignore_index=True)
     kept_keys = row_keys(stored.keys[sp.kept_stored], table.key)
@@ -276,13 +283,10 @@ def _load_kept(conn: Connection, cfg: config_mod.SourcesConfig, table: Table, ra
     fingerprints.write(conn, table, cfg.sources_hash, np.concatenate([stored.prints[sp.kept_stored], new_prints]),
                        pd.concat([stored.keys[sp.kept_stored], staged.clean[list(table.key)].astype("str")],
                                  ignore_index=True))
-    st = TableStats(read=len(raw), unchanged=int(sp.kept.sum()), loaded=res.loaded, rejected=len(staged.quarantine),
-                    quarantined=res.quarantined, seconds=round(time.perf_counter() - t0, 3), replaced=res.replaced)
-    result.tables[table.name] = st
-    for reason, n in staged.quarantine["reason"].map(reason_kind).value_counts().items():
-        reasons[f"{table.name}：{reason}"] += int(n)
-    progress.finish(f"{table.name}：读取 {st.read:,} 行，未变 {st.unchanged:,} 行，载入 {st.loaded:,} 行，"
-                    f"隔离 {st.rejected:,} 行，{st.seconds:.1f} 秒")
+    _record(table.name, TableStats(read=len(raw), unchanged=int(sp.kept.sum()), loaded=res.loaded,
+                                   rejected=len(staged.quarantine), quarantined=res.quarantined,
+                                   seconds=round(time.perf_counter() - t0, 3), replaced=res.replaced),
+            staged.quarantine, result, reasons, progress)
     return True
 
 
@@ -292,7 +296,7 @@ def _rejected_for_references(conn: Connection, table: Table, raw_columns: list[s
     them, yet the row they point at (a case registered after its documents arrived) may have come since."""
     key = conn.dialect.identifier_preparer.quote(table.key[0])
     name = conn.dialect.identifier_preparer.quote(table.name)
-    p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    p = param_mark(conn)
     rows = conn.exec_driver_sql(
         f"SELECT DISTINCT q.payload FROM quarantine q WHERE q.table_name = {p} AND q.reason LIKE {p} "
         f"AND NOT EXISTS (SELECT 1 FROM {name} m WHERE m.{key} = q.row_key)", (table.name, "未知%")).fetchall()

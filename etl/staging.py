@@ -11,6 +11,7 @@ unknown reference.  Exact duplicates collapse silently.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -143,16 +144,12 @@ class _Reasons:
             self.values[hit] = text
 
 
-def _row_keys(df: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
+def row_keys(df: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
+    """Each row's key as one text (columns joined by ``KEY_SEP``), as the quarantine records it."""
     out = df[key[0]].fillna("").astype("str")
     for col in key[1:]:
         out = out + KEY_SEP + df[col].fillna("").astype("str")
     return out
-
-
-def row_keys(df: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
-    """Each row's key as one text (columns joined by ``KEY_SEP``), as the quarantine records it."""
-    return _row_keys(df, key)
 
 
 def _payload(raw: pd.DataFrame) -> list[str]:
@@ -225,7 +222,7 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
         wm_u, wm_k = watermark
         probe = pd.DataFrame({c: _trim(txt[c]) for c in dict.fromkeys([*table.key, "updated_at"])})
         upd = parse_dt(probe["updated_at"], dt_format)
-        old = (upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (_row_keys(probe, table.key) <= wm_k)))).to_numpy()
+        old = (upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (row_keys(probe, table.key) <= wm_k)))).to_numpy()
         unchanged = int(old.sum())
         if unchanged:
             raw = raw[~old].reset_index(drop=True)
@@ -267,7 +264,7 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
         both = typed[end].fillna("") + f" < {start}=" + typed[start].fillna("") if bad.any() else None
         reasons.flag(bad, f"结束时间早于开始时间 {end}=", both)
 
-    keys = _row_keys(txt, table.key)
+    keys = row_keys(txt, table.key)
     keep = pd.Series(True, index=txt.index)
 
     # Duplicates: identical rows collapse; same key with different content -> all copies out.
@@ -322,7 +319,7 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
 
     wm = None
     if table.has_updated_at and len(clean):
-        ck = _row_keys(clean, table.key)
+        ck = row_keys(clean, table.key)
         top = clean["updated_at"].max()
         wm = (str(top), str(ck[clean["updated_at"] == top].max()))
     return Staged(clean=clean, quarantine=quarantine, read=read, unchanged=unchanged, collapsed=collapsed,
@@ -335,12 +332,11 @@ def with_retried(staged: Staged, retried: Staged, table: Table) -> Staged:
     keeps one record per key, reason and payload), but are not counted as this run's rejections."""
     clean = retried.clean
     if len(clean) and len(staged.clean):
-        newer = set(_row_keys(staged.clean, table.key))
-        clean = clean[~_row_keys(clean, table.key).isin(newer).to_numpy()]
-    if not len(clean):
-        return Staged(clean=staged.clean, quarantine=staged.quarantine, read=staged.read,
-                      unchanged=staged.unchanged, collapsed=staged.collapsed, watermark=staged.watermark,
-                      retried_quarantine=retried.quarantine)
-    both = pd.concat([staged.clean, clean], ignore_index=True) if len(staged.clean) else clean.reset_index(drop=True)
-    return Staged(clean=both, quarantine=staged.quarantine, read=staged.read, unchanged=staged.unchanged,
-                  collapsed=staged.collapsed, watermark=staged.watermark, retried_quarantine=retried.quarantine)
+        newer = set(row_keys(staged.clean, table.key))
+        clean = clean[~row_keys(clean, table.key).isin(newer).to_numpy()]
+    if len(clean):
+        clean = pd.concat([staged.clean, clean], ignore_index=True) if len(staged.clean) else \
+            clean.reset_index(drop=True)
+    else:
+        clean = staged.clean
+    return dataclasses.replace(staged, clean=clean, retried_quarantine=retried.quarantine, rows=None)
