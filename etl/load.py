@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
+from etl import snapshots
 from etl.contract import Table
 from etl.db import TS_FORMAT, bulk_insert, fetch_frame, fetch_rows, insert_arrow, param_mark, temp_keys, temp_rows
 from etl.schema import metadata
@@ -145,6 +146,7 @@ def delete_keys(conn: Connection, table: Table, keys: pd.Series) -> None:
     if len(table.key) != 1:
         raise ValueError(f"{table.name}: delete by key needs a single-column key")
     col = _q(conn, table.key[0])
+    snapshots.note(conn, table.name, pd.DataFrame({table.key[0]: keys.to_numpy()}))
     conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {col} IN "
                          f"{temp_keys(conn, 'etl_keys', keys.astype(object).to_numpy())}")
 
@@ -194,6 +196,7 @@ def insert_sorted(conn: Connection, table: Table, df: pd.DataFrame, into_empty: 
     """
     if df.empty:
         return 0
+    snapshots.note(conn, table.name, df)
     keys = pa.table({k: pa.array(df[k], type=pa.large_string()) for k in table.key})
     order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in table.key]).to_numpy()
     if bool((order == np.arange(len(order))).all()):  # already in key order (usual for a first load): no gather
@@ -321,6 +324,7 @@ def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_ch
 
 def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame) -> None:
     """Delete mirror rows by (possibly multi-column) key."""
+    snapshots.note(conn, table.name, keys)
     cols = {f"k{i}": "TEXT" for i in range(len(table.key))}
     tmp = temp_rows(conn, f"etl_del_{len(cols)}", cols,
                     (tuple(str(v) for v in r) for r in keys.itertuples(index=False, name=None)))

@@ -23,7 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl import clip_runs, fingerprints
+from etl import clip_runs, fingerprints, snapshots
 from etl import config as config_mod
 from etl.contract import LOAD_ORDER, TABLES, Table
 from etl.db import is_new_sqlite, make_engine, param_mark, warehouse_url
@@ -335,6 +335,7 @@ def run(sources: Path, warehouse: str | None = None, as_of: datetime | None = No
                 started_at=started, status="running", sources_hash=cfg.sources_hash,
                 sources_file=str(cfg.path))).inserted_primary_key[0]
             result.run_id = run_id
+            snapshots.track(conn, run_id)
             loaded_clips = _load_all(conn, cfg, run_id, result, prog)
             result.timings["load"] = round(time.perf_counter() - t0, 3)
 

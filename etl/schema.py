@@ -61,6 +61,11 @@ raw_fingerprints = sa.Table(  # etl.fingerprints: the raw rows each full-compare
     sa.Column("table_name", sa.Text, primary_key=True), sa.Column("sources_hash", sa.Text),
     sa.Column("version", sa.Text), sa.Column("data", sa.LargeBinary),
 )
+rule_snapshots = sa.Table(  # etl.snapshots: the large mirrors as the rules last read them
+    "rule_snapshots", metadata,
+    sa.Column("name", sa.Text, primary_key=True), sa.Column("run_id", sa.Integer),
+    sa.Column("version", sa.Text), sa.Column("data", sa.LargeBinary),
+)
 quarantine = sa.Table(
     "quarantine", metadata,
     sa.Column("run_id", sa.Integer), sa.Column("source", sa.Text), sa.Column("table_name", sa.Text),

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 def evaluate_all(conn: Connection, *, as_of: datetime, integrity_checked: bool, run_id: int | None = None,
                  config_dir=None) -> dict:  # noqa: ANN001
     """Rebuild event_coverage, event_gaps, findings, metrics, unit_scores, unit_item_scores, evaluation."""
+    from etl import snapshots
     from etl.contract import TABLES
     from etl.db import refresh_statistics
     from etl.rules import config, coverage, findings, metrics, scoring
@@ -39,4 +40,5 @@ def evaluate_all(conn: Connection, *, as_of: datetime, integrity_checked: bool, 
     t = time.perf_counter()
     scoring.compute(conn, as_of, cfg, run_id=run_id, integrity_checked=integrity_checked)
     timings["scores"] = time.perf_counter() - t
+    snapshots.finish(conn)
     return {"findings": counts, "timings": timings}

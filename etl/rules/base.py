@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from etl import snapshots
 from etl.contract import TABLES
 from etl.db import fetch_frame
 from etl.errors import ConfigError
@@ -80,6 +81,10 @@ def read_table(conn: Connection, table: str, columns: list[str] | None = None, w
     else:  # media_files: no datetime column is needed by the rules
         assert columns is not None
         sel, dt_cols = ", ".join(columns), set()
+    if not where and table in TABLES:  # the large mirrors come from their snapshot where one applies
+        kept = snapshots.read(conn, table, columns, sel, dt_cols)
+        if kept is not None:
+            return kept
     sql = f"SELECT {sel} FROM {conn.dialect.identifier_preparer.quote(table)}"
     return fetch(conn, sql + (f" WHERE {where}" if where else ""), columns, dt_cols)
 

@@ -1,0 +1,266 @@
+"""The large mirrors as the rules read them, kept between runs (table ``rule_snapshots``).
+
+The rules read several mirrors whole (cases, actions, documents, case and
+incident officers, deliveries: 2M rows at city scale).  On
+SQLite that read costs ~7 s of a daily run, while a day changes a few thousand
+of those rows.  So each run keeps, per (table, columns) read, the rows it read
+as one Arrow IPC blob, with each row's ``rowid``.  The next run takes the blob
+and reads from the mirror only the rows whose key the load touched (deleted or
+inserted; ``note``), putting them back in rowid order: the frame is the one a
+full read in rowid order gives.
+
+A snapshot is used only where that holds (otherwise the table is read whole
+and its snapshot written anew):
+- SQLite warehouse, inside an ``etl run`` that tracks its load (``track``);
+- the snapshot was written by the last successful run (``etl_runs``): a run
+  without rules, or anything else between, leaves it out of date;
+- same ``VERSION`` and the same columns;
+- the load of this run touched fewer than ``MAX_DELTA`` keys of the table;
+- after the patch the snapshot holds as many rows as the mirror (a cheap
+  check that nothing was written around the loader; like the fingerprints,
+  it trusts that mirror rows are not edited in place by anything else);
+- every value converts to Arrow and back unchanged in type (text, integers,
+  null; a column mixing kinds, as SQLite allows, is read plainly every run).
+
+Snapshots are written inside the run's transaction, so they commit or roll
+back with the mirrors they describe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from etl.contract import TABLES
+from etl.db import param_mark, temp_rows
+
+TABLE = "rule_snapshots"
+VERSION = "1"  # bump when the stored form or the frame it gives changes
+# Read whole by the rules and large at city scale; the small ones cost less to read than to keep.
+KEPT = frozenset({"cases", "case_actions", "case_documents", "case_officers", "deliveries", "incident_officers"})
+MAX_DELTA = 100_000  # touched keys beyond which reading the table whole is the cheaper way
+_INFO = "etl_snapshots"
+_ROWID = "_rowid"
+_SEP = "\x1f"
+
+
+@dataclass
+class _Tracking:
+    tx: int  # id of the transaction this tracking belongs to
+    trusted_run: int | None  # snapshots written by this run are up to date at the start
+    run_id: int
+    touched: dict[str, list[tuple[np.ndarray, ...]] | None] = field(default_factory=dict)  # None: too many
+
+
+def track(conn: Connection, run_id: int) -> None:
+    """Start tracking the mirror writes of this transaction (call before the load, after the etl_runs row)."""
+    from etl.schema import etl_runs
+
+    last = conn.execute(
+        sa.select(sa.func.max(etl_runs.c.run_id)).where((etl_runs.c.status == "ok") & (etl_runs.c.run_id != run_id))
+    ).scalar()
+    conn.info[_INFO] = _Tracking(id(conn.get_transaction()), last, run_id)
+
+
+def _tracking(conn: Connection) -> _Tracking | None:
+    t = conn.info.get(_INFO)
+    if t is None or t.tx != id(conn.get_transaction()):
+        return None
+    return t
+
+
+def note(conn: Connection, table: str, keys: pd.DataFrame) -> None:
+    """The load deleted or inserted the rows of ``table`` with these keys (key columns of the contract)."""
+    t = _tracking(conn)
+    if t is None or table not in KEPT or not len(keys):
+        return
+    seen = t.touched.get(table, [])
+    if seen is None:
+        return
+    if sum(len(k[0]) for k in seen) + len(keys) > MAX_DELTA:
+        t.touched[table] = None
+        return
+    seen.append(tuple(keys[c].astype(object).to_numpy() for c in TABLES[table].key))
+    t.touched[table] = seen
+
+
+def _name(table: str, columns: list[str]) -> str:
+    return f"{table}:{','.join(columns)}"
+
+
+def read(conn: Connection, table: str, columns: list[str], select: str, dt_cols: set[str]) -> pd.DataFrame | None:
+    """The mirror ``table`` (``select``: its columns as the rules read them) through its snapshot; None
+    where snapshots do not apply (the caller reads the mirror)."""
+    t = _tracking(conn)
+    if t is None or table not in KEPT or conn.dialect.name != "sqlite":
+        return None
+    name = _name(table, columns)
+    q = conn.dialect.identifier_preparer.quote
+    stored = _stored(conn, name, t)
+    touched = t.touched.get(table, [])
+    if stored is not None and touched is not None:
+        tab = _patch(conn, table, stored, touched, select, dt_cols, columns) if touched else stored
+        if tab is not None and tab.num_rows == _count(conn, q(table)):
+            if touched:
+                _write(conn, name, t.run_id, tab)
+            else:
+                p = param_mark(conn)
+                conn.exec_driver_sql(f"UPDATE {TABLE} SET run_id = {p} WHERE name = {p}", (t.run_id, name))
+            return _frame(tab, columns)
+    from etl.rules.base import fetch
+
+    df = fetch(conn, f"SELECT rowid, {select} FROM {q(table)} ORDER BY rowid", [_ROWID, *columns], dt_cols)
+    tab = _arrow(df)
+    if tab is None:  # values Arrow would not give back as they are: no snapshot
+        conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE name = {param_mark(conn)}", (name,))
+    else:
+        _write(conn, name, t.run_id, tab)
+    return df.drop(columns=_ROWID)
+
+
+def finish(conn: Connection) -> None:
+    """Drop the snapshots this run did not read or write (they are out of date from now on)."""
+    t = _tracking(conn)
+    if t is not None and sa.inspect(conn).has_table(TABLE):
+        conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE run_id <> {param_mark(conn)}", (t.run_id,))
+
+
+def _count(conn: Connection, quoted: str) -> int:
+    return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {quoted}").scalar())
+
+
+def _stored(conn: Connection, name: str, t: _Tracking) -> pa.Table | None:
+    if t.trusted_run is None:
+        return None
+    p = param_mark(conn)
+    row = conn.exec_driver_sql(f"SELECT run_id, version, data FROM {TABLE} WHERE name = {p}", (name,)).first()
+    if row is None or row[0] != t.trusted_run or row[1] != VERSION or row[2] is None:
+        return None
+    try:
+        return pa.ipc.open_stream(pa.py_buffer(row[2])).read_all()
+    except (pa.ArrowInvalid, OSError):
+        return None
+
+
+def _write(conn: Connection, name: str, run_id: int, tab: pa.Table) -> None:
+    sink = pa.BufferOutputStream()  # zstd: a tenth of the bytes, and cheaper to write than the plain form
+    with pa.ipc.new_stream(sink, tab.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as w:
+        w.write_table(tab)
+    p = param_mark(conn)
+    conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE name = {p}", (name,))
+    conn.exec_driver_sql(
+        f"INSERT INTO {TABLE} (name, run_id, version, data) VALUES ({p}, {p}, {p}, {p})",
+        (name, run_id, VERSION, sink.getvalue().to_pybytes()),
+    )
+
+
+def _key_text(cols: list) -> pa.Array:
+    parts = [pc.cast(c if isinstance(c, pa.ChunkedArray | pa.Array) else pa.array(c), pa.large_string()) for c in cols]
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(
+        *parts, pa.scalar(_SEP, type=pa.large_string()), null_handling="replace", null_replacement=""
+    )
+
+
+def _patch(
+    conn: Connection,
+    table: str,
+    stored: pa.Table,
+    touched: list[tuple[np.ndarray, ...]],
+    select: str,
+    dt_cols: set[str],
+    columns: list[str],
+) -> pa.Table | None:
+    """``stored`` without the rows whose key the load touched, plus those keys' rows now in the mirror."""
+    key = list(TABLES[table].key)
+    if any(k not in columns for k in key):
+        return None
+    from etl.rules.base import fetch
+
+    keys = pd.DataFrame({k: np.concatenate([t[i] for t in touched]) for i, k in enumerate(key)}).drop_duplicates()
+    try:
+        gone = pc.is_in(
+            _key_text([stored.column(k) for k in key]),
+            value_set=_key_text([keys[k].astype(str).to_numpy(dtype=object) for k in key]),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    kept = stored.filter(pc.invert(pc.fill_null(gone, False)))
+    q = conn.dialect.identifier_preparer.quote
+    cols = {f"k{i}": "TEXT" for i in range(len(key))}
+    tmp = temp_rows(
+        conn, f"etl_snap_{len(key)}", cols, (tuple(str(v) for v in r) for r in keys.itertuples(index=False, name=None))
+    )
+    target = ", ".join(q(k) for k in key)
+    lhs = target if len(key) == 1 else f"({target})"
+    new = fetch(
+        conn, f"SELECT rowid, {select} FROM {q(table)} WHERE {lhs} IN {tmp} ORDER BY rowid", [_ROWID, *columns], dt_cols
+    )
+    added = _arrow(new, kept.schema)
+    if added is None:
+        return None
+    both = pa.concat_tables([kept, added])
+    if not len(added) or not len(kept) or pc.min(added.column(_ROWID)).as_py() > pc.max(kept.column(_ROWID)).as_py():
+        return both  # new rows come last in rowid order (the usual case): no sort
+    return both.take(pc.sort_indices(both.column(_ROWID)))
+
+
+def _arrow(df: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table | None:
+    """The frame as Arrow where ``_frame`` gives it back value for value and type for type (float64 columns;
+    object columns of text, of integers or of bytes, with nulls); else None.  ``schema``: the types the
+    columns must have (a column of nulls only takes any type)."""
+    arrays = {}
+    for name in df.columns:
+        s = df[name]
+        try:
+            if s.dtype == np.float64:
+                arr = pa.array(s.to_numpy(), type=pa.float64(), from_pandas=True)
+            elif s.dtype == object:
+                kind = pd.api.types.infer_dtype(s.to_numpy(), skipna=True)
+                typ = {
+                    "string": pa.large_string(),
+                    "empty": pa.large_string(),
+                    "integer": pa.int64(),
+                    "bytes": pa.large_binary(),
+                }.get(kind)
+                if typ is None:
+                    return None
+                arr = pa.array(s.to_numpy(), type=typ)
+            else:
+                return None
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            return None
+        if schema is not None and arr.type != schema.field(name).type:
+            if arr.null_count != len(arr):
+                return None
+            arr = pa.nulls(len(arr), schema.field(name).type)
+        arrays[name] = arr
+    return pa.table(arrays)
+
+
+def _frame(tab: pa.Table, columns: list[str]) -> pd.DataFrame:
+    """The rules' frame from a snapshot: float64 datetimes, every other column plain Python objects."""
+    out = {}
+    for name in columns:
+        col = tab.column(name)
+        typ = col.type
+        if pa.types.is_floating(typ):
+            vals = col.to_numpy()
+            out[name] = pd.Series(vals, dtype=np.float64)
+            continue
+        if pa.types.is_integer(typ):
+            vals = pc.fill_null(col, 0).to_numpy().astype(object)
+            if col.null_count:
+                vals[pc.is_null(col).to_numpy(zero_copy_only=False)] = None
+        else:
+            vals = col.to_numpy(zero_copy_only=False)
+            vals = np.ascontiguousarray(vals, dtype=object)
+        out[name] = pd.Series(vals, dtype=object)
+    return pd.DataFrame(out, columns=columns)
