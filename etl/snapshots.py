@@ -43,7 +43,18 @@ from etl.db import param_mark, temp_rows
 TABLE = "rule_snapshots"
 VERSION = "1"  # bump when the stored form or the frame it gives changes
 # Read whole by the rules and large at city scale; the small ones cost less to read than to keep.
-KEPT = frozenset({"cases", "case_actions", "case_documents", "case_officers", "deliveries", "incident_officers"})
+KEPT = frozenset(
+    {
+        "cases",
+        "case_actions",
+        "case_documents",
+        "case_officers",
+        "deliveries",
+        "incident_officers",
+        "incidents",
+        "clips",
+    }
+)
 MAX_DELTA = 100_000  # touched keys beyond which reading the table whole is the cheaper way
 _INFO = "etl_snapshots"
 _ROWID = "_rowid"
@@ -90,23 +101,29 @@ def note(conn: Connection, table: str, keys: pd.DataFrame) -> None:
     t.touched[table] = seen
 
 
-def _name(table: str, columns: list[str]) -> str:
-    return f"{table}:{','.join(columns)}"
+def _name(table: str, columns: list[str], where: str) -> str:
+    return f"{table}:{','.join(columns)}" + (f"|{where}" if where else "")
 
 
-def read(conn: Connection, table: str, columns: list[str], select: str, dt_cols: set[str]) -> pd.DataFrame | None:
-    """The mirror ``table`` (``select``: its columns as the rules read them) through its snapshot; None
-    where snapshots do not apply (the caller reads the mirror)."""
+def read(
+    conn: Connection, table: str, columns: list[str], select: str, dt_cols: set[str], where: str = ""
+) -> pd.DataFrame | None:
+    """The rows of mirror ``table`` matching ``where`` (``select``: its columns as the rules read them) through
+    their snapshot; None where snapshots do not apply (the caller reads the mirror).
+
+    ``where`` must depend on the row alone (not on the evaluation date or other tables), and the columns
+    must include the table's key."""
     t = _tracking(conn)
     if t is None or table not in KEPT or conn.dialect.name != "sqlite":
         return None
-    name = _name(table, columns)
+    name = _name(table, columns, where)
+    cond = f" WHERE {where}" if where else ""
     q = conn.dialect.identifier_preparer.quote
     stored = _stored(conn, name, t)
     touched = t.touched.get(table, [])
     if stored is not None and touched is not None:
-        tab = _patch(conn, table, stored, touched, select, dt_cols, columns) if touched else stored
-        if tab is not None and tab.num_rows == _count(conn, q(table)):
+        tab = _patch(conn, table, stored, touched, select, dt_cols, columns, where) if touched else stored
+        if tab is not None and tab.num_rows == _count(conn, q(table) + cond):
             if touched:
                 _write(conn, name, t.run_id, tab)
             else:
@@ -115,7 +132,7 @@ def read(conn: Connection, table: str, columns: list[str], select: str, dt_cols:
             return _frame(tab, columns)
     from etl.rules.base import fetch
 
-    df = fetch(conn, f"SELECT rowid, {select} FROM {q(table)} ORDER BY rowid", [_ROWID, *columns], dt_cols)
+    df = fetch(conn, f"SELECT rowid, {select} FROM {q(table)}{cond} ORDER BY rowid", [_ROWID, *columns], dt_cols)
     tab = _arrow(df)
     if tab is None:  # values Arrow would not give back as they are: no snapshot
         conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE name = {param_mark(conn)}", (name,))
@@ -131,8 +148,8 @@ def finish(conn: Connection) -> None:
         conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE run_id <> {param_mark(conn)}", (t.run_id,))
 
 
-def _count(conn: Connection, quoted: str) -> int:
-    return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {quoted}").scalar())
+def _count(conn: Connection, rows: str) -> int:
+    return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {rows}").scalar())
 
 
 def _stored(conn: Connection, name: str, t: _Tracking) -> pa.Table | None:
@@ -177,6 +194,7 @@ def _patch(
     select: str,
     dt_cols: set[str],
     columns: list[str],
+    where: str,
 ) -> pa.Table | None:
     """``stored`` without the rows whose key the load touched, plus those keys' rows now in the mirror."""
     key = list(TABLES[table].key)
@@ -201,7 +219,10 @@ def _patch(
     target = ", ".join(q(k) for k in key)
     lhs = target if len(key) == 1 else f"({target})"
     new = fetch(
-        conn, f"SELECT rowid, {select} FROM {q(table)} WHERE {lhs} IN {tmp} ORDER BY rowid", [_ROWID, *columns], dt_cols
+        conn,
+        f"SELECT rowid, {select} FROM {q(table)} WHERE {lhs} IN {tmp}{f' AND ({where})' if where else ''} ORDER BY rowid",
+        [_ROWID, *columns],
+        dt_cols,
     )
     added = _arrow(new, kept.schema)
     if added is None:

@@ -36,10 +36,12 @@ def _check_warehouse(wh: str, run_id: int) -> set[str]:
         tables = set()
         for name, rid, data in rows:
             assert rid == run_id, name
-            table, cols = name.split(":")
+            table, rest = name.split(":", 1)
+            cols, _, where = rest.partition("|")
             columns = cols.split(",")
             sel, dt_cols = base.select_list(conn, table, columns)
-            plain = base.fetch(conn, f"SELECT rowid, {sel} FROM {table} ORDER BY rowid", ["_rowid", *columns],
+            cond = f" WHERE {where}" if where else ""
+            plain = base.fetch(conn, f"SELECT rowid, {sel} FROM {table}{cond} ORDER BY rowid", ["_rowid", *columns],
                                dt_cols)
             tab = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
             kept = snapshots._frame(tab, ["_rowid", *columns])
@@ -64,7 +66,7 @@ def _changed(data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     c = d["cases"]
     c.loc[c["case_no"] == "C2026002", ["title", "updated_at"]] = ["违反治安管理（补正）", "2026-03-30 09:00:00"]
     d["case_actions"] = pd.concat([d["case_actions"], pd.DataFrame([{
-        "action_id": "A0004", "case_no": "C2026002", "action_type": "inquiry", "started_at": "2026-03-29 09:00:00",
+        "action_id": "A0004", "case_no": "C2026002", "action_type": "inspection", "started_at": "2026-03-29 09:00:00",
         "ended_at": "2026-03-29 09:30:00", "police_no": "023001", "updated_at": "2026-03-29 09:30:00"}])],
         ignore_index=True)
     docs = d["case_documents"]
@@ -73,6 +75,20 @@ def _changed(data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     d["case_officers"] = co[co["police_no"] != "012346"].reset_index(drop=True)
     d["incident_officers"] = pd.concat([d["incident_officers"], pd.DataFrame([{
         "incident_no": "J2026030500002", "police_no": "012345"}])], ignore_index=True)
+    inc = d["incidents"]  # one leaves the on-site filter of its snapshot, one new enters it
+    inc.loc[inc["incident_no"] == "J2026030100001", ["on_site", "updated_at"]] = ["0", "2026-03-30 11:00:00"]
+    d["incidents"] = pd.concat([inc, pd.DataFrame([{
+        "incident_no": "J2026032900004", "unit_code": inc["unit_code"].iloc[0], "category": "纠纷",
+        "received_at": "2026-03-29 08:40:00", "arrived_at": "2026-03-29 08:50:00", "ended_at": "2026-03-29 09:20:00",
+        "on_site": "1", "case_no": "C2026002", "updated_at": "2026-03-29 09:30:00"}])], ignore_index=True)
+    clips = d["clips"]  # one clip gets a case tag, one new tagged clip covers the new action
+    clips.loc[clips["clip_id"] == "K000002", ["case_no", "updated_at"]] = ["C2026001", "2026-03-30 12:00:00"]
+    d["clips"] = pd.concat([clips, pd.DataFrame([{
+        "clip_id": "K000004", "device_sn": "DSJ0001", "police_no": "012345", "started_at": "2026-03-29 09:00:00",
+        "ended_at": "2026-03-29 09:25:00", "size_bytes": "1024", "sha256": "dd" * 32,
+        "imported_at": "2026-03-29 12:00:00", "file_path": "2026/03/K000004.mp4", "incident_no": "J2026032900004",
+        "case_no": "C2026002", "is_evidence": "1", "deleted_at": None, "updated_at": "2026-03-29 12:00:00"}])],
+        ignore_index=True)
     dl = d["deliveries"]
     dl.loc[dl["delivery_id"] == "V0001", "receipt_signed"] = "0"
     return d
@@ -96,12 +112,21 @@ def test_snapshots_are_patched_with_the_day_and_give_the_plain_findings(tmp_path
     src = write_sources(tmp_path / "src")
     wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
     first = run(src, warehouse=wh, progress=False)
-    assert _check_warehouse(wh, first.run_id) >= snapshots.KEPT - {"case_officers"}  # read for AV actions only
+    # case officers and tagged clips are read for actions with audio-video only (none in the base data)
+    assert _check_warehouse(wh, first.run_id) >= snapshots.KEPT - {"case_officers", "clips"}
     assert spy == []  # nothing to patch in a first run: every table read whole
     write_sources(tmp_path / "src", data=_changed(base_tables()))
     second = run(src, warehouse=wh, progress=False)
-    _check_warehouse(wh, second.run_id)
-    assert {"cases", "case_actions", "case_documents", "incident_officers", "deliveries"} <= set(spy)
+    assert {"cases", "case_actions", "case_documents", "incident_officers", "deliveries", "incidents"} <= set(spy)
+    assert {"clips", "case_officers"} <= _check_warehouse(wh, second.run_id)  # read whole: first time
+    data = _changed(base_tables())
+    clips = data["clips"]  # the new clip loses its case tag: it leaves the filter of the tagged-clip snapshot
+    clips.loc[clips["clip_id"] == "K000004", ["case_no", "updated_at"]] = [None, "2026-03-31 12:00:00"]
+    write_sources(tmp_path / "src", data=data)
+    spy.clear()
+    third = run(src, warehouse=wh, progress=False)
+    assert spy == ["clips"]
+    _check_warehouse(wh, third.run_id)
 
 
 def test_a_run_without_rules_in_between_makes_snapshots_stale(tmp_path: Path, spy: list[str]) -> None:

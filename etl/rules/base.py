@@ -73,18 +73,23 @@ def select_list(conn: Connection, table: str, columns: list[str], alias: str | N
     return ", ".join(parts), dt_cols
 
 
-def read_table(conn: Connection, table: str, columns: list[str] | None = None, where: str = "") -> pd.DataFrame:
-    """A mirror table (or media_files) with datetime columns as float epoch seconds."""
+def read_table(conn: Connection, table: str, columns: list[str] | None = None, where: str = "",
+               kept: bool | None = None) -> pd.DataFrame:
+    """A mirror table (or media_files) with datetime columns as float epoch seconds.
+
+    ``kept``: may come from its snapshot (``etl.snapshots``); by default only a whole table (no ``where``).
+    Pass True only with a ``where`` on the row alone (not the evaluation date) and columns holding the key.
+    """
     if table in TABLES:
         columns = columns or TABLES[table].column_names
         sel, dt_cols = select_list(conn, table, columns)
     else:  # media_files: no datetime column is needed by the rules
         assert columns is not None
         sel, dt_cols = ", ".join(columns), set()
-    if not where and table in TABLES:  # the large mirrors come from their snapshot where one applies
-        kept = snapshots.read(conn, table, columns, sel, dt_cols)
-        if kept is not None:
-            return kept
+    if (not where if kept is None else kept) and table in TABLES:  # large mirrors: from their snapshot
+        frame = snapshots.read(conn, table, columns, sel, dt_cols, where)
+        if frame is not None:
+            return frame
     sql = f"SELECT {sel} FROM {conn.dialect.identifier_preparer.quote(table)}"
     return fetch(conn, sql + (f" WHERE {where}" if where else ""), columns, dt_cols)
 

@@ -58,8 +58,8 @@ def supporting_clip(ctx: Ctx, actions: pd.DataFrame) -> np.ndarray:
     # tagged with the action's case (few clips: read on their own)
     tagged = ctx.cache.get("_tagged_clips")
     if tagged is None:
-        tagged = base.read_table(ctx.conn, "clips", ["case_no", "started_at", "ended_at"],
-                                 where="case_no IS NOT NULL")
+        tagged = base.read_table(ctx.conn, "clips", ["clip_id", "case_no", "started_at", "ended_at"],
+                                 where="case_no IS NOT NULL", kept=True)
         tagged = tagged.dropna(subset=["started_at", "ended_at"])
         ctx.cache["_tagged_clips"] = tagged
     codes, _ = pd.factorize(pd.concat([tagged["case_no"], actions["case_no"]], ignore_index=True))

@@ -56,9 +56,10 @@ def evaluate(conn: Connection, as_of: datetime, cfg: dict, runs: clip_runs.Runs 
     """Coverage of every on-site event; no writes."""
     as_of_s = base.to_epoch(as_of)
     tol = float(cfg["params"]["gap_tolerance_s"])
-    # the filter of on_site_events, also in SQL so that other incidents never leave the database
-    where = f"on_site = 1 AND arrived_at IS NOT NULL AND ended_at IS NOT NULL AND arrived_at <= {base.sql_ts(as_of_s)}"
-    ev = on_site_events(base.read_table(conn, "incidents", _EVENT_COLS, where=where), as_of_s)
+    # the filter of on_site_events but the date, also in SQL so that other incidents never leave the database
+    # (without the date, the rows kept between runs serve every evaluation date: etl.snapshots)
+    where = "on_site = 1 AND arrived_at IS NOT NULL AND ended_at IS NOT NULL"
+    ev = on_site_events(base.read_table(conn, "incidents", _EVENT_COLS, where=where, kept=True), as_of_s)
     att = base.read_table(conn, "incident_officers")  # filtered to on-site events (and deduplicated) below
     if runs is None:
         runs = clip_runs.read(conn)
