@@ -119,14 +119,14 @@ def read(
     name = _name(table, columns, where)
     cond = f" WHERE {where}" if where else ""
     q = conn.dialect.identifier_preparer.quote
-    stored = _stored(conn, name, t)
-    touched = t.touched.get(table, [])
+    stored, current = _stored(conn, name, t)
+    touched = [] if current else t.touched.get(table, [])  # read before in this run: patched already
     if stored is not None and touched is not None:
         tab = _patch(conn, table, stored, touched, select, dt_cols, columns, where) if touched else stored
         if tab is not None and tab.num_rows == _count(conn, q(table) + cond):
             if touched:
                 _write(conn, name, t.run_id, tab)
-            else:
+            elif not current:
                 p = param_mark(conn)
                 conn.exec_driver_sql(f"UPDATE {TABLE} SET run_id = {p} WHERE name = {p}", (t.run_id, name))
             return _frame(tab, columns)
@@ -152,17 +152,16 @@ def _count(conn: Connection, rows: str) -> int:
     return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {rows}").scalar())
 
 
-def _stored(conn: Connection, name: str, t: _Tracking) -> pa.Table | None:
-    if t.trusted_run is None:
-        return None
+def _stored(conn: Connection, name: str, t: _Tracking) -> tuple[pa.Table | None, bool]:
+    """The snapshot ``name`` where it may be used, and whether this run wrote it already (nothing to patch)."""
     p = param_mark(conn)
     row = conn.exec_driver_sql(f"SELECT run_id, version, data FROM {TABLE} WHERE name = {p}", (name,)).first()
-    if row is None or row[0] != t.trusted_run or row[1] != VERSION or row[2] is None:
-        return None
+    if row is None or row[0] not in (t.trusted_run, t.run_id) or row[1] != VERSION or row[2] is None:
+        return None, False
     try:
-        return pa.ipc.open_stream(pa.py_buffer(row[2])).read_all()
+        return pa.ipc.open_stream(pa.py_buffer(row[2])).read_all(), row[0] == t.run_id
     except (pa.ArrowInvalid, OSError):
-        return None
+        return None, False
 
 
 def _write(conn: Connection, name: str, run_id: int, tab: pa.Table) -> None:

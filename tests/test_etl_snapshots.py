@@ -210,3 +210,22 @@ def test_no_snapshot_outside_a_tracked_run(tmp_path: Path) -> None:
         assert snapshots.read(conn, "cases", cols, sel, dt) is None
         findings.evaluate(conn, datetime(2026, 4, 1), config.load(None), integrity_checked=False)
     engine.dispose()
+
+
+def test_a_second_read_in_the_same_run_takes_the_snapshot_as_it_is(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    src = write_sources(tmp_path / "src")
+    wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    first = run(src, warehouse=wh, progress=False)
+    writes: list[str] = []
+    real = snapshots._write
+    monkeypatch.setattr(snapshots, "_write", lambda conn, name, *a: (writes.append(name), real(conn, name, *a)))
+    engine = make_engine(wh)
+    with engine.connect() as conn, conn.begin() as tx:
+        snapshots.track(conn, first.run_id + 1)
+        frames = [base.read_table(conn, "cases") for _ in range(2)]
+        kept = conn.exec_driver_sql(f"SELECT run_id FROM {snapshots.TABLE} WHERE name LIKE 'cases:%'").scalar()
+        tx.rollback()
+    engine.dispose()
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+    assert kept == first.run_id + 1 and writes == []  # taken as it was twice, never read whole
