@@ -59,7 +59,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.etl_full import _print_run  # noqa: E402
+from bench.etl_full import _print_run, machine_probe  # noqa: E402
 from etl import config as config_mod  # noqa: E402
 from etl.config import CONTRACT_DT_FORMAT, TableSource  # noqa: E402
 from etl.contract import LOAD_ORDER, TABLES, Table  # noqa: E402
@@ -639,15 +639,18 @@ def main() -> None:
         url = args.warehouse or f"sqlite:///{work / 'warehouse.sqlite'}"
         fresh_warehouse(url)
         print(f"warehouse: {url.split('@')[-1]}")
+        machine_probe("before the runs")
         measure("initial load (day before)", work / "sources.yaml", url, work)
 
         t = time.perf_counter()
         copy_sources(src_dir, work, paths, cfg_src.media_root)
         print(f"\nfull sources back in place in {time.perf_counter() - t:.1f} s")
+        machine_probe("before the daily run")
         daily, fig = measure(f"daily incremental run ({day})", work / "sources.yaml", url, work)
         print_tables(cfg, daily)
         print(f"  goal (daily run <= 30 s): {'met' if fig['wall'] <= 30 else 'NOT met'} ({fig['wall']:.1f} s)")
         inc = _findings(daily)
+        machine_probe("after the daily run")
 
         if args.verify:
             vurl = args.verify_warehouse or f"sqlite:///{work / 'warehouse_full.sqlite'}"

@@ -24,6 +24,21 @@ from etl import pipeline  # noqa: E402
 from etl.demo import generate  # noqa: E402
 
 
+def machine_probe(label: str) -> float:
+    """Print and return the seconds a fixed pure-Python loop (30M additions) takes now.
+
+    The shared machines this runs on change speed over a session (seen here: 2.75 s at the start of a
+    session, 4.2 s an hour later, no process of ours running), so every figure is printed beside it.
+    """
+    t = time.perf_counter()
+    s = 0
+    for i in range(30_000_000):
+        s += i
+    sec = time.perf_counter() - t
+    print(f"machine speed probe ({label}): {sec:.2f} s for 30M Python additions (lower is faster)")
+    return sec
+
+
 def _print_run(label: str, result: pipeline.RunResult, wall: float) -> None:
     t = dict(result.timings)
     rt = (result.rules or {}).get("timings") or {}
@@ -53,6 +68,7 @@ def main() -> None:
     if url.startswith("sqlite:///") and not args.repeat:
         Path(url[len("sqlite:///"):]).unlink(missing_ok=True)
     print(f"warehouse: {url.split('@')[-1]}")
+    machine_probe("before")
     t = time.perf_counter()
     result = pipeline.run(out / "sources.yaml", warehouse=url, progress=False)
     _print_run("first run", result, time.perf_counter() - t)
@@ -62,6 +78,7 @@ def main() -> None:
         _print_run("unchanged sources", result, time.perf_counter() - t)
     rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     print(f"peak RSS: {rss / 1024:,.0f} MB")
+    machine_probe("after")
 
 
 if __name__ == "__main__":
