@@ -157,3 +157,27 @@ def test_metrics_in_warehouse(db: str, sqlite_url: str, request: pytest.FixtureR
         assert nulls[:2] == (0, 0) and pd.isna(nulls[2])
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("as_of", [datetime(2026, 3, 10, 23, 59, 59), datetime(2026, 12, 31, 23, 59, 59)])
+def test_data_months_from_the_rules_frames_equal_the_sql_scan(tmp_path, as_of: datetime) -> None:  # noqa: ANN001
+    """The months the findings step hands over (remember_data_months) are those data_months' SQL finds."""
+    from etl.pipeline import run
+    from etl.rules import config, findings
+    from tests.etl_fixtures import base_tables, write_sources
+
+    data = base_tables()
+    log = data["access_log"]
+    log.loc[log["log_id"] == "L0001", "at"] = "2026-02-10 10:00:00"  # a month of access records only
+    wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    run(write_sources(tmp_path / "src", data=data), warehouse=wh, rules=False, progress=False)
+    engine = make_engine(wh)
+    with engine.connect() as conn, conn.begin() as tx:
+        findings.compute(conn, as_of, config.load(None), integrity_checked=False)
+        assert conn.info[M._FOUND_MONTHS][1] == as_of  # handed over
+        handed = M.data_months(conn, as_of)
+        del conn.info[M._FOUND_MONTHS], conn.info["etl.rules.metrics.months"]  # now the SQL scan, same findings
+        by_sql = M.data_months(conn, as_of)
+        tx.rollback()
+    engine.dispose()
+    assert handed == by_sql and "2026-02" in by_sql

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from etl import clip_runs
 from etl.db import bulk_insert
-from etl.rules import av, base, cases, coverage, equipment, media
+from etl.rules import av, base, cases, coverage, equipment, media, metrics
 from etl.rules.context import Ctx
 from etl.rules.keys import RULES
 
@@ -29,6 +29,10 @@ _RULE_ORDER = {r: i for i, r in enumerate(RULES)}
 
 def evaluate(conn: Connection, as_of: datetime, cfg: dict, *, integrity_checked: bool) -> pd.DataFrame:
     """Every finding as a frame with the findings columns (times as datetime64); no writes."""
+    return _evaluate(conn, as_of, cfg, integrity_checked=integrity_checked)[0]
+
+
+def _evaluate(conn: Connection, as_of: datetime, cfg: dict, *, integrity_checked: bool) -> tuple[pd.DataFrame, Ctx]:
     ctx = Ctx(conn, as_of, cfg, integrity_checked=integrity_checked)
     ctx.runs = base.take_cached(conn, clip_runs.RUNS_CACHE, as_of, cfg)
     if ctx.runs is None:
@@ -37,7 +41,7 @@ def evaluate(conn: Connection, as_of: datetime, cfg: dict, *, integrity_checked:
     if ctx.coverage is None:
         ctx.coverage = coverage.evaluate(conn, as_of, cfg, runs=ctx.runs)
     frames = [*av.rules(ctx), *cases.rules(ctx), *equipment.rules(ctx), *media.rules(ctx)]
-    return assemble(frames)
+    return assemble(frames), ctx
 
 
 def assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -72,8 +76,12 @@ def assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def compute(conn: Connection, as_of: datetime, cfg: dict, *, integrity_checked: bool) -> dict[str, int]:
     """Rebuild ``findings``; returns the number of findings per rule id (every rule listed)."""
-    df = evaluate(conn, as_of, cfg, integrity_checked=integrity_checked)
+    df, ctx = _evaluate(conn, as_of, cfg, integrity_checked=integrity_checked)
     conn.exec_driver_sql("DELETE FROM findings")
     bulk_insert(conn, "findings", df)
+    if "_access" in ctx.cache:  # the months of the metrics' data from frames read here (metrics.data_months)
+        metrics.remember_data_months(conn, as_of, [
+            ctx.coverage.events["arrived_at"], ctx.t("cases")["registered_at"], ctx.t("case_actions")["started_at"],
+            ctx.t("case_documents")["created_at"], ctx.cache["_access"]["at"]], df["month"])
     counts = df["rule_id"].value_counts()
     return {r: int(counts.get(r, 0)) for r in RULES}

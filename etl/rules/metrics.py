@@ -170,17 +170,41 @@ def _txn_cached(conn: Connection, key: str, as_of: datetime, build):  # noqa: AN
     return value
 
 
+_FOUND_MONTHS = "etl.rules.metrics.found_months"
+
+
+def remember_data_months(conn: Connection, as_of: datetime, times: Iterable[np.ndarray],
+                         finding_months: Iterable) -> None:
+    """Hand ``data_months`` the months of its sources but the clips, from frames the rules step holds already
+    (epoch seconds of event arrivals, case registrations, action starts, document creations and access times;
+    the findings' months), so that it does not scan those tables again in this transaction."""
+    as_of_s = (pd.Timestamp(as_of).floor("s") - pd.Timestamp(0)).total_seconds()  # as bound by ts_param
+    months = {str(m) for m in finding_months if isinstance(m, str)}
+    for sec in times:
+        sec = np.asarray(sec, dtype=np.float64)
+        sec = np.unique(sec[sec <= as_of_s])  # NaN (no time) compares False: left out, as SQL's <= leaves it
+        months |= set(pd.to_datetime(sec, unit="s").strftime("%Y-%m"))
+    txn = conn.get_transaction()
+    if txn is not None:
+        conn.info[_FOUND_MONTHS] = (weakref.ref(txn), as_of, months)
+
+
 def data_months(conn: Connection, as_of: datetime) -> list[str]:
     """Months 'YYYY-MM' holding any object or finding, up to the evaluation date's month."""
     def build() -> list[str]:
-        sources = [
-            ("event_coverage", "arrived_at"), ("cases", "registered_at"), ("case_actions", "started_at"),
-            ("case_documents", "created_at"), ("access_log", "at"),
-        ]
-        parts = [f"SELECT DISTINCT {month_sql(conn, c)} AS m FROM {t} WHERE {c} <= :as_of" for t, c in sources]
-        parts.append("SELECT DISTINCT month AS m FROM findings")
-        df = read_df(conn, " UNION ".join(parts), {"as_of": ts_param(conn, as_of)})
-        months = set(df["m"].dropna().astype(str)) | set(clip_months(conn, as_of)["month"])
+        found = conn.info.get(_FOUND_MONTHS)
+        if found is not None and found[0]() is conn.get_transaction() and found[1] == as_of:
+            months = set(found[2])  # from the rules step of this transaction (remember_data_months)
+        else:
+            sources = [
+                ("event_coverage", "arrived_at"), ("cases", "registered_at"), ("case_actions", "started_at"),
+                ("case_documents", "created_at"), ("access_log", "at"),
+            ]
+            parts = [f"SELECT DISTINCT {month_sql(conn, c)} AS m FROM {t} WHERE {c} <= :as_of" for t, c in sources]
+            parts.append("SELECT DISTINCT month AS m FROM findings")
+            df = read_df(conn, " UNION ".join(parts), {"as_of": ts_param(conn, as_of)})
+            months = set(df["m"].dropna().astype(str))
+        months |= set(clip_months(conn, as_of)["month"])
         limit = pd.Timestamp(as_of).strftime("%Y-%m")
         return sorted(m for m in months if len(m) == 7 and m <= limit)
 
