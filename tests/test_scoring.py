@@ -311,3 +311,41 @@ def test_empty_warehouse(sqlite_url: str) -> None:
         assert read_df(engine, "SELECT scheme_id FROM evaluation")["scheme_id"].tolist() == ["measures-2026"]
     finally:
         engine.dispose()
+
+
+def test_inputs_handed_over_by_the_findings_step_equal_the_sql(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Access records counted from the rules' frame (remember_access) and clip findings matched through their
+    own device and start (CLIP_FINDING_RULES) give the inputs the SQL joins to the clip table give."""
+    from etl.pipeline import run
+    from etl.rules import config, findings
+    from etl.rules import scoring as S
+    from tests.etl_fixtures import base_tables, write_sources
+
+    data = base_tables()
+    clips = data["clips"]
+    clips.loc[clips["clip_id"] == "K000003", ["imported_at", "updated_at"]] = ["2026-03-03 13:00:00"] * 2  # late
+    log = data["access_log"]
+    log.loc[log["log_id"] == "L0001", "at"] = None  # no time: counts in the evaluation month
+    wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    run(write_sources(tmp_path / "src", data=data), warehouse=wh, rules=False, progress=False)
+    as_of = datetime(2026, 4, 30, 23, 59, 59)
+    cfg = config.load(None)
+    engine = make_engine(wh)
+    with engine.connect() as conn, conn.begin() as tx:
+        findings.compute(conn, as_of, cfg, integrity_checked=False)
+        schemes = S.load_schemes(cfg)
+        handed = S.load_inputs(conn, as_of, cfg, schemes)
+        del conn.info[S._HANDED_ACCESS]
+        monkeypatch.setattr(S, "CLIP_FINDING_RULES", frozenset())
+        by_sql = S.load_inputs(conn, as_of, cfg, schemes)
+        tx.rollback()
+    engine.dispose()
+
+    def norm(df: pd.DataFrame) -> list:
+        return sorted(map(tuple, df.astype(str).to_numpy().tolist()))
+
+    assert norm(handed.object_counts) == norm(by_sql.object_counts)
+    assert norm(handed.object_findings) == norm(by_sql.object_findings)
+    access = by_sql.object_counts[by_sql.object_counts["kind"] == "access_records"]
+    assert set(access["month"]) == {"2026-03", "2026-04"}  # the record without time in the evaluation month
+    assert "UPLOAD-LATE" in set(by_sql.object_findings["rule_id"])

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from etl import clip_runs
 from etl.db import bulk_insert
-from etl.rules import av, base, cases, coverage, equipment, media, metrics
+from etl.rules import av, base, cases, coverage, equipment, media, metrics, scoring
 from etl.rules.context import Ctx
 from etl.rules.keys import RULES
 
@@ -83,5 +83,6 @@ def compute(conn: Connection, as_of: datetime, cfg: dict, *, integrity_checked: 
         metrics.remember_data_months(conn, as_of, [
             ctx.coverage.events["arrived_at"], ctx.t("cases")["registered_at"], ctx.t("case_actions")["started_at"],
             ctx.t("case_documents")["created_at"], ctx.cache["_access"]["at"]], df["month"])
+        scoring.remember_access(conn, as_of, ctx.cache["_access"])  # the access records counted per unit, month
     counts = df["rule_id"].value_counts()
     return {r: int(counts.get(r, 0)) for r in RULES}

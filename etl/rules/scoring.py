@@ -50,6 +50,7 @@ one column per level, explaining the stored scores, for the workbook's 扣分明
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -78,6 +79,9 @@ OBJECT_KINDS: dict[str, tuple[str, str]] = {
     "access_records": ("调阅记录", "log_id"),
 }
 TIMED_KINDS = [k for k in OBJECT_KINDS if k != "devices"]
+# Rules whose findings are written from the clip itself (etl.rules.media._clip_frame): clip_id, the clip's
+# device_sn and its started_at as occurred_at.
+CLIP_FINDING_RULES = frozenset({"INTEGRITY-HASH", "INTEGRITY-MISSING", "INTEGRITY-DELETED", "UPLOAD-LATE"})
 
 SCORE_COLUMNS = ["scheme_id", "scheme_version", "active", "period", "unit_code", "unit_level", "total", "grade",
                  "rank", "veto"]
@@ -246,6 +250,26 @@ def _text(sql: str, *expanding: str) -> sa.TextClause:
     return sa.text(sql).bindparams(*[sa.bindparam(n, expanding=True) for n in expanding])
 
 
+_HANDED_ACCESS = "etl.rules.scoring.access_counts"
+
+
+def remember_access(conn: Connection, as_of: datetime, log: pd.DataFrame) -> None:
+    """Hand ``load_inputs`` the access records per owning unit and month from the frame the access rules read
+    (``etl.rules.media._access``: records up to the evaluation date or without time, ``at`` in epoch seconds,
+    with the unit owning the clip's device, null where the clip or device is unknown), so that it does not
+    join every record to the clip table again.  A record without time counts in the evaluation month."""
+    txn = conn.get_transaction()
+    if txn is None:
+        return
+    known = log[log["unit_code"].notna()]
+    as_of_s = (pd.Timestamp(as_of).floor("s") - pd.Timestamp(0)).total_seconds()
+    at = known["at"].to_numpy(dtype=np.float64)
+    month = pd.to_datetime(np.where(np.isnan(at), as_of_s, at), unit="s").strftime("%Y-%m")
+    counts = (pd.DataFrame({"unit_code": known["unit_code"].to_numpy(dtype=object), "month": month.to_numpy(object)})
+              .groupby(["unit_code", "month"], as_index=False).size().rename(columns={"size": "n"}))
+    conn.info[_HANDED_ACCESS] = (weakref.ref(txn), as_of, counts)
+
+
 def av_action_types(cfg: dict) -> list[str]:
     return sorted(code for code, spec in cfg["actions"].items() if spec.get("av"))
 
@@ -264,15 +288,28 @@ def load_inputs(conn: Connection, as_of: datetime, cfg: dict, schemes: list[dict
         base, joins, key, unit, t, extra = _kind_sql(kind)
         month = M.month_sql(conn, t)
         exp = ("av_types",) if ":av_types" in extra else ()
+        handed = conn.info.get(_HANDED_ACCESS)
         if kind == "clips":  # the shared per-device-day pass of the metrics step, not another scan
             cd = M.clip_months(conn, as_of).merge(devices[["device_sn", "unit_code"]], on="device_sn")
             c = cd.groupby(["unit_code", "month"], as_index=False)["clips"].sum().rename(columns={"clips": "n"})
+        elif kind == "access_records" and handed and handed[0]() is conn.get_transaction() and handed[1] == as_of:
+            c = handed[2].copy()  # counted by the rules step of this transaction (remember_access)
         else:
             c = read_df(conn, _text(f"""SELECT {unit} AS unit_code, {month} AS month, COUNT(*) AS n FROM {base} {joins}
                                     WHERE {t} <= :as_of {extra} GROUP BY {unit}, {month}""", *exp),
                         {k: v for k, v in p.items() if k == "as_of" or k in exp})
         counts.append(c.assign(kind=kind))
         rules = sorted({r for it in used for r in it["rules"]})
+        own = [r for r in rules if r in CLIP_FINDING_RULES] if kind == "clips" else []
+        if own:  # these findings carry their clip's device and start: no look-up into the clip table
+            fm = M.month_sql(conn, "f.occurred_at")
+            f = read_df(conn, _text(f"""
+                SELECT f.clip_id AS object_key, d.unit_code AS unit_code, {fm} AS month, f.finding_id, f.rule_id
+                FROM findings f JOIN devices d ON d.device_sn = f.device_sn
+                WHERE f.rule_id IN :rules AND f.clip_id IS NOT NULL AND f.occurred_at <= :as_of""", "rules"),
+                        {"rules": own, "as_of": p["as_of"]})
+            matched.append(f.assign(kind=kind))
+            rules = [r for r in rules if r not in own]
         if rules:
             f = read_df(conn, _text(f"""
                 SELECT {key} AS object_key, {unit} AS unit_code, {month} AS month, f.finding_id, f.rule_id
