@@ -279,6 +279,11 @@ def populate(conn: Connection, *, year_only: bool = False, **kw) -> Warehouse:  
     rows = [(r.key, by_unit[r.unit_code][i % len(by_unit[r.unit_code])], _ts(r.month, 15, "10:00"),
              _ts(r.month, 15, "10:10"), _ts(r.month, 15, "10:10")) for i, r in enumerate(clips.itertuples())]
     bulk_insert(conn, "clips", rows, ["clip_id", "device_sn", "started_at", "ended_at", "updated_at"])
+    # UPLOAD-LATE findings carry their clip's device and start, as etl.rules.media writes them (same month)
+    device, start = ({r[0]: r[k] for r in rows} for k in (1, 2))
+    late = (wh.findings["rule_id"] == "UPLOAD-LATE") & wh.findings["clip_id"].isin(list(device))
+    wh.findings.loc[late, "device_sn"] = wh.findings.loc[late, "clip_id"].map(device)
+    wh.findings.loc[late, "occurred_at"] = wh.findings.loc[late, "clip_id"].map(start)
     clip_of_unit = defaultdict(list)
     for r in rows:
         clip_of_unit[r[1][1:5]].append(r[0])
