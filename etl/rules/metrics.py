@@ -160,14 +160,33 @@ def _txn_cached(conn: Connection, key: str, as_of: datetime, build):  # noqa: AN
     The value lives in ``conn.info`` tied to the current transaction object (a weak reference), so a later
     transaction on the same pooled connection never sees stale data.
     """
-    txn = conn.get_transaction()
-    cached = conn.info.get(key)
-    if cached is not None and txn is not None and cached[0]() is txn and cached[1] == as_of:
-        return cached[2]
+    found = handed(conn, key, as_of)
+    if found is not None:
+        return found
     value = build()
+    hand_over(conn, key, as_of, value)
+    return value
+
+
+def hand_over(conn: Connection, key: str, as_of: datetime, value: object) -> None:
+    """Keep ``value`` for a later step of the current transaction and evaluation date (``handed``)."""
+    txn = conn.get_transaction()
     if txn is not None:
         conn.info[key] = (weakref.ref(txn), as_of, value)
-    return value
+
+
+def handed(conn: Connection, key: str, as_of: datetime) -> object | None:
+    """What ``hand_over`` kept under ``key`` in this transaction for this evaluation date, else None."""
+    item = conn.info.get(key)
+    txn = conn.get_transaction()
+    if item is None or txn is None or item[0]() is not txn or item[1] != as_of:
+        return None
+    return item[2]
+
+
+def as_of_seconds(as_of: datetime) -> float:
+    """The evaluation date in epoch seconds, whole seconds as ``ts_param`` binds it in SQL."""
+    return (pd.Timestamp(as_of).floor("s") - pd.Timestamp(0)).total_seconds()
 
 
 _FOUND_MONTHS = "etl.rules.metrics.found_months"
@@ -178,23 +197,21 @@ def remember_data_months(conn: Connection, as_of: datetime, times: Iterable[np.n
     """Hand ``data_months`` the months of its sources but the clips, from frames the rules step holds already
     (epoch seconds of event arrivals, case registrations, action starts, document creations and access times;
     the findings' months), so that it does not scan those tables again in this transaction."""
-    as_of_s = (pd.Timestamp(as_of).floor("s") - pd.Timestamp(0)).total_seconds()  # as bound by ts_param
+    as_of_s = as_of_seconds(as_of)
     months = {str(m) for m in finding_months if isinstance(m, str)}
     for sec in times:
         sec = np.asarray(sec, dtype=np.float64)
         sec = np.unique(sec[sec <= as_of_s])  # NaN (no time) compares False: left out, as SQL's <= leaves it
         months |= set(pd.to_datetime(sec, unit="s").strftime("%Y-%m"))
-    txn = conn.get_transaction()
-    if txn is not None:
-        conn.info[_FOUND_MONTHS] = (weakref.ref(txn), as_of, months)
+    hand_over(conn, _FOUND_MONTHS, as_of, months)
 
 
 def data_months(conn: Connection, as_of: datetime) -> list[str]:
     """Months 'YYYY-MM' holding any object or finding, up to the evaluation date's month."""
     def build() -> list[str]:
-        found = conn.info.get(_FOUND_MONTHS)
-        if found is not None and found[0]() is conn.get_transaction() and found[1] == as_of:
-            months = set(found[2])  # from the rules step of this transaction (remember_data_months)
+        found = handed(conn, _FOUND_MONTHS, as_of)
+        if found is not None:
+            months = set(found)  # from the rules step of this transaction (remember_data_months)
         else:
             sources = [
                 ("event_coverage", "arrived_at"), ("cases", "registered_at"), ("case_actions", "started_at"),

@@ -50,7 +50,6 @@ one column per level, explaining the stored scores, for the workbook's 扣分明
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -258,16 +257,12 @@ def remember_access(conn: Connection, as_of: datetime, log: pd.DataFrame) -> Non
     (``etl.rules.media._access``: records up to the evaluation date or without time, ``at`` in epoch seconds,
     with the unit owning the clip's device, null where the clip or device is unknown), so that it does not
     join every record to the clip table again.  A record without time counts in the evaluation month."""
-    txn = conn.get_transaction()
-    if txn is None:
-        return
     known = log[log["unit_code"].notna()]
-    as_of_s = (pd.Timestamp(as_of).floor("s") - pd.Timestamp(0)).total_seconds()
     at = known["at"].to_numpy(dtype=np.float64)
-    month = pd.to_datetime(np.where(np.isnan(at), as_of_s, at), unit="s").strftime("%Y-%m")
+    month = pd.to_datetime(np.where(np.isnan(at), M.as_of_seconds(as_of), at), unit="s").strftime("%Y-%m")
     counts = (pd.DataFrame({"unit_code": known["unit_code"].to_numpy(dtype=object), "month": month.to_numpy(object)})
               .groupby(["unit_code", "month"], as_index=False).size().rename(columns={"size": "n"}))
-    conn.info[_HANDED_ACCESS] = (weakref.ref(txn), as_of, counts)
+    M.hand_over(conn, _HANDED_ACCESS, as_of, counts)
 
 
 def av_action_types(cfg: dict) -> list[str]:
@@ -288,12 +283,12 @@ def load_inputs(conn: Connection, as_of: datetime, cfg: dict, schemes: list[dict
         base, joins, key, unit, t, extra = _kind_sql(kind)
         month = M.month_sql(conn, t)
         exp = ("av_types",) if ":av_types" in extra else ()
-        handed = conn.info.get(_HANDED_ACCESS)
+        handed = M.handed(conn, _HANDED_ACCESS, as_of)
         if kind == "clips":  # the shared per-device-day pass of the metrics step, not another scan
             cd = M.clip_months(conn, as_of).merge(devices[["device_sn", "unit_code"]], on="device_sn")
             c = cd.groupby(["unit_code", "month"], as_index=False)["clips"].sum().rename(columns={"clips": "n"})
-        elif kind == "access_records" and handed and handed[0]() is conn.get_transaction() and handed[1] == as_of:
-            c = handed[2].copy()  # counted by the rules step of this transaction (remember_access)
+        elif kind == "access_records" and handed is not None:
+            c = handed.copy()  # counted by the rules step of this transaction (remember_access)
         else:
             c = read_df(conn, _text(f"""SELECT {unit} AS unit_code, {month} AS month, COUNT(*) AS n FROM {base} {joins}
                                     WHERE {t} <= :as_of {extra} GROUP BY {unit}, {month}""", *exp),
