@@ -27,8 +27,9 @@ from etl.demo import generate  # noqa: E402
 def machine_probe(label: str) -> float:
     """Print and return the seconds a fixed pure-Python loop (30M additions) takes now.
 
-    The shared machines this runs on change speed over a session (seen here: 2.75 s at the start of a
-    session, 4.2 s an hour later, no process of ours running), so every figure is printed beside it.
+    The shared machines this runs on change speed over a session (seen here: 1.0 to 1.9 s within one hour,
+    with nothing else of ours running), so every figure is printed beside it.  It reads the CPU only: the
+    runs also wait on memory and disk, and their times moved more than the probe did.
     """
     t = time.perf_counter()
     s = 0
