@@ -1,9 +1,10 @@
 """The large mirrors as the rules read them, kept between runs (table ``rule_snapshots``).
 
-The rules read several mirrors whole (cases, actions, documents, case and
-incident officers, deliveries: 2M rows at city scale).  On
-SQLite that read costs ~7 s of a daily run, while a day changes a few thousand
-of those rows.  So each run keeps, per (table, columns) read, the rows it read
+The rules read several mirrors whole or by a row filter (cases, actions,
+documents, case and incident officers, deliveries, on-site incidents,
+case-tagged clips: 2.7M rows at city scale).  On SQLite that read costs ~7 s
+of a daily run, while a day changes a few thousand of those rows.  So each
+run keeps, per (table, columns, row filter) read, the rows it read
 as one Arrow IPC blob, with each row's ``rowid``.  The next run takes the blob
 and reads from the mirror only the rows whose key the load touched (deleted or
 inserted; ``note``), putting them back in rowid order: the frame is the one a
