@@ -117,6 +117,8 @@ def read(
     t = _tracking(conn)
     if t is None or table not in KEPT or conn.dialect.name != "sqlite":
         return None
+    if any(k not in columns for k in TABLES[table].key):  # cannot be patched (e.g. clip_runs' read of every clip)
+        return None
     name = _name(table, columns, where)
     cond = f" WHERE {where}" if where else ""
     q = conn.dialect.identifier_preparer.quote

@@ -229,3 +229,18 @@ def test_a_second_read_in_the_same_run_takes_the_snapshot_as_it_is(tmp_path: Pat
     engine.dispose()
     pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
     assert kept == first.run_id + 1 and writes == []  # taken as it was twice, never read whole
+
+
+def test_no_snapshot_of_a_read_without_the_key(tmp_path: Path) -> None:
+    """Such a snapshot could never be patched (clip_runs reads every clip's device and times, no clip_id)."""
+    src = write_sources(tmp_path / "src")
+    wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    first = run(src, warehouse=wh, progress=False)
+    engine = make_engine(wh)
+    with engine.connect() as conn, conn.begin() as tx:
+        snapshots.track(conn, first.run_id + 1)
+        cols = ["device_sn", "started_at"]
+        sel, dt = base.select_list(conn, "clips", cols)
+        assert snapshots.read(conn, "clips", cols, sel, dt) is None
+        tx.rollback()
+    engine.dispose()
