@@ -312,6 +312,16 @@ def temp_rows(conn: Connection, name: str, columns: dict[str, str], rows: Iterab
     return f"(SELECT {', '.join(columns)} FROM {name})"
 
 
+def key_in(conn: Connection, name: str, key: Sequence[str], keys: pd.DataFrame) -> str:
+    """SQL condition: the (possibly multi-column) ``key`` of a row is among the rows of ``keys`` (as text,
+    through the temporary table ``name_<columns>``)."""
+    cols = {f"k{i}": "TEXT" for i in range(len(key))}
+    tmp = temp_rows(conn, f"{name}_{len(cols)}", cols,
+                    (tuple(str(v) for v in r) for r in keys.itertuples(index=False, name=None)))
+    target = ", ".join(conn.dialect.identifier_preparer.quote(k) for k in key)
+    return f"{target if len(cols) == 1 else f'({target})'} IN {tmp}"
+
+
 def temp_keys(conn: Connection, name: str, values: Iterable) -> str:
     """``temp_rows`` for one text column ``k``: ``(SELECT k FROM name)``."""
     return temp_rows(conn, name, {"k": "TEXT"}, ((str(v),) for v in values))

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from etl import snapshots
 from etl.contract import Table
-from etl.db import TS_FORMAT, bulk_insert, fetch_frame, fetch_rows, insert_arrow, param_mark, temp_keys, temp_rows
+from etl.db import TS_FORMAT, bulk_insert, fetch_frame, fetch_rows, insert_arrow, key_in, param_mark, temp_keys
 from etl.schema import metadata
 from etl.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged, isin
 
@@ -325,12 +325,7 @@ def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_ch
 def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame) -> None:
     """Delete mirror rows by (possibly multi-column) key."""
     snapshots.note(conn, table.name, keys)
-    cols = {f"k{i}": "TEXT" for i in range(len(table.key))}
-    tmp = temp_rows(conn, f"etl_del_{len(cols)}", cols,
-                    (tuple(str(v) for v in r) for r in keys.itertuples(index=False, name=None)))
-    target = ", ".join(_q(conn, k) for k in table.key)
-    lhs = target if len(cols) == 1 else f"({target})"
-    conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {lhs} IN {tmp}")
+    conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {key_in(conn, 'etl_del', table.key, keys)}")
 
 
 def write_quarantine(conn: Connection, quarantine: pd.DataFrame, run_id: int | None) -> int:

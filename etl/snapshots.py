@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.contract import TABLES
-from etl.db import param_mark, temp_rows
+from etl.db import key_in, param_mark
 
 TABLE = "rule_snapshots"
 VERSION = "1"  # bump when the stored form or the frame it gives changes
@@ -133,9 +133,7 @@ def read(
                 p = param_mark(conn)
                 conn.exec_driver_sql(f"UPDATE {TABLE} SET run_id = {p} WHERE name = {p}", (t.run_id, name))
             return _frame(tab, columns)
-    from etl.rules.base import fetch
-
-    df = fetch(conn, f"SELECT rowid, {select} FROM {q(table)}{cond} ORDER BY rowid", [_ROWID, *columns], dt_cols)
+    df = _fetch(conn, f"SELECT rowid, {select} FROM {q(table)}{cond} ORDER BY rowid", columns, dt_cols)
     tab = _arrow(df)
     if tab is None:  # values Arrow would not give back as they are: no snapshot
         conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE name = {param_mark(conn)}", (name,))
@@ -149,6 +147,17 @@ def finish(conn: Connection) -> None:
     t = _tracking(conn)
     if t is not None and sa.inspect(conn).has_table(TABLE):
         conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE run_id <> {param_mark(conn)}", (t.run_id,))
+
+
+def _q(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _fetch(conn: Connection, sql: str, columns: list[str], dt_cols: set[str]) -> pd.DataFrame:
+    """``etl.rules.base.fetch`` of ``rowid`` and ``columns`` (imported here: etl.rules.base imports this module)."""
+    from etl.rules.base import fetch
+
+    return fetch(conn, sql, [_ROWID, *columns], dt_cols)
 
 
 def _count(conn: Connection, rows: str) -> int:
@@ -200,32 +209,17 @@ def _patch(
 ) -> pa.Table | None:
     """``stored`` without the rows whose key the load touched, plus those keys' rows now in the mirror."""
     key = list(TABLES[table].key)
-    if any(k not in columns for k in key):
-        return None
-    from etl.rules.base import fetch
-
     keys = pd.DataFrame({k: np.concatenate([t[i] for t in touched]) for i, k in enumerate(key)}).drop_duplicates()
     try:
         gone = pc.is_in(
             _key_text([stored.column(k) for k in key]),
             value_set=_key_text([keys[k].astype(str).to_numpy(dtype=object) for k in key]),
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):  # a key of bytes, not text
+        return None  # the caller reads the table whole
     kept = stored.filter(pc.invert(pc.fill_null(gone, False)))
-    q = conn.dialect.identifier_preparer.quote
-    cols = {f"k{i}": "TEXT" for i in range(len(key))}
-    tmp = temp_rows(
-        conn, f"etl_snap_{len(key)}", cols, (tuple(str(v) for v in r) for r in keys.itertuples(index=False, name=None))
-    )
-    target = ", ".join(q(k) for k in key)
-    lhs = target if len(key) == 1 else f"({target})"
-    new = fetch(
-        conn,
-        f"SELECT rowid, {select} FROM {q(table)} WHERE {lhs} IN {tmp}{f' AND ({where})' if where else ''} ORDER BY rowid",
-        [_ROWID, *columns],
-        dt_cols,
-    )
+    cond = key_in(conn, "etl_snap", key, keys) + (f" AND ({where})" if where else "")
+    new = _fetch(conn, f"SELECT rowid, {select} FROM {_q(conn, table)} WHERE {cond} ORDER BY rowid", columns, dt_cols)
     added = _arrow(new, kept.schema)
     if added is None:
         return None
