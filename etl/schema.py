@@ -176,12 +176,18 @@ for _t, _cols in {
     sa.Index(f"ix_{_t}_{'_'.join(_cols)}", *[tab.c[c] for c in _cols])
 
 # Partial indexes of the tagged clips (a small share): the metrics' tag look-ups (警情/案件关联率) read
-# them instead of scanning every clip.
-for _tag, _cols in {"incident_no": ["incident_no", "started_at"],
-                    "case_no": ["case_no", "started_at", "ended_at"]}.items():
+# them instead of scanning every clip.  The case one also covers the rules' read of case-tagged clips
+# (clip_id included: 433k rows at city scale without a look-up into the table each).
+for _name, (_tag, _cols) in {
+    "ix_clips_incident_no_tagged": ("incident_no", ["incident_no", "started_at"]),
+    "ix_clips_case_no_tagged_cover": ("case_no", ["case_no", "started_at", "ended_at", "clip_id"]),
+}.items():
     _clips = metadata.tables["clips"]
     _where = _clips.c[_tag].isnot(None)
-    sa.Index(f"ix_clips_{_tag}_tagged", *[_clips.c[c] for c in _cols], sqlite_where=_where, postgresql_where=_where)
+    sa.Index(_name, *[_clips.c[c] for c in _cols], sqlite_where=_where, postgresql_where=_where)
+
+# Indexes of earlier versions, dropped from existing warehouses by ensure_schema.
+RETIRED_INDEXES = ["ix_clips_case_no_tagged"]
 
 VIEWS: dict[str, str] = {
     "v_event_coverage": """
@@ -208,6 +214,12 @@ VIEWS: dict[str, str] = {
 def ensure_schema(conn: Connection) -> None:
     """Create missing tables, indexes and (re)create the public views, in the caller's transaction."""
     metadata.create_all(conn, checkfirst=True)
+    # create_all skips the indexes of a table that exists already: those added since it was made
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+    for name in RETIRED_INDEXES:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
     for name, body in VIEWS.items():
         conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
         conn.exec_driver_sql(f"CREATE VIEW {name} AS {body}")

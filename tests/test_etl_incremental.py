@@ -251,3 +251,20 @@ def test_row_rejected_for_an_unknown_reference_loads_once_the_reference_arrives(
     fourth = run(src, warehouse=wh, rules=False, progress=False)
     assert fourth.tables["clips"].loaded == 0
     assert query(wh, "SELECT COUNT(*) FROM quarantine") == [(1,)]  # the record of the first rejection stays
+
+
+def test_a_warehouse_of_an_earlier_version_gets_the_new_indexes_and_loses_the_retired_ones(
+        tmp_path: Path, wh: str) -> None:
+    src = write_sources(tmp_path / "src")
+    run(src, warehouse=wh, rules=False, progress=False)
+    path = tmp_path / "w.sqlite"
+    # as an earlier version left it: the case-tag index without clip_id
+    _sql(path, "DROP INDEX ix_clips_case_no_tagged_cover")
+    _sql(path, "CREATE INDEX ix_clips_case_no_tagged ON clips (case_no, started_at, ended_at) "
+               "WHERE case_no IS NOT NULL")
+    run(src, warehouse=wh, progress=False)
+    names = {r[0] for r in query(wh, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'clips'")}
+    assert "ix_clips_case_no_tagged_cover" in names and "ix_clips_case_no_tagged" not in names
+    plan = query(wh, "EXPLAIN QUERY PLAN SELECT clip_id, case_no, started_at, ended_at FROM clips "
+                     "WHERE case_no IS NOT NULL")
+    assert "COVERING INDEX ix_clips_case_no_tagged_cover" in " ".join(str(r[-1]) for r in plan)

@@ -170,14 +170,31 @@ def integrity(ctx: Ctx) -> list[pd.DataFrame]:
     return [hash_f, miss_f]
 
 
+_DELETED_OR_LATE_COLS = ["clip_id", "device_sn", "police_no", "started_at", "ended_at", "imported_at", "incident_no",
+                         "case_no", "is_evidence", "deleted_at"]
+
+
 def _deleted_or_late(ctx: Ctx) -> pd.DataFrame:
-    """Clips deleted up to the evaluation date or imported after the upload deadline: one scan of the clip
-    table serves INTEGRITY-DELETED and UPLOAD-LATE (each filters its own rows)."""
+    """Clips (up to the evaluation date) deleted up to the evaluation date or imported after the upload
+    deadline, with the unit owning their device and their resolved owner: one scan of the clip table serves
+    INTEGRITY-DELETED and UPLOAD-LATE (each filters its own rows).
+
+    The SQL filter depends on the row alone, the dates are applied here: so the rows can be kept between
+    runs (``etl.snapshots``) and a daily run reads only the clips its load touched.
+    """
     if "_deleted_or_late" not in ctx.cache:
         h = float(ctx.params["upload_deadline_h"])
-        ctx.cache["_deleted_or_late"] = _clips(
-            ctx, f"(c.deleted_at IS NOT NULL AND c.deleted_at <= {base.sql_ts(ctx.as_of_s)}) OR "
-                 f"(c.imported_at IS NOT NULL AND {_ep(ctx, 'c.imported_at')} > {_ep(ctx, 'c.ended_at')} + {h * 3600:.0f})")
+        where = (f"deleted_at IS NOT NULL OR (imported_at IS NOT NULL "
+                 f"AND {_ep(ctx, 'imported_at')} > {_ep(ctx, 'ended_at')} + {h * 3600:.0f})")
+        c = base.read_table(ctx.conn, "clips", _DELETED_OR_LATE_COLS, where=where, kept=True)
+        late = c["imported_at"].to_numpy() > c["ended_at"].to_numpy() + h * 3600
+        deleted = c["deleted_at"].to_numpy() <= ctx.as_of_s
+        c = c[(c["started_at"].to_numpy() <= ctx.as_of_s) & (deleted | late)].reset_index(drop=True)
+        unit = ctx.t("devices").drop_duplicates("device_sn").set_index("device_sn")["unit_code"]
+        unit = unit.reindex(c["device_sn"].to_numpy()).to_numpy(dtype=object)
+        c["unit_code"] = pd.Series(np.where(pd.isna(unit), None, unit), index=c.index, dtype=object)
+        c["owner"] = base.resolve_owners(c, ctx.t("device_assignments"))
+        ctx.cache["_deleted_or_late"] = c
     return ctx.cache["_deleted_or_late"]
 
 

@@ -45,7 +45,7 @@ Speed (city scale: 2.5M clips): everything is aggregated per unit and month in
 SQL, then summed into periods and scopes in pandas.  Clips are read in one
 grouped pass per device and month (``clip_months``, shared with scoring inside
 the same transaction); the tag look-ups use the partial indexes
-``ix_clips_incident_no_tagged`` / ``ix_clips_case_no_tagged`` of etl/schema.py.
+``ix_clips_incident_no_tagged`` / ``ix_clips_case_no_tagged_cover`` of etl/schema.py.
 ``case_links`` is the same case-link rule in pandas, for readers and tests.
 """
 
@@ -198,11 +198,14 @@ def remember_data_months(conn: Connection, as_of: datetime, times: Iterable[np.n
     (epoch seconds of event arrivals, case registrations, action starts, document creations and access times;
     the findings' months), so that it does not scan those tables again in this transaction."""
     as_of_s = as_of_seconds(as_of)
-    months = {str(m) for m in finding_months if isinstance(m, str)}
+    months = {m for m in pd.unique(pd.Series(finding_months, dtype=object)) if isinstance(m, str)}
     for sec in times:
         sec = np.asarray(sec, dtype=np.float64)
-        sec = np.unique(sec[sec <= as_of_s])  # NaN (no time) compares False: left out, as SQL's <= leaves it
-        months |= set(pd.to_datetime(sec, unit="s").strftime("%Y-%m"))
+        sec = sec[sec <= as_of_s]  # NaN (no time) compares False: left out, as SQL's <= leaves it
+        # whole seconds to months in numpy (floor, as the text 'YYYY-MM-DD HH:MM:SS' the database cuts to
+        # its first 7 characters), then text for the few distinct months only
+        month = np.unique(np.floor(sec).astype("int64").astype("datetime64[s]").astype("datetime64[M]"))
+        months |= {str(m) for m in month.astype(str)}
     hand_over(conn, _FOUND_MONTHS, as_of, months)
 
 
