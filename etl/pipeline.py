@@ -30,6 +30,7 @@ from etl.db import is_new_sqlite, make_engine, param_mark, warehouse_url
 from etl.extract import read_table
 from etl.integrity import check_media
 from etl.load import WarehouseKeys, apply_kept, get_watermark, is_empty, load_table, read_mirror
+from etl.memory import release_freed
 from etl.progress import Progress
 from etl.schema import ensure_schema, etl_runs
 from etl.staging import Staged, isin, row_keys, stage, with_retried
@@ -167,6 +168,7 @@ def _load_all(conn: Connection, cfg: config_mod.SourcesConfig, run_id: int, resu
             _load_one(conn, cfg, name, futures[name], marks[name], run_id, result, progress, known, reasons,
                       runs, loaded_clips)
             futures[name] = None  # its rows are loaded: let them go
+            release_freed()  # and their pages back to the OS, before the next table (see etl.memory)
     finally:  # on failure do not wait for reads still queued
         pool.shutdown(wait=False, cancel_futures=True)
     runs.refresh(conn)  # ownership changes when only device_assignments were declared and changed
@@ -346,6 +348,7 @@ def run(sources: Path, warehouse: str | None = None, as_of: datetime | None = No
 
             result.as_of = as_of or default_as_of(conn) or started
             if rules:
+                release_freed()
                 t0 = time.perf_counter()
                 prog.stage("评估规则")
                 from etl.rules import evaluate_all

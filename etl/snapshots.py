@@ -68,6 +68,9 @@ class _Tracking:
     trusted_run: int | None  # snapshots written by this run are up to date at the start
     run_id: int
     touched: dict[str, list[tuple[np.ndarray, ...]] | None] = field(default_factory=dict)  # None: too many
+    # snapshots this run read or patched, written by ``finish``: a frame read whole (with _rowid) or a
+    # patched table; a frame is kept as read (copy-on-write: callers' edits do not reach it)
+    pending: dict[str, pd.DataFrame | pa.Table] = field(default_factory=dict)
 
 
 def track(conn: Connection, run_id: int) -> None:
@@ -120,6 +123,9 @@ def read(
     if any(k not in columns for k in TABLES[table].key):  # cannot be patched (e.g. clip_runs' read of every clip)
         return None
     name = _name(table, columns, where)
+    mine = t.pending.get(name)
+    if mine is not None:  # read before in this run: as it was then (nothing writes mirrors after the load)
+        return mine.drop(columns=_ROWID) if isinstance(mine, pd.DataFrame) else _frame(mine, columns)
     cond = f" WHERE {where}" if where else ""
     q = conn.dialect.identifier_preparer.quote
     stored, current = _stored(conn, name, t)
@@ -128,24 +134,31 @@ def read(
         tab = _patch(conn, table, stored, touched, select, dt_cols, columns, where) if touched else stored
         if tab is not None and tab.num_rows == _count(conn, q(table) + cond):
             if touched:
-                _write(conn, name, t.run_id, tab)
+                t.pending[name] = tab
             elif not current:
                 p = param_mark(conn)
                 conn.exec_driver_sql(f"UPDATE {TABLE} SET run_id = {p} WHERE name = {p}", (t.run_id, name))
             return _frame(tab, columns)
     df = _fetch(conn, f"SELECT rowid, {select} FROM {q(table)}{cond} ORDER BY rowid", columns, dt_cols)
-    tab = _arrow(df)
-    if tab is None:  # values Arrow would not give back as they are: no snapshot
-        conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE name = {param_mark(conn)}", (name,))
-    else:
-        _write(conn, name, t.run_id, tab)
+    t.pending[name] = df.copy(deep=False)
     return df.drop(columns=_ROWID)
 
 
 def finish(conn: Connection) -> None:
-    """Drop the snapshots this run did not read or write (they are out of date from now on)."""
+    """Write the snapshots this run read whole or patched, drop those it did not use (out of date from now
+    on).  Written here, after the rules, so that their cost (Arrow conversion, compression) is not the
+    rules' and each is written once."""
     t = _tracking(conn)
-    if t is not None and sa.inspect(conn).has_table(TABLE):
+    if t is None:
+        return
+    for name, kept in t.pending.items():
+        tab = _arrow(kept) if isinstance(kept, pd.DataFrame) else kept
+        if tab is None:  # values Arrow would not give back as they are: no snapshot
+            conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE name = {param_mark(conn)}", (name,))
+        else:
+            _write(conn, name, t.run_id, tab)
+    t.pending.clear()
+    if sa.inspect(conn).has_table(TABLE):
         conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE run_id <> {param_mark(conn)}", (t.run_id,))
 
 
