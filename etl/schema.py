@@ -187,7 +187,7 @@ for _name, (_tag, _cols) in {
     sa.Index(_name, *[_clips.c[c] for c in _cols], sqlite_where=_where, postgresql_where=_where)
 
 # Indexes of earlier versions, dropped from existing warehouses by ensure_schema.
-RETIRED_INDEXES = ["ix_clips_case_no_tagged"]
+RETIRED_INDEXES = {"ix_clips_case_no_tagged": "clips"}
 
 VIEWS: dict[str, str] = {
     "v_event_coverage": """
@@ -218,8 +218,11 @@ def ensure_schema(conn: Connection) -> None:
     for table in metadata.sorted_tables:
         for index in table.indexes:
             index.create(conn, checkfirst=True)
-    for name in RETIRED_INDEXES:
-        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    inspector = sa.inspect(conn)
+    for name, table in RETIRED_INDEXES.items():
+        if name in {ix["name"] for ix in inspector.get_indexes(table)}:
+            on = f" ON {table}" if conn.dialect.name in ("mysql", "mariadb") else ""
+            conn.exec_driver_sql(f"DROP INDEX {name}{on}")
     for name, body in VIEWS.items():
         conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
         conn.exec_driver_sql(f"CREATE VIEW {name} AS {body}")
