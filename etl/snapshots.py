@@ -2,17 +2,22 @@
 
 The rules read several mirrors whole or by a row filter (cases, actions,
 documents, case and incident officers, deliveries, on-site incidents,
-case-tagged clips: 2.7M rows at city scale).  On SQLite that read costs ~7 s
-of a daily run, while a day changes a few thousand of those rows.  So each
-run keeps, per (table, columns, row filter) read, the rows it read
-as one Arrow IPC blob, with each row's ``rowid``.  The next run takes the blob
-and reads from the mirror only the rows whose key the load touched (deleted or
-inserted; ``note``), putting them back in rowid order: the frame is the one a
-full read in rowid order gives.
+case-tagged clips, deleted or late clips: 2.8M rows at city scale).  That
+read costs ~7 s of a daily run on SQLite, ~5 s on PostgreSQL, while a day
+changes a few thousand of those rows.  So each run keeps, per (table,
+columns, row filter) read, the rows it read as one Arrow IPC blob.  The next
+run takes the blob and reads from the mirror only the rows whose key the load
+touched (deleted or inserted; ``note``), putting them back in the read's
+order, so the frame is the one a whole read gives:
+- SQLite: rowid order (each row's ``rowid`` is kept in the blob);
+- PostgreSQL: key order in bytes (``order_by``: ``COLLATE "C"``, the order
+  Arrow sorts text in); every read of these tables there is so ordered, kept
+  or not (a plain read's order is the heap's, which is not stable).
 
 A snapshot is used only where that holds (otherwise the table is read whole
 and its snapshot written anew):
-- SQLite warehouse, inside an ``etl run`` that tracks its load (``track``);
+- SQLite or PostgreSQL warehouse, inside an ``etl run`` that tracks its load
+  (``track``);
 - the snapshot was written by the last successful run (``etl_runs``): a run
   without rules, or anything else between, leaves it out of date;
 - same ``VERSION`` and the same columns;
@@ -118,14 +123,14 @@ def read(
     ``where`` must depend on the row alone (not on the evaluation date or other tables), and the columns
     must include the table's key."""
     t = _tracking(conn)
-    if t is None or table not in KEPT or conn.dialect.name != "sqlite":
+    if t is None or table not in KEPT or conn.dialect.name not in ("sqlite", "postgresql"):
         return None
     if any(k not in columns for k in TABLES[table].key):  # cannot be patched (e.g. clip_runs' read of every clip)
         return None
     name = _name(table, columns, where)
     mine = t.pending.get(name)
     if mine is not None:  # read before in this run: as it was then (nothing writes mirrors after the load)
-        return mine.drop(columns=_ROWID) if isinstance(mine, pd.DataFrame) else _frame(mine, columns)
+        return mine[columns] if isinstance(mine, pd.DataFrame) else _frame(mine, columns)
     cond = f" WHERE {where}" if where else ""
     q = conn.dialect.identifier_preparer.quote
     stored, current = _stored(conn, name, t)
@@ -139,9 +144,9 @@ def read(
                 p = param_mark(conn)
                 conn.exec_driver_sql(f"UPDATE {TABLE} SET run_id = {p} WHERE name = {p}", (t.run_id, name))
             return _frame(tab, columns)
-    df = _fetch(conn, f"SELECT rowid, {select} FROM {q(table)}{cond} ORDER BY rowid", columns, dt_cols)
+    df = _fetch(conn, table, select, cond, columns, dt_cols)
     t.pending[name] = df.copy(deep=False)
-    return df.drop(columns=_ROWID)
+    return df[columns]
 
 
 def finish(conn: Connection) -> None:
@@ -162,15 +167,26 @@ def finish(conn: Connection) -> None:
         conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE run_id <> {param_mark(conn)}", (t.run_id,))
 
 
-def _q(conn: Connection, name: str) -> str:
-    return conn.dialect.identifier_preparer.quote(name)
+def order_by(conn: Connection, table: str) -> str:
+    """' ORDER BY ...' of a kept table's rows on PostgreSQL: by key, in byte order (COLLATE "C", the order
+    Arrow sorts text in), so that a whole read and a patched snapshot give the same frame.  '' on SQLite,
+    whose reads keep rowid order (a snapshot adds ``_rowid``), and for other tables."""
+    if conn.dialect.name == "sqlite" or table not in KEPT:
+        return ""
+    q = conn.dialect.identifier_preparer.quote
+    return " ORDER BY " + ", ".join(f'{q(k)} COLLATE "C"' for k in TABLES[table].key)
 
 
-def _fetch(conn: Connection, sql: str, columns: list[str], dt_cols: set[str]) -> pd.DataFrame:
-    """``etl.rules.base.fetch`` of ``rowid`` and ``columns`` (imported here: etl.rules.base imports this module)."""
+def _fetch(conn: Connection, table: str, select: str, cond: str, columns: list[str], dt_cols: set[str]) -> pd.DataFrame:
+    """The rows matching ``cond`` (' WHERE ...' or '') in a snapshot's order: ``etl.rules.base.fetch`` of
+    ``columns``, led by ``_rowid`` on SQLite (imported here: etl.rules.base imports this module)."""
     from etl.rules.base import fetch
 
-    return fetch(conn, sql, [_ROWID, *columns], dt_cols)
+    q = conn.dialect.identifier_preparer.quote
+    if conn.dialect.name == "sqlite":
+        sql = f"SELECT rowid, {select} FROM {q(table)}{cond} ORDER BY rowid"
+        return fetch(conn, sql, [_ROWID, *columns], dt_cols)
+    return fetch(conn, f"SELECT {select} FROM {q(table)}{cond}{order_by(conn, table)}", columns, dt_cols)
 
 
 def _count(conn: Connection, rows: str) -> int:
@@ -231,12 +247,13 @@ def _patch(
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):  # a key of bytes, not text
         return None  # the caller reads the table whole
     kept = stored.filter(pc.invert(pc.fill_null(gone, False)))
-    cond = key_in(conn, "etl_snap", key, keys) + (f" AND ({where})" if where else "")
-    new = _fetch(conn, f"SELECT rowid, {select} FROM {_q(conn, table)} WHERE {cond} ORDER BY rowid", columns, dt_cols)
-    added = _arrow(new, kept.schema)
+    cond = " WHERE " + key_in(conn, "etl_snap", key, keys) + (f" AND ({where})" if where else "")
+    added = _arrow(_fetch(conn, table, select, cond, columns, dt_cols), kept.schema)
     if added is None:
         return None
     both = pa.concat_tables([kept, added])
+    if _ROWID not in both.column_names:  # PostgreSQL: in key order, as order_by reads it
+        return both.take(pc.sort_indices(both, sort_keys=[(k, "ascending") for k in key]))
     if not len(added) or not len(kept) or pc.min(added.column(_ROWID)).as_py() > pc.max(kept.column(_ROWID)).as_py():
         return both  # new rows come last in rowid order (the usual case): no sort
     return both.take(pc.sort_indices(both.column(_ROWID)))

@@ -41,10 +41,10 @@ def _check_warehouse(wh: str, run_id: int) -> set[str]:
             columns = cols.split(",")
             sel, dt_cols = base.select_list(conn, table, columns)
             cond = f" WHERE {where}" if where else ""
-            plain = base.fetch(conn, f"SELECT rowid, {sel} FROM {table}{cond} ORDER BY rowid", ["_rowid", *columns],
-                               dt_cols)
+            # read whole in a snapshot's order: by rowid (with it) on SQLite, by key on PostgreSQL
+            plain = snapshots._fetch(conn, table, sel, cond, columns, dt_cols)
             tab = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
-            kept = snapshots._frame(tab, ["_rowid", *columns])
+            kept = snapshots._frame(tab, list(plain.columns))
             pd.testing.assert_frame_equal(kept, plain, check_exact=True)
             pd.testing.assert_frame_equal(_types(kept), _types(plain))
             tables.add(table)
@@ -108,9 +108,17 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def test_snapshots_are_patched_with_the_day_and_give_the_plain_findings(tmp_path: Path, spy: list[str]) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'w.sqlite'}"
+    return request.getfixturevalue("pg_url")
+
+
+def test_snapshots_are_patched_with_the_day_and_give_the_plain_findings(tmp_path: Path, spy: list[str],
+                                                                        warehouse: str) -> None:
     src = write_sources(tmp_path / "src")
-    wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    wh = warehouse
     first = run(src, warehouse=wh, progress=False)
     # case officers and tagged clips are read for actions with audio-video only (none in the base data)
     assert _check_warehouse(wh, first.run_id) >= snapshots.KEPT - {"case_officers", "clips"}

@@ -90,8 +90,8 @@ def read_table(conn: Connection, table: str, columns: list[str] | None = None, w
         frame = snapshots.read(conn, table, columns, sel, dt_cols, where)
         if frame is not None:
             return frame
-    sql = f"SELECT {sel} FROM {conn.dialect.identifier_preparer.quote(table)}"
-    return fetch(conn, sql + (f" WHERE {where}" if where else ""), columns, dt_cols)
+    sql = f"SELECT {sel} FROM {conn.dialect.identifier_preparer.quote(table)}" + (f" WHERE {where}" if where else "")
+    return fetch(conn, sql + snapshots.order_by(conn, table), columns, dt_cols)  # the order of a snapshot
 
 
 def sql_str(value: str) -> str:
