@@ -81,11 +81,17 @@ def refresh_pairs(conn: Connection, pairs: pd.DataFrame) -> int:
     ts = "TEXT" if conn.dialect.name == "sqlite" else "TIMESTAMP"
     temp_rows(conn, "etl_days", {"device_sn": "TEXT", "day": "TEXT", "day_start": ts, "day_end": ts}, rows)
     conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE (device_sn, day) IN (SELECT device_sn, day FROM etl_days)")
-    # CROSS JOIN keeps the few pairs as the outer loop on SQLite (one index range of clips each)
-    counted = conn.exec_driver_sql(
-        "SELECT p.device_sn, p.day, COUNT(*), MAX(c.started_at) FROM etl_days p CROSS JOIN clips c "
-        "WHERE c.device_sn = p.device_sn AND c.started_at >= p.day_start AND c.started_at < p.day_end "
-        "GROUP BY p.device_sn, p.day").fetchall()
+    if conn.dialect.name == "postgresql":
+        # LATERAL: one index range of clips per pair (measured with 5,000 pairs at city scale: 0.13 s; the
+        # planner's own choice, a hash join over every clip, took 1.0 s)
+        sql = ("SELECT p.device_sn, p.day, x.n, x.last FROM etl_days p CROSS JOIN LATERAL ("
+               "SELECT COUNT(*) AS n, MAX(c.started_at) AS last FROM clips c WHERE c.device_sn = p.device_sn "
+               "AND c.started_at >= p.day_start AND c.started_at < p.day_end) x WHERE x.n > 0")
+    else:  # CROSS JOIN keeps the few pairs as the outer loop on SQLite (one index range of clips each)
+        sql = ("SELECT p.device_sn, p.day, COUNT(*), MAX(c.started_at) FROM etl_days p CROSS JOIN clips c "
+               "WHERE c.device_sn = p.device_sn AND c.started_at >= p.day_start AND c.started_at < p.day_end "
+               "GROUP BY p.device_sn, p.day")
+    counted = conn.exec_driver_sql(sql).fetchall()
     if counted:
         bulk_insert(conn, TABLE, pd.DataFrame([tuple(r) for r in counted], columns=COLUMNS))
     return len(pairs)

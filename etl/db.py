@@ -312,14 +312,21 @@ def temp_rows(conn: Connection, name: str, columns: dict[str, str], rows: Iterab
     return f"(SELECT {', '.join(columns)} FROM {name})"
 
 
-def key_in(conn: Connection, name: str, key: Sequence[str], keys: pd.DataFrame) -> str:
+_KEY_CASTS = {"dt": "TIMESTAMP", "date": "DATE"}  # contract kinds SQLite stores as text, others typed
+
+
+def key_in(conn: Connection, name: str, key: Sequence[str], keys: pd.DataFrame, kinds: Sequence[str] = ()) -> str:
     """SQL condition: the (possibly multi-column) ``key`` of a row is among the rows of ``keys`` (as text,
-    through the temporary table ``name_<columns>``)."""
+    through the temporary table ``name_<columns>``).  ``kinds``: the contract kinds of the key columns; a
+    datetime or date key's text ('YYYY-MM-DD HH:MM:SS') is cast to the column's type where the database
+    stores it typed (PostgreSQL has no timestamp = text)."""
     cols = {f"k{i}": "TEXT" for i in range(len(key))}
-    tmp = temp_rows(conn, f"{name}_{len(cols)}", cols,
-                    (tuple(str(v) for v in r) for r in keys.itertuples(index=False, name=None)))
+    temp_rows(conn, f"{name}_{len(cols)}", cols,
+              (tuple(str(v) for v in r) for r in keys.itertuples(index=False, name=None)))
+    picks = [f"CAST({c} AS {_KEY_CASTS[kind]})" if conn.dialect.name != "sqlite" and kind in _KEY_CASTS else c
+             for c, kind in itertools.zip_longest(cols, kinds[:len(cols)], fillvalue="str")]
     target = ", ".join(conn.dialect.identifier_preparer.quote(k) for k in key)
-    return f"{target if len(cols) == 1 else f'({target})'} IN {tmp}"
+    return f"{target if len(cols) == 1 else f'({target})'} IN (SELECT {', '.join(picks)} FROM {name}_{len(cols)})"
 
 
 def temp_keys(conn: Connection, name: str, values: Iterable) -> str:

@@ -325,7 +325,8 @@ def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_ch
 def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame) -> None:
     """Delete mirror rows by (possibly multi-column) key."""
     snapshots.note(conn, table.name, keys)
-    conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {key_in(conn, 'etl_del', table.key, keys)}")
+    kinds = [next(c.kind for c in table.columns if c.name == k) for k in table.key]
+    conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {key_in(conn, 'etl_del', table.key, keys, kinds)}")
 
 
 def write_quarantine(conn: Connection, quarantine: pd.DataFrame, run_id: int | None) -> int:
