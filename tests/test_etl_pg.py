@@ -120,3 +120,22 @@ def test_statistics_are_refreshed_for_tables_this_run_changed_much(pg_url: str) 
             assert counted(conn) == 3000
     finally:
         engine.dispose()
+
+
+def test_compressed_blobs_are_stored_as_they_are(pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    from etl.schema import UNCOMPRESSED_BLOBS, ensure_schema
+
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            ensure_schema(conn)
+            conn.exec_driver_sql("ALTER TABLE raw_fingerprints ALTER COLUMN data SET STORAGE EXTENDED")  # as before
+        with engine.begin() as conn:
+            ensure_schema(conn)
+            kinds = [conn.exec_driver_sql("SELECT attstorage FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                                          "AND attname = %s", pair).scalar() for pair in UNCOMPRESSED_BLOBS]
+    finally:
+        engine.dispose()
+    assert kinds == ["e"] * len(UNCOMPRESSED_BLOBS)
