@@ -325,7 +325,7 @@ def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_ch
 def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame) -> None:
     """Delete mirror rows by (possibly multi-column) key."""
     snapshots.note(conn, table.name, keys)
-    kinds = [next(c.kind for c in table.columns if c.name == k) for k in table.key]
+    kinds = [table.column(k).kind for k in table.key]
     conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {key_in(conn, 'etl_del', table.key, keys, kinds)}")
 
 

@@ -75,13 +75,6 @@ def test_runs_are_sorted_disjoint_and_cover_every_owned_clip(demo: Path, tmp_pat
         assert (idx >= 0).all() and (e[idx] >= mine["e"].to_numpy()).all()  # each clip inside one run
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'w.sqlite'}"
-    return request.getfixturevalue("pg_url")
-
-
 def test_incremental_changes_keep_the_runs_equal_to_a_rebuild(demo: Path, tmp_path: Path, warehouse: str) -> None:
     src = tmp_path / "src"
     src.mkdir()

@@ -108,13 +108,6 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'w.sqlite'}"
-    return request.getfixturevalue("pg_url")
-
-
 def test_snapshots_are_patched_with_the_day_and_give_the_plain_findings(tmp_path: Path, spy: list[str],
                                                                         warehouse: str) -> None:
     src = write_sources(tmp_path / "src")
