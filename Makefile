@@ -34,7 +34,7 @@ etl: demo
 
 dashboard:
 	@$(BIN)/python -m dashboard.demo_logins $(DEMO)
-	WAREHOUSE_URL=$(WAREHOUSE) $(BIN)/streamlit run app.py --server.port $(PORT) \
+	WAREHOUSE_URL=$(WAREHOUSE) $(BIN)/streamlit run dashboard/app.py --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 # Sets up, generates the demo if missing, loads it, starts the dashboard.

@@ -60,11 +60,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.etl_full import _print_run, machine_probe  # noqa: E402
-from etl import config as config_mod  # noqa: E402
-from etl.config import CONTRACT_DT_FORMAT, TableSource  # noqa: E402
-from etl.contract import LOAD_ORDER, TABLES, Table  # noqa: E402
-from etl.extract import can_push_down, cell_text  # noqa: E402
-from etl.staging import isin, parse_dt  # noqa: E402
+from etl.sources import config as config_mod  # noqa: E402
+from etl.sources.config import CONTRACT_DT_FORMAT, TableSource  # noqa: E402
+from etl.sources.contract import LOAD_ORDER, TABLES, Table  # noqa: E402
+from etl.sources.extract import can_push_down, cell_text  # noqa: E402
+from etl.sources.staging import isin, parse_dt  # noqa: E402
 
 DEFAULT_SRC = ROOT / "bench" / ".cache" / "city"
 # The column that says when a row came into being; rows from the cut-off on are removed.

@@ -51,7 +51,7 @@ def synthetic_city(out: Path, scale: str) -> None:
     import numpy as np
     import pandas as pd
 
-    from etl.contract import TABLES
+    from etl.sources.contract import TABLES
 
     n_clips, n_inc, n_cases = (2_500_000, 250_000, 80_000) if scale == "city" else (20_000, 2_000, 600)
     rng = np.random.default_rng(2026)

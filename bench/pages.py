@@ -36,7 +36,7 @@ def main() -> int:
 
     engine = queries.engine(args.warehouse)
     users = auth.load_users(auth.users_file(engine))
-    app = str(ROOT / "app.py")
+    app = str(ROOT / "dashboard" / "app.py")
     print(f"warehouse: {args.warehouse}")
     print(f"{'user':<10} {'page':<12} {'cold s':>8} {'warm s':>8}")
     worst = 0.0
@@ -55,7 +55,7 @@ def main() -> int:
             times = []
             for _ in range(2):
                 t0 = time.perf_counter()
-                at.switch_page(f"views/{page}.py").run()
+                at.switch_page(str(ROOT / "pages" / f"{page}.py")).run()
                 times.append(time.perf_counter() - t0)
             status = "ERROR " + str(at.exception[0].message)[:60] if at.exception else ""
             worst = max(worst, times[0])

@@ -5,7 +5,7 @@
 Writes a synthetic warehouse (mirror tables only: 1 city, 12 counties, 150
 stations, 3,000 officers, 3,500 devices, the given numbers of on-site events
 and clips, ~80k cases with actions, documents, deliveries and access records),
-builds the officers' clip runs (``etl.clip_runs``, as the load does),
+builds the officers' clip runs (``etl.warehouse.clip_runs``, as the load does),
 then times ``coverage.compute`` and ``findings.compute`` in one transaction
 (rolled back) and prints the per-step seconds and the peak RSS.
 """
@@ -24,9 +24,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from etl import clip_runs  # noqa: E402
-from etl.db import bulk_insert, make_engine  # noqa: E402
-from etl.schema import ensure_schema  # noqa: E402
+from etl.warehouse import clip_runs  # noqa: E402
+from etl.warehouse.db import bulk_insert, make_engine  # noqa: E402
+from etl.warehouse.schema import ensure_schema  # noqa: E402
 
 T0 = np.datetime64("2026-01-01T00:00:00")
 YEAR = 365 * 86400

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import openpyxl  # noqa: E402
 
-from etl.db import bulk_insert, make_engine  # noqa: E402
-from etl.workbook import build_workbook, data, details  # noqa: E402
+from etl.reports.workbook import build_workbook, data, details  # noqa: E402
+from etl.warehouse.db import bulk_insert, make_engine  # noqa: E402
 
 
 def build_synthetic(path: Path, extra_clips: int) -> None:

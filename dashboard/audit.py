@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dashboard.auth import UserContext
-from etl.schema import audit_log
+from etl.warehouse.schema import audit_log
 
 
 def record(engine: sa.Engine, user: UserContext, page: str, action: str, obj: str | None = None,

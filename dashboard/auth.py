@@ -19,9 +19,9 @@ import pandas as pd
 import yaml
 from sqlalchemy.engine import Engine
 
-from etl.db import read_df
 from etl.errors import ConfigError
-from etl.units import scope_of
+from etl.warehouse.db import read_df
+from etl.warehouse.scope import scope_of
 
 ROLES: dict[str, str] = {
     "leader": "局领导",

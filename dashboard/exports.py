@@ -1,4 +1,4 @@
-"""Excel exports of the dashboard (the assessment workbook lives in etl.workbook)."""
+"""Excel exports of the dashboard (the assessment workbook lives in etl.reports.workbook)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-from etl.workbook.xlsx import safe_text
+from etl.reports.workbook.xlsx import safe_text
 
 
 def neutralise(value: object) -> object:
@@ -34,13 +34,13 @@ def to_xlsx(df: pd.DataFrame, sheet: str = "设备台账") -> bytes:
 
 def assessment_workbook(url: str, period: str, unit: str | None, generated_by: str, scope: tuple[str, ...] | None,
                         scheme_id: str | None = None) -> bytes:
-    """The assessment workbook of ``etl.workbook.build_workbook`` (imported lazily: it is a separate module).
+    """The assessment workbook of ``etl.reports.workbook.build_workbook`` (imported lazily: it is a separate module).
 
     ``unit`` None means the whole city (city roles only); a unit administrator's ``scope`` is passed as
     ``allowed_scope`` so the builder refuses anything outside it as well.
     """
     from dashboard.queries import effective_units, engine
-    from etl.workbook import build_workbook
+    from etl.reports.workbook import build_workbook
 
     effective_units(url, scope, unit)  # re-check the unit against the user's scope (ScopeError)
     return build_workbook(engine(url), period=period, unit_code=unit, scheme_id=scheme_id,

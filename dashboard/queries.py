@@ -21,9 +21,9 @@ import streamlit as st
 import yaml
 
 from dashboard import periods
-from etl.db import make_engine, read_df
 from etl.errors import EtlError
-from etl.units import scope_of
+from etl.warehouse.db import make_engine, read_df
+from etl.warehouse.scope import scope_of
 
 TTL = 300  # seconds; the warehouse changes once per ETL run
 ROW_LIMIT = 500

@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import audit, i18n, periods, queries
 from dashboard.auth import UserContext
 from dashboard.i18n import t
-from etl.db import warehouse_url
+from etl.warehouse.db import warehouse_url
 
 PERIOD_KINDS = {"month": "月", "quarter": "季度", "year": "年"}
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run(args.sources, warehouse=args.warehouse, as_of=args.as_of, rules=not args.no_rules)
             print(result.summary())
         elif args.command == "assess":
-            from etl.workbook import assess_cli
+            from etl.reports.workbook import assess_cli
 
             out = assess_cli(warehouse=args.warehouse, period=args.period, unit=args.unit,
                              scheme=args.scheme, xlsx=args.xlsx)

@@ -23,17 +23,17 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl import clip_runs, fingerprints, snapshots
-from etl import config as config_mod
-from etl.contract import LOAD_ORDER, TABLES, Table
-from etl.db import is_new_sqlite, make_engine, param_mark, warehouse_url
-from etl.extract import read_table
-from etl.integrity import check_media
-from etl.load import WarehouseKeys, apply_kept, get_watermark, is_empty, load_table, read_mirror
 from etl.memory import release_freed
 from etl.progress import Progress
-from etl.schema import ensure_schema, etl_runs
-from etl.staging import Staged, isin, row_keys, stage, with_retried
+from etl.sources import config as config_mod
+from etl.sources.contract import LOAD_ORDER, TABLES, Table
+from etl.sources.extract import read_table
+from etl.sources.staging import Staged, isin, row_keys, stage, with_retried
+from etl.warehouse import clip_runs, fingerprints, snapshots
+from etl.warehouse.db import is_new_sqlite, make_engine, param_mark, warehouse_url
+from etl.warehouse.integrity import check_media
+from etl.warehouse.load import WarehouseKeys, apply_kept, get_watermark, is_empty, load_table, read_mirror
+from etl.warehouse.schema import ensure_schema, etl_runs
 
 # Columns whose latest day defines the default evaluation date.
 AS_OF_COLUMNS = (("incidents", "received_at"), ("clips", "started_at"), ("cases", "registered_at"),
@@ -230,7 +230,7 @@ def _load_one(conn: Connection, cfg: config_mod.SourcesConfig, name: str, raw_fu
 
 def _stage(raw: pd.DataFrame, src: config_mod.TableSource, table: Table, known: dict[str, pd.Index],
            **options) -> Staged:  # noqa: ANN003 - stage()'s watermark and loaded
-    """``etl.staging.stage`` with the source's column mapping and datetime format."""
+    """``etl.sources.staging.stage`` with the source's column mapping and datetime format."""
     return stage(raw, table, source=src.system.name, label=src.label, columns=src.columns,
                  dt_format=src.dt_format, known=known, **options)
 
@@ -246,7 +246,7 @@ def _record(name: str, st: TableStats, quarantine: pd.DataFrame, result: RunResu
 
 
 def _fingerprinted(table: Table) -> bool:
-    """Does the load keep fingerprints of this table's raw rows (see ``etl.fingerprints`` for why)?"""
+    """Does the load keep fingerprints of this table's raw rows (see ``etl.warehouse.fingerprints`` for why)?"""
     return not (table.has_updated_at or table.name in REFERENCED or table.name in fingerprints.NOT_FOR)
 
 
@@ -260,7 +260,7 @@ def _trusts_fingerprints(table: Table, result: RunResult) -> bool:
 def _load_kept(conn: Connection, cfg: config_mod.SourcesConfig, table: Table, raw: pd.DataFrame, run_id: int,
                result: RunResult, progress: Progress, known: dict[str, pd.Index], reasons: Counter,
                t0: float) -> bool:
-    """Load a full-compare table staging only the raw rows not loaded before exactly so (``etl.fingerprints``).
+    """Load a full-compare table staging only the raw rows not loaded before exactly so (``etl.warehouse.fingerprints``).
 
     False, having written nothing, where the stored fingerprints cannot be trusted: the caller then stages
     and compares the whole table (and stores its fingerprints anew)."""

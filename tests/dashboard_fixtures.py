@@ -17,8 +17,8 @@ import bcrypt
 import pandas as pd
 import yaml
 
-from etl.db import bulk_insert, make_engine
-from etl.schema import ensure_schema
+from etl.warehouse.db import bulk_insert, make_engine
+from etl.warehouse.schema import ensure_schema
 
 PASSWORD = "Demo#2026"
 XSS = "<img src=x onerror=alert(1)>"

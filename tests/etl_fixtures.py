@@ -21,7 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 import yaml
 
-from etl.contract import LEDGER_COLUMNS, LEDGER_STATUS, SYSTEMS, TABLES
+from etl.sources.contract import LEDGER_COLUMNS, LEDGER_STATUS, SYSTEMS, TABLES
 
 DT_FMT = "%Y-%m-%d %H:%M:%S"
 ROOT_DIR = Path(__file__).resolve().parent.parent

@@ -16,9 +16,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from etl.contract import TABLES
-from etl.db import bulk_insert, make_engine, read_df
-from etl.schema import ensure_schema
+from etl.sources.contract import TABLES
+from etl.warehouse.db import bulk_insert, make_engine, read_df
+from etl.warehouse.schema import ensure_schema
 
 AS_OF = "2026-03-31 23:59:59"
 CITY, K1, K2 = "140400000000", "140403000000", "140404000000"

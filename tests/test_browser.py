@@ -1,4 +1,4 @@
-"""Real browser: headless Debian Chromium driven by Playwright against `streamlit run app.py`.
+"""Real browser: headless Debian Chromium driven by Playwright against `streamlit run dashboard/app.py`.
 
 Logs in, opens every page, waits for a chart, downloads the workbook (when its builder exists), reloads
 and stays logged in, logs out and is logged out.  Screenshots go to test-artifacts/ for a human to look at.
@@ -45,7 +45,7 @@ def server(tmp_path_factory):
     env = {**os.environ, "WAREHOUSE_URL": w.url, "DASHBOARD_COOKIE_KEY": "browser-test-key-" + str(port)}
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

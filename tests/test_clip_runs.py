@@ -1,4 +1,4 @@
-"""The officers' clip runs kept by the load (etl.clip_runs) equal a rebuild from scratch after any change."""
+"""The officers' clip runs kept by the load (etl.warehouse.clip_runs) equal a rebuild from scratch after any change."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etl import clip_days, clip_runs
-from etl.db import make_engine
 from etl.demo import generate
 from etl.pipeline import run
+from etl.warehouse import clip_days, clip_runs
+from etl.warehouse.db import make_engine
 
 
 def _runs(url: str) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:

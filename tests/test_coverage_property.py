@@ -6,8 +6,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl import clip_runs
 from etl.rules.coverage import compute_frames
+from etl.warehouse import clip_runs
 
 T0 = 1_772_000_000.0  # some epoch second in 2026
 OFFICERS = ["A", "B", "C"]

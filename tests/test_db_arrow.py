@@ -1,4 +1,4 @@
-"""``etl.db.insert_arrow``: large frames into SQLite through ADBC and an attached scratch file.
+"""``etl.warehouse.db.insert_arrow``: large frames into SQLite through ADBC and an attached scratch file.
 
 What it stores must be exactly what the driver path (``executemany`` of plain
 tuples) stores: same values, same SQLite storage classes, same order, inside
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etl import db
+from etl.warehouse import db
 
 COLUMNS = "k TEXT, n INTEGER, f REAL, b INTEGER, t TEXT, o TEXT"
 
@@ -105,8 +105,8 @@ def test_without_the_adbc_driver_the_driver_paths_do_the_work(tmp_path: Path, mo
     import sqlite3
     import sys
 
-    from etl import extract
-    from etl.config import SystemSource, TableSource
+    from etl.sources import extract
+    from etl.sources.config import SystemSource, TableSource
 
     monkeypatch.setitem(sys.modules, "adbc_driver_sqlite.dbapi", None)  # import fails with ImportError
     monkeypatch.setattr(db, "ARROW_MIN_ROWS", 1)

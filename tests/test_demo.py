@@ -13,11 +13,11 @@ import pytest
 import yaml
 from openpyxl import load_workbook
 
-from etl.contract import LEDGER_COLUMNS, LEDGER_STATUS, SYSTEMS, TABLES
 from etl.demo import DEMO_PASSWORD, build, generate
 from etl.demo.common import ACTIONS, NULL_T
 from etl.demo.manifest import build_manifest, clip_owners, coverage, equip_idle
 from etl.rules.keys import MANIFEST_COLUMNS, RULES, object_key
+from etl.sources.contract import LEDGER_COLUMNS, LEDGER_STATUS, SYSTEMS, TABLES
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_every_table_has_the_contract_columns(demo: Path, sources: dict, table: 
 
 
 def test_sources_yaml_mixes_every_reader(sources: dict, demo: Path) -> None:
-    from etl.config import load
+    from etl.sources.config import load
 
     systems = sources["systems"]
     assert set(systems) == set(SYSTEMS)

@@ -1,4 +1,4 @@
-"""Full-compare tables whose unchanged rows skip staging (``etl.fingerprints``).
+"""Full-compare tables whose unchanged rows skip staging (``etl.warehouse.fingerprints``).
 
 Whatever the sources do between two runs, the incremental warehouse must equal
 a fresh full load of the same sources (mirrors and quarantine), whether the

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.contract import TABLES
 from etl.errors import SourceError
 from etl.pipeline import run
+from etl.sources.contract import TABLES
 from tests.etl_fixtures import ROOT_DIR, Form, base_tables, dump_warehouse, query, write_sources
 
 FORMS = {"dispatch": Form("csv"), "media": Form("csv"), "windows": Form("xlsx")}

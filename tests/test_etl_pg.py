@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.contract import TABLES
 from etl.pipeline import run
+from etl.sources.contract import TABLES
 from tests.etl_fixtures import Form, base_tables, dump_warehouse, query, write_media, write_sources
 
 pytestmark = pytest.mark.postgres
@@ -94,7 +94,7 @@ def test_full_compare_tables_rewrite_only_changed_rows_on_postgres(tmp_path: Pat
 def test_statistics_are_refreshed_for_tables_this_run_changed_much(pg_url: str) -> None:
     import sqlalchemy as sa
 
-    from etl.db import refresh_statistics
+    from etl.warehouse.db import refresh_statistics
 
     # a new server session per transaction, as every `etl run` has: a session's counters may still hold
     # its earlier transactions' changes (flushed lazily), which would only ever add an ANALYZE
@@ -125,7 +125,7 @@ def test_statistics_are_refreshed_for_tables_this_run_changed_much(pg_url: str) 
 def test_compressed_blobs_are_stored_as_they_are(pg_url: str) -> None:
     import sqlalchemy as sa
 
-    from etl.schema import UNCOMPRESSED_BLOBS, ensure_schema
+    from etl.warehouse.schema import UNCOMPRESSED_BLOBS, ensure_schema
 
     engine = sa.create_engine(pg_url)
     try:

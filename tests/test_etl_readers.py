@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl import config
-from etl.contract import TABLES
 from etl.errors import ConfigError
 from etl.pipeline import run
+from etl.sources import config
+from etl.sources.contract import TABLES
 from tests.etl_fixtures import Form, base_tables, dump_warehouse, query, write_sources
 
 INCIDENTS_CN = {
@@ -211,8 +211,8 @@ def test_fast_csv_path_reads_exactly_what_the_reference_parser_reads(tmp_path: P
     """UTF-8 files go through Arrow's parser; its frame must equal pandas' C parser's on awkward content."""
     import pandas as pd
 
-    from etl.config import SystemSource, TableSource
-    from etl.extract import read_csv
+    from etl.sources.config import SystemSource, TableSource
+    from etl.sources.extract import read_csv
 
     text = ('\ufeff编号,名称,说明,数量\n'
             'A1,"张三, 李四","第一行\n第二行",007\n'
@@ -231,7 +231,7 @@ def test_fast_csv_path_reads_exactly_what_the_reference_parser_reads(tmp_path: P
 
 def _read_both(monkeypatch: pytest.MonkeyPatch, src, since: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: ANN001
     """(Arrow path, driver path) reads of one SQLite source table."""
-    from etl import extract
+    from etl.sources import extract
 
     fast = extract.read_sql(src, since)
     with monkeypatch.context() as m:
@@ -245,8 +245,8 @@ def test_sqlite_arrow_path_reads_exactly_what_the_driver_path_reads(tmp_path: Pa
     """SQLite sources go through ADBC in C; the text of every value, null and row must be the driver path's."""
     import sqlite3
 
-    from etl import extract
-    from etl.config import SystemSource, TableSource
+    from etl.sources import extract
+    from etl.sources.config import SystemSource, TableSource
 
     db = tmp_path / "src.sqlite"
     con = sqlite3.connect(db)
@@ -279,8 +279,8 @@ def test_sqlite_arrow_path_leaves_what_it_cannot_render_exactly_to_the_driver(
     """A non-integral real (Python's repr decides its text) or a blob that is not UTF-8: driver path."""
     import sqlite3
 
-    from etl import extract
-    from etl.config import SystemSource, TableSource
+    from etl.sources import extract
+    from etl.sources.config import SystemSource, TableSource
 
     db = tmp_path / "src.sqlite"
     con = sqlite3.connect(db)
@@ -299,15 +299,15 @@ def test_sqlite_arrow_path_leaves_what_it_cannot_render_exactly_to_the_driver(
 def test_load_through_the_arrow_paths_gives_the_same_warehouse(tmp_path: Path, baseline: dict,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Every insert large enough for ``insert_arrow`` (here: all, while attach slots last) changes nothing."""
-    from etl import db
+    from etl.warehouse import db
 
     monkeypatch.setattr(db, "ARROW_MIN_ROWS", 1)
     used = []
     real = db.insert_arrow
     monkeypatch.setattr(db, "insert_arrow", lambda *a, **k: used.append(r := real(*a, **k)) or r)
-    import etl.load
+    import etl.warehouse.load
 
-    monkeypatch.setattr(etl.load, "insert_arrow", db.insert_arrow)
+    monkeypatch.setattr(etl.warehouse.load, "insert_arrow", db.insert_arrow)
     got = load(write_sources(tmp_path / "src"), f"sqlite:///{tmp_path / 'arrow.sqlite'}")
     assert sum(used) >= 5
     assert got == baseline

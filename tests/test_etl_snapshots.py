@@ -1,4 +1,4 @@
-"""The large mirrors kept between runs as the rules read them (``etl.snapshots``).
+"""The large mirrors kept between runs as the rules read them (``etl.warehouse.snapshots``).
 
 Whatever happens between two runs, every snapshot a run leaves must equal its
 mirror read whole in rowid order (values and Python types), and the findings
@@ -17,10 +17,10 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from etl import snapshots
-from etl.db import make_engine
 from etl.pipeline import run
 from etl.rules import base, config, findings
+from etl.warehouse import snapshots
+from etl.warehouse.db import make_engine
 from tests.etl_fixtures import base_tables, write_sources
 
 
@@ -158,7 +158,7 @@ def test_a_failed_run_leaves_the_snapshots_as_they_were(tmp_path: Path, monkeypa
     wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
     first = run(src, warehouse=wh, progress=False)
     write_sources(tmp_path / "src", data=_changed(base_tables()))
-    from etl.rules import scoring
+    from etl.scoring import scores as scoring
 
     def boom(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("scoring failed")

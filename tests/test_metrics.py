@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etl.db import bulk_insert, make_engine, read_df
-from etl.rules import metrics as M
-from etl.schema import ensure_schema
+from etl.scoring import metrics as M
+from etl.warehouse.db import bulk_insert, make_engine, read_df
+from etl.warehouse.schema import ensure_schema
 
 AS_OF = datetime(2026, 8, 10, 12, 0, 0)
 R, A, B = "140400000000", "140401510000", "140401520000"
@@ -176,7 +176,7 @@ def test_data_months_from_the_rules_frames_equal_the_sql_scan(tmp_path, as_of: d
         findings.compute(conn, as_of, config.load(None), integrity_checked=False)
         assert conn.info[M._FOUND_MONTHS][1] == as_of  # handed over
         handed = M.data_months(conn, as_of)
-        del conn.info[M._FOUND_MONTHS], conn.info["etl.rules.metrics.months"]  # now the SQL scan, same findings
+        del conn.info[M._FOUND_MONTHS], conn.info["etl.scoring.metrics.months"]  # now the SQL scan, same findings
         by_sql = M.data_months(conn, as_of)
         tx.rollback()
     engine.dispose()

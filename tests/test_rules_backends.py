@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scenario import D1, D2, D3, D4, LEADER_K1, P1, P2, P3, S1, S2, load_scenario, world
 
-from etl.db import read_df
+from etl.warehouse.db import read_df
 
 
 def _rich_world() -> dict:

@@ -32,10 +32,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from etl.db import bulk_insert, make_engine, read_df
 from etl.errors import ConfigError
-from etl.rules import metrics, scoring
-from etl.schema import ensure_schema
+from etl.scoring import metrics
+from etl.scoring import scores as scoring
+from etl.warehouse.db import bulk_insert, make_engine, read_df
+from etl.warehouse.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime(2026, 7, 20, 23, 59, 59)
@@ -318,7 +319,7 @@ def test_inputs_handed_over_by_the_findings_step_equal_the_sql(tmp_path, monkeyp
     own device and start (CLIP_FINDING_RULES) give the inputs the SQL joins to the clip table give."""
     from etl.pipeline import run
     from etl.rules import config, findings
-    from etl.rules import scoring as S
+    from etl.scoring import scores as S
     from tests.etl_fixtures import base_tables, write_sources
 
     data = base_tables()

@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from etl.db import make_engine, read_df
 from etl.errors import EtlError
-from etl.rules import config, scoring
-from etl.schema import ensure_schema
-from etl.workbook import assess_cli, build_workbook
-from etl.workbook.xlsx import FORMULA_PREFIXES, rows_xml, safe_text, safe_text_series
+from etl.reports.workbook import assess_cli, build_workbook
+from etl.reports.workbook.xlsx import FORMULA_PREFIXES, rows_xml, safe_text, safe_text_series
+from etl.rules import config
+from etl.scoring import scores as scoring
+from etl.warehouse.db import make_engine, read_df
+from etl.warehouse.schema import ensure_schema
 from tests import workbook_fixtures as wf
 
 GEN_AT = datetime(2026, 12, 1, 9, 0, 0)
@@ -77,7 +78,7 @@ def test_summary_equals_unit_scores(warehouse, period, unit) -> None:  # noqa: A
     units = read_df(engine, "SELECT unit_code, parent_code FROM org_units")
     engine.dispose()
     if unit:
-        from etl.units import scope_of
+        from etl.warehouse.scope import scope_of
 
         scope = scope_of(units, unit)
         scores, items = scores[scores["unit_code"].isin(scope)], items[items["unit_code"].isin(scope)]

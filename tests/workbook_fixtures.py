@@ -24,9 +24,9 @@ import pandas as pd
 import yaml
 from sqlalchemy.engine import Connection
 
-from etl.db import bulk_insert
 from etl.rules.keys import RULES
-from etl.schema import ensure_schema
+from etl.warehouse.db import bulk_insert
+from etl.warehouse.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEME = yaml.safe_load((ROOT / "config" / "schemes" / "measures-2026.yaml").read_text(encoding="utf-8"))

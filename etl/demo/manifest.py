@@ -320,7 +320,7 @@ def equip_idle(d: dict, cov: pd.DataFrame, at_event: bool = False) -> pd.DataFra
 
 
 def ledger_findings(d: dict) -> pd.DataFrame:
-    from etl.contract import LEDGER_STATUS
+    from etl.sources.contract import LEDGER_STATUS
 
     dev = d["devices"].set_index("device_sn")
     asg = d["device_assignments"]

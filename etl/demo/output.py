@@ -21,8 +21,8 @@ import yaml
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from etl.contract import TABLES
 from etl.demo.common import NULL_T, fmt_times
+from etl.sources.contract import TABLES
 
 FIXED_ZIP_TIME = (2026, 11, 28, 0, 0, 0)
 FIXED_DOC_TIME = datetime(2026, 11, 28, 0, 0, 0)

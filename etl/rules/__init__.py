@@ -15,10 +15,12 @@ from sqlalchemy.engine import Connection
 def evaluate_all(conn: Connection, *, as_of: datetime, integrity_checked: bool, run_id: int | None = None,
                  config_dir=None) -> dict:  # noqa: ANN001
     """Rebuild event_coverage, event_gaps, findings, metrics, unit_scores, unit_item_scores, evaluation."""
-    from etl import snapshots
-    from etl.contract import TABLES
-    from etl.db import refresh_statistics
-    from etl.rules import config, coverage, findings, metrics, scoring
+    from etl.rules import config, coverage, findings
+    from etl.scoring import metrics
+    from etl.scoring import scores as scoring
+    from etl.sources.contract import TABLES
+    from etl.warehouse import snapshots
+    from etl.warehouse.db import refresh_statistics
 
     cfg = config.load(config_dir)
     timings: dict[str, float] = {}

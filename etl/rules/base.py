@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl import snapshots
-from etl.contract import TABLES
-from etl.db import fetch_frame
 from etl.errors import ConfigError
+from etl.sources.contract import TABLES
+from etl.warehouse import snapshots
+from etl.warehouse.db import fetch_frame
 
 EPOCH = datetime(1970, 1, 1)
 SHIFT = np.int64(2**33)  # group multiplier: relative times stay below it (~270 years)
@@ -47,7 +47,7 @@ def epoch_sql(dialect: str, col: str) -> str:
 
 
 def fetch(conn: Connection, sql: str, columns: list[str], dt_cols: set[str] | frozenset = frozenset()) -> pd.DataFrame:
-    """``etl.db.fetch_frame`` with ``dt_cols`` (epoch seconds the database computed) as float seconds."""
+    """``etl.warehouse.db.fetch_frame`` with ``dt_cols`` (epoch seconds the database computed) as float seconds."""
     df = fetch_frame(conn, sql, columns)
     for name in dt_cols:
         df[name] = _seconds(df[name].to_numpy())
@@ -77,7 +77,7 @@ def read_table(conn: Connection, table: str, columns: list[str] | None = None, w
                kept: bool | None = None) -> pd.DataFrame:
     """A mirror table (or media_files) with datetime columns as float epoch seconds.
 
-    ``kept``: may come from its snapshot (``etl.snapshots``); by default only a whole table (no ``where``).
+    ``kept``: may come from its snapshot (``etl.warehouse.snapshots``); by default only a whole table (no ``where``).
     Pass True only with a ``where`` on the row alone (not the evaluation date) and columns holding the key.
     """
     if table in TABLES:

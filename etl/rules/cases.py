@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from etl.contract import TABLES
 from etl.rules import base
 from etl.rules.context import Ctx, txt
+from etl.sources.contract import TABLES
 
 METHOD_CN = {"direct": "直接送达", "left": "留置送达", "mail": "邮寄送达", "entrusted": "委托送达",
              "public_notice": "公告送达"}

@@ -22,7 +22,7 @@ class Ctx:
     integrity_checked: bool = False
     _tables: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # frames shared by several rules of one family
-    runs: object | None = None  # etl.clip_runs.Runs: every officer's clips as merged runs
+    runs: object | None = None  # etl.warehouse.clip_runs.Runs: every officer's clips as merged runs
     coverage: object | None = None
 
     @property
@@ -37,7 +37,7 @@ class Ctx:
         """A mirror table (datetimes as epoch seconds), read once per evaluation."""
         if name not in self._tables:
             if name in ("service_windows", "ledger_entries") and not base.has_table(self.conn, name):
-                from etl.contract import TABLES
+                from etl.sources.contract import TABLES
 
                 self._tables[name] = pd.DataFrame(columns=TABLES[name].column_names)
             elif name == "case_documents":  # the columns every case rule needs; others query their few rows

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl import clip_runs
-from etl.db import bulk_insert
 from etl.rules import base
+from etl.warehouse import clip_runs
+from etl.warehouse.db import bulk_insert
 
 COVERAGE_CACHE = "etl.rules.coverage"
 
@@ -57,7 +57,7 @@ def evaluate(conn: Connection, as_of: datetime, cfg: dict, runs: clip_runs.Runs 
     as_of_s = base.to_epoch(as_of)
     tol = float(cfg["params"]["gap_tolerance_s"])
     # the filter of on_site_events but the date, also in SQL so that other incidents never leave the database
-    # (without the date, the rows kept between runs serve every evaluation date: etl.snapshots)
+    # (without the date, the rows kept between runs serve every evaluation date: etl.warehouse.snapshots)
     where = "on_site = 1 AND arrived_at IS NOT NULL AND ended_at IS NOT NULL"
     ev = on_site_events(base.read_table(conn, "incidents", _EVENT_COLS, where=where, kept=True), as_of_s)
     att = base.read_table(conn, "incident_officers")  # filtered to on-site events (and deduplicated) below

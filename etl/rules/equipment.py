@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from etl.contract import LEDGER_STATUS
 from etl.rules import base
 from etl.rules.context import Ctx, txt
-from etl.rules.metrics import clip_months
+from etl.scoring.metrics import clip_months
+from etl.sources.contract import LEDGER_STATUS
 
 STATUS_CN = {v: k for k, v in LEDGER_STATUS.items()}
 

@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl import clip_runs
-from etl.db import bulk_insert
-from etl.rules import av, base, cases, coverage, equipment, media, metrics, scoring
+from etl.rules import av, base, cases, coverage, equipment, media
 from etl.rules.context import Ctx
 from etl.rules.keys import RULES
+from etl.scoring import metrics
+from etl.scoring import scores as scoring
+from etl.warehouse import clip_runs
+from etl.warehouse.db import bulk_insert
 
 COLUMNS = ["finding_id", "rule_id", "article", "unit_code", "case_no", "action_id", "doc_id", "incident_no", "clip_id",
            "device_sn", "log_id", "police_no", "doc_type", "window_id", "occurred_at", "month", "cause", "gap_start",

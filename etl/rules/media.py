@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from etl.contract import TABLES
 from etl.rules import base
 from etl.rules.context import Ctx, txt
-from etl.units import ancestors_map
+from etl.sources.contract import TABLES
+from etl.warehouse.scope import ancestors_map
 
 ACTION_CN = {"view": "查看", "copy": "复制", "download": "下载", "external": "对外提供", "delete": "删除"}
 
@@ -180,7 +180,7 @@ def _deleted_or_late(ctx: Ctx) -> pd.DataFrame:
     INTEGRITY-DELETED and UPLOAD-LATE (each filters its own rows).
 
     The SQL filter depends on the row alone, the dates are applied here: so the rows can be kept between
-    runs (``etl.snapshots``) and a daily run reads only the clips its load touched.
+    runs (``etl.warehouse.snapshots``) and a daily run reads only the clips its load touched.
     """
     if "_deleted_or_late" not in ctx.cache:
         h = float(ctx.params["upload_deadline_h"])

@@ -21,9 +21,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.config import CONTRACT_DT_FORMAT
-from etl.contract import Table
 from etl.errors import SourceError
+from etl.sources.config import CONTRACT_DT_FORMAT
+from etl.sources.contract import Table
 
 DATE_FORMAT = "%Y-%m-%d"
 QUARANTINE_COLUMNS = ["source", "table_name", "row_key", "reason", "payload"]

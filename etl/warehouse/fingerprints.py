@@ -1,7 +1,7 @@
 """Rows of a full-compare table that are exactly what the last run loaded skip staging (table ``raw_fingerprints``).
 
 Tables without ``updated_at`` are read whole every run and compared with the
-mirror (``etl.load.load_full``).  At city scale four of them (incident
+mirror (``etl.warehouse.load.load_full``).  At city scale four of them (incident
 officers, case officers, access records, deliveries: 960k rows) cost 6.5 s of
 a daily run, nearly all of it spent validating and comparing rows that did not
 change.  So the load keeps, per such table, a 128-bit fingerprint of every raw
@@ -37,7 +37,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl.contract import Table
+from etl.sources.contract import Table
 
 TABLE = "raw_fingerprints"
 VERSION = "2"  # bump when staging changes what a raw row turns into, or this format

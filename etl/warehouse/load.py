@@ -12,9 +12,9 @@ it covers.
 * Quarantine rows are inserted once: a rejected row already recorded with the
   same reason and payload is not recorded again.
 
-Inserts go through :func:`etl.db.bulk_insert` (executemany of tuples on
+Inserts go through :func:`etl.warehouse.db.bulk_insert` (executemany of tuples on
 SQLite, COPY on PostgreSQL) in chunks, so memory stays flat; large frames
-into SQLite through :func:`etl.db.insert_arrow` in one statement.
+into SQLite through :func:`etl.warehouse.db.insert_arrow` in one statement.
 """
 
 from __future__ import annotations
@@ -29,11 +29,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
-from etl import snapshots
-from etl.contract import Table
-from etl.db import TS_FORMAT, bulk_insert, fetch_frame, fetch_rows, insert_arrow, key_in, param_mark, temp_keys
-from etl.schema import metadata
-from etl.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged, isin
+from etl.sources.contract import Table
+from etl.sources.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged, isin
+from etl.warehouse import snapshots
+from etl.warehouse.db import (
+    TS_FORMAT,
+    bulk_insert,
+    fetch_frame,
+    fetch_rows,
+    insert_arrow,
+    key_in,
+    param_mark,
+    temp_keys,
+)
+from etl.warehouse.schema import metadata
 
 CHUNK_ROWS = 50_000
 INDEX_REBUILD_ROWS = 50_000  # from this many rows into an empty table, drop and rebuild secondary indexes
@@ -130,7 +139,7 @@ def forget_hash(conn: Connection, table: str) -> None:
 
 def apply_kept(conn: Connection, table: Table, gone: pd.DataFrame, staged: Staged, run_id: int | None,
                on_chunk: Progress | None = None) -> LoadResult:
-    """The load of a full-compare table whose unchanged rows skipped staging (``etl.fingerprints``): delete the
+    """The load of a full-compare table whose unchanged rows skipped staging (``etl.warehouse.fingerprints``): delete the
     mirror rows whose source row is gone or changed (``gone``: their keys), insert the staged new rows."""
     res = LoadResult(was_empty=False)
     if len(gone):
@@ -234,7 +243,7 @@ def load_full(conn: Connection, table: Table, staged: Staged, on_chunk: Progress
     changed rows inserted (a day's new rows of a 570k-row table, not the table).
     """
     res = LoadResult(was_empty=is_empty(conn, table.name))
-    if not hashed:  # fingerprinted (etl.fingerprints): unchanged content is found row by row, no table hash
+    if not hashed:  # fingerprinted (etl.warehouse.fingerprints): unchanged content is found row by row, no table hash
         forget_hash(conn, table.name)
         if res.was_empty:
             res.loaded = insert_sorted(conn, table, staged.clean, True, on_chunk)

@@ -1,7 +1,7 @@
 """Each officer's recorded time as merged runs, kept up to date by the load (table ``clip_runs``).
 
 ``Maintenance`` also keeps ``clip_days`` (clips per device and day, see
-``etl.clip_days``) from the same before/after view of the loaded clips.
+``etl.warehouse.clip_days``) from the same before/after view of the loaded clips.
 
 Coverage (rules.md "Events") and the supporting-clip check of the case rules
 only need, per officer, the union of the clips they own.  Re-reading and
@@ -41,13 +41,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl import clip_days
-from etl.db import bulk_insert, temp_keys
-from etl.load import is_empty
 from etl.rules import base
+from etl.warehouse import clip_days
+from etl.warehouse.db import bulk_insert, temp_keys
+from etl.warehouse.load import is_empty
 
 TABLE = "clip_runs"
-RUNS_CACHE = "etl.clip_runs"  # conn.info key: coverage hands the runs to the case rules
+RUNS_CACHE = "etl.warehouse.clip_runs"  # conn.info key: coverage hands the runs to the case rules
 _DTYPE = np.dtype("<i8")
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.db import bulk_insert, temp_rows
 from etl.rules import base
+from etl.warehouse.db import bulk_insert, temp_rows
 
 TABLE = "clip_days"
 COLUMNS = ["device_sn", "day", "clips", "last_start"]

@@ -28,10 +28,10 @@ import sqlalchemy as sa
 from openpyxl.xml.functions import tostring
 from sqlalchemy.engine import Connection, Engine
 
-from etl.db import TS_FORMAT, make_engine, warehouse_url
 from etl.errors import EtlError
-from etl.workbook import data, details, sheets
-from etl.workbook.xlsx import splice_rows, stable_zip
+from etl.reports.workbook import data, details, sheets
+from etl.reports.workbook.xlsx import splice_rows, stable_zip
+from etl.warehouse.db import TS_FORMAT, make_engine, warehouse_url
 
 __all__ = ["build_workbook", "assess_cli", "WorkbookStats"]
 

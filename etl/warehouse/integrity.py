@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.db import TS_FORMAT, bulk_insert, temp_keys
+from etl.warehouse.db import TS_FORMAT, bulk_insert, temp_keys
 
 READ_BYTES = 1 << 20
 COLUMNS = ["clip_id", "file_path", "present", "size_bytes", "mtime_ns", "sha256_actual", "checked_at"]

@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from etl.config import CONTRACT_DT_FORMAT, TableSource
-from etl.contract import LEDGER_COLUMNS, LEDGER_STATUS
 from etl.errors import SourceError
+from etl.sources.config import CONTRACT_DT_FORMAT, TableSource
+from etl.sources.contract import LEDGER_COLUMNS, LEDGER_STATUS
 
 FETCH_ROWS = 50_000  # rows fetched per round trip from SQL sources
 

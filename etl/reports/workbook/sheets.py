@@ -2,7 +2,7 @@
 
 Each ``*_rows`` function is pure (frames in, list of row tuples out) so the
 content can be tested without Excel; each ``write_*`` function lays out one
-sheet.  Large tables return a :class:`~etl.workbook.xlsx.Splice` whose rows
+sheet.  Large tables return a :class:`~etl.reports.workbook.xlsx.Splice` whose rows
 are appended after openpyxl has saved the file (see ``xlsx.py``).
 """
 
@@ -17,8 +17,8 @@ from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from etl.errors import EtlError
-from etl.workbook.data import LEVEL_NAMES
-from etl.workbook.xlsx import (
+from etl.reports.workbook.data import LEVEL_NAMES
+from etl.reports.workbook.xlsx import (
     BODY_FONT,
     BORDER,
     FONT,
@@ -43,8 +43,8 @@ TITLE = "长治市公安机关行政执法全过程记录考评表"
 EXCEL_MAX_ROWS = 1_048_576
 DEVICE_KINDS = {"bodycam": "执法记录仪", "camera": "摄像机", "phone": "手机"}
 DEVICE_STATUSES = {"in_use": "在用", "spare": "备用", "repair": "维修", "scrapped": "报废", "lost": "丢失"}
-try:  # the metric names users know live with the metrics (etl.rules.metrics)
-    from etl.rules.metrics import METRICS as METRIC_NAMES
+try:  # the metric names users know live with the metrics (etl.scoring.metrics)
+    from etl.scoring.metrics import METRICS as METRIC_NAMES
 except ImportError:  # pragma: no cover - the rules package is part of the project
     METRIC_NAMES = {}
 

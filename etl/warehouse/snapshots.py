@@ -43,8 +43,8 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl.contract import TABLES
-from etl.db import key_in, param_mark
+from etl.sources.contract import TABLES
+from etl.warehouse.db import key_in, param_mark
 
 TABLE = "rule_snapshots"
 VERSION = "1"  # bump when the stored form or the frame it gives changes
@@ -80,7 +80,7 @@ class _Tracking:
 
 def track(conn: Connection, run_id: int) -> None:
     """Start tracking the mirror writes of this transaction (call before the load, after the etl_runs row)."""
-    from etl.schema import etl_runs
+    from etl.warehouse.schema import etl_runs
 
     last = conn.execute(
         sa.select(sa.func.max(etl_runs.c.run_id)).where((etl_runs.c.status == "ok") & (etl_runs.c.run_id != run_id))

@@ -61,11 +61,11 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Connection
 
-from etl.db import bulk_insert, read_df
 from etl.errors import ConfigError
-from etl.rules import metrics as M
 from etl.rules.keys import RULES
-from etl.units import ancestors_map, scope_pairs
+from etl.scoring import metrics as M
+from etl.warehouse.db import bulk_insert, read_df
+from etl.warehouse.scope import ancestors_map, scope_pairs
 
 # object kind -> (Chinese name, key column of findings that identifies the object)
 OBJECT_KINDS: dict[str, tuple[str, str]] = {
@@ -249,7 +249,7 @@ def _text(sql: str, *expanding: str) -> sa.TextClause:
     return sa.text(sql).bindparams(*[sa.bindparam(n, expanding=True) for n in expanding])
 
 
-_HANDED_ACCESS = "etl.rules.scoring.access_counts"
+_HANDED_ACCESS = "etl.scoring.scores.access_counts"
 
 
 def remember_access(conn: Connection, as_of: datetime, log: pd.DataFrame) -> None:

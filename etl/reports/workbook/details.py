@@ -1,7 +1,7 @@
 """扣分明细: every lost point of every scored unit and item, traced to objects and findings.
 
 Which object cost how many points is decided in one place, the scoring step:
-``etl.rules.scoring.lost_points_by_level_detail`` returns one row per finding
+``etl.scoring.scores.lost_points_by_level_detail`` returns one row per finding
 behind a lost point with the points it costs each scored unit above it, by
 level (a rate item's unclean object costs points ÷ objects *of that unit*,
 shared by its findings; a deduction its configured points; a veto finding its
@@ -33,8 +33,8 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from etl.errors import ConfigError
-from etl.rules import scoring
 from etl.rules.keys import RULES
+from etl.scoring import scores as scoring
 
 DETAIL_COLUMNS = ["owner_unit", "item_id", "item_name", "rule_id", "article", "object", "occurred_at", "detail"]
 KEY_LABELS = {
@@ -80,7 +80,7 @@ _RULE, _ARTICLE, _AT, _DETAIL = (_POS[c] for c in ("rule_id", "article", "occurr
 
 
 def scheme_path(scheme_id: str, config_dir: Path | None = None) -> Path:
-    base = Path(config_dir) if config_dir else Path(__file__).resolve().parents[2] / "config"
+    base = Path(config_dir) if config_dir else Path(__file__).resolve().parents[3] / "config"
     return base / "schemes" / f"{scheme_id}.yaml"
 
 
@@ -113,7 +113,7 @@ def lost_points(
     metrics: pd.DataFrame,
     config_dir: Path | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The scoring step's rows and levels (see ``etl.rules.scoring.lost_points_by_level``) explaining the stored
+    """The scoring step's rows and levels (see ``etl.scoring.scores.lost_points_by_level``) explaining the stored
     item scores ``items`` of ``scope_units``."""
     return scoring.lost_points_by_level_detail(
         conn, period, sorted(scope_units), scheme, items, metrics, config_dir=config_dir

@@ -60,8 +60,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl.db import bulk_insert, read_df
-from etl.units import scope_pairs
+from etl.warehouse.db import bulk_insert, read_df
+from etl.warehouse.scope import scope_pairs
 
 # Stable metric ids -> the names users know (one mapping, shown everywhere).
 METRICS: dict[str, str] = {
@@ -189,7 +189,7 @@ def as_of_seconds(as_of: datetime) -> float:
     return (pd.Timestamp(as_of).floor("s") - pd.Timestamp(0)).total_seconds()
 
 
-_FOUND_MONTHS = "etl.rules.metrics.found_months"
+_FOUND_MONTHS = "etl.scoring.metrics.found_months"
 
 
 def remember_data_months(conn: Connection, as_of: datetime, times: Iterable[np.ndarray],
@@ -228,7 +228,7 @@ def data_months(conn: Connection, as_of: datetime) -> list[str]:
         limit = pd.Timestamp(as_of).strftime("%Y-%m")
         return sorted(m for m in months if len(m) == 7 and m <= limit)
 
-    return _txn_cached(conn, "etl.rules.metrics.months", as_of, build)
+    return _txn_cached(conn, "etl.scoring.metrics.months", as_of, build)
 
 
 def clip_months(conn: Connection, as_of: datetime) -> pd.DataFrame:
@@ -236,7 +236,7 @@ def clip_months(conn: Connection, as_of: datetime) -> pd.DataFrame:
     with a clip), last_start.  From ``clip_days`` (kept by the load), shared by every metric, EQUIP-IDLE and
     the scores within one transaction."""
     def query() -> pd.DataFrame:
-        from etl import clip_days
+        from etl.warehouse import clip_days
 
         if clip_days.needs_full_rebuild(conn):  # a warehouse written around the loader
             clip_days.rebuild(conn)
@@ -269,7 +269,7 @@ def clip_months(conn: Connection, as_of: datetime) -> pd.DataFrame:
         df["month"] = df["month"].astype(str)
         return df
 
-    return _txn_cached(conn, "etl.rules.metrics.clip_months", as_of, build)
+    return _txn_cached(conn, "etl.scoring.metrics.clip_months", as_of, build)
 
 
 def isin(values: pd.Series, candidates: Iterable) -> pd.Series:  # noqa: ANN001

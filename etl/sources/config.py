@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from etl.contract import OPTIONAL_SYSTEMS, SYSTEMS, TABLES
 from etl.errors import ConfigError
+from etl.sources.contract import OPTIONAL_SYSTEMS, SYSTEMS, TABLES
 
 CONTRACT_DT_FORMAT = "%Y-%m-%d %H:%M:%S"
 FORMATS = ("csv", "xlsx")

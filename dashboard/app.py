@@ -1,34 +1,40 @@
 """Dashboard entrypoint: page config, login once, navigation over the pages the user's role may open.
 
-Run from the repository root: ``streamlit run app.py`` (warehouse from $WAREHOUSE_URL).
+Run from the repository root: ``streamlit run dashboard/app.py`` (warehouse from $WAREHOUSE_URL).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
+from pathlib import Path
 
-import streamlit as st
-import streamlit_authenticator as stauth
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # streamlit puts dashboard/ on the path, the packages live in the root
+    sys.path.insert(0, str(ROOT))
 
-from dashboard import audit, auth, queries
-from dashboard.i18n import t
-from etl.db import warehouse_url
-from etl.errors import EtlError
+import streamlit as st  # noqa: E402
+import streamlit_authenticator as stauth  # noqa: E402
+
+from dashboard import audit, auth, queries  # noqa: E402
+from dashboard.i18n import t  # noqa: E402
+from etl.errors import EtlError  # noqa: E402
+from etl.warehouse.db import warehouse_url  # noqa: E402
 
 # Page files live in views/, NOT pages/: Streamlit 1.67 switches to legacy multipage mode when a pages/
 # folder exists (until the first st.navigation call of the process, and on every AppTest run), and would
 # then run a page file directly by URL without this entrypoint.  Keep it that way.
 PAGE_FILES = {
-    "overview": ("views/overview.py", "总览", ":material/dashboard:"),
-    "coverage": ("views/coverage.py", "现场记录", ":material/videocam:"),
-    "cases": ("views/cases.py", "案件检查", ":material/gavel:"),
-    "equipment": ("views/equipment.py", "设备台账", ":material/inventory_2:"),
-    "access": ("views/access.py", "调阅审计", ":material/visibility:"),
-    "integrity": ("views/integrity.py", "完整性", ":material/verified_user:"),
-    "assessment": ("views/assessment.py", "考评", ":material/leaderboard:"),
-    "data": ("views/data.py", "数据", ":material/database:"),
-    "syslog": ("views/syslog.py", "系统日志", ":material/history:"),
+    "overview": (ROOT / "pages" / "overview.py", "总览", ":material/dashboard:"),
+    "coverage": (ROOT / "pages" / "coverage.py", "现场记录", ":material/videocam:"),
+    "cases": (ROOT / "pages" / "cases.py", "案件检查", ":material/gavel:"),
+    "equipment": (ROOT / "pages" / "equipment.py", "设备台账", ":material/inventory_2:"),
+    "access": (ROOT / "pages" / "access.py", "调阅审计", ":material/visibility:"),
+    "integrity": (ROOT / "pages" / "integrity.py", "完整性", ":material/verified_user:"),
+    "assessment": (ROOT / "pages" / "assessment.py", "考评", ":material/leaderboard:"),
+    "data": (ROOT / "pages" / "data.py", "数据", ":material/database:"),
+    "syslog": (ROOT / "pages" / "syslog.py", "系统日志", ":material/history:"),
 }
 
 st.set_page_config(page_title="行政执法全过程记录督察考评平台", page_icon="📹", layout="wide")

@@ -14,11 +14,11 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.db import TS_FORMAT, read_df
 from etl.errors import EtlError
-from etl.rules.metrics import month_sql
-from etl.rules.scoring import level_name
-from etl.units import ancestors_map, scope_of, scope_pairs
+from etl.scoring.metrics import month_sql
+from etl.scoring.scores import level_name
+from etl.warehouse.db import TS_FORMAT, read_df
+from etl.warehouse.scope import ancestors_map, scope_of, scope_pairs
 
 LEVEL_ORDER = {"city": 0, "county": 1, "station": 2}
 LEVEL_NAMES = {"city": "市局", "county": "县（区）局", "station": "基层所队"}
@@ -104,7 +104,7 @@ def resolve_scope(units: pd.DataFrame, unit_code: str | None, allowed_scope: set
 
 
 def unit_levels(units: pd.DataFrame) -> dict[str, str]:
-    """unit_code -> level, named as the lost points' level columns are (etl.rules.scoring.level_name)."""
+    """unit_code -> level, named as the lost points' level columns are (etl.scoring.scores.level_name)."""
     return dict(zip(units["unit_code"].astype(str), units["level"].map(level_name), strict=True))
 
 
@@ -117,7 +117,7 @@ def county_of(units: pd.DataFrame) -> dict[str, str | None]:
 
 
 def pairs_in_scope(units: pd.DataFrame, scope: set[str]) -> pd.DataFrame:
-    """(scope_unit, unit_code) pairs for every scored unit of the scope (see etl.units.scope_pairs)."""
+    """(scope_unit, unit_code) pairs for every scored unit of the scope (see etl.warehouse.scope.scope_pairs)."""
     pairs = scope_pairs(units)
     return pairs[pairs["scope_unit"].isin(scope)].reset_index(drop=True)
 

@@ -1,6 +1,6 @@
 """Warehouse schema: mirrors of the source tables, ETL bookkeeping, marts and views.
 
-The mirrors are generated from ``etl.contract`` so the contract stays the one
+The mirrors are generated from ``etl.sources.contract`` so the contract stays the one
 place that names source columns.  Views named in ``shared/spec/interface.md``
 (``v_event_coverage``, ``v_findings``, ``v_unit_scores``,
 ``v_unit_item_scores``, ``v_quarantine``) are the public interface; everything
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
-from etl.contract import TABLES
+from etl.sources.contract import TABLES
 
 # Datetimes: text "YYYY-MM-DD HH:MM:SS" on SQLite, timestamp elsewhere.
 DT = sa.DateTime().with_variant(
@@ -56,12 +56,12 @@ table_hashes = sa.Table(
     "table_hashes", metadata,
     sa.Column("table_name", sa.Text, primary_key=True), sa.Column("content_hash", sa.Text),
 )
-raw_fingerprints = sa.Table(  # etl.fingerprints: the raw rows each full-compare table was last loaded from
+raw_fingerprints = sa.Table(  # etl.warehouse.fingerprints: the raw rows each full-compare table was last loaded from
     "raw_fingerprints", metadata,
     sa.Column("table_name", sa.Text, primary_key=True), sa.Column("sources_hash", sa.Text),
     sa.Column("version", sa.Text), sa.Column("data", sa.LargeBinary),
 )
-rule_snapshots = sa.Table(  # etl.snapshots: the large mirrors as the rules last read them
+rule_snapshots = sa.Table(  # etl.warehouse.snapshots: the large mirrors as the rules last read them
     "rule_snapshots", metadata,
     sa.Column("name", sa.Text, primary_key=True), sa.Column("run_id", sa.Integer),
     sa.Column("version", sa.Text), sa.Column("data", sa.LargeBinary),
@@ -80,14 +80,14 @@ media_files = sa.Table(
     sa.Column("mtime_ns", sa.BigInteger), sa.Column("sha256_actual", sa.Text), sa.Column("checked_at", DT),
 )
 
-# --- derived at load: each officer's recorded time as merged runs (etl.clip_runs) ----------
+# --- derived at load: each officer's recorded time as merged runs (etl.warehouse.clip_runs) ----------
 clip_runs = sa.Table(
     "clip_runs", metadata,
     sa.Column("police_no", sa.Text, primary_key=True), sa.Column("runs", sa.Integer),
     sa.Column("starts", sa.LargeBinary), sa.Column("ends", sa.LargeBinary),  # little-endian int64 epoch seconds
 )
 
-clip_days = sa.Table(  # etl.clip_days: clips per device and day
+clip_days = sa.Table(  # etl.warehouse.clip_days: clips per device and day
     "clip_days", metadata,
     sa.Column("device_sn", sa.Text, primary_key=True), sa.Column("day", sa.Text, primary_key=True),
     sa.Column("clips", sa.Integer), sa.Column("last_start", DT),
