@@ -55,10 +55,12 @@ system-deps:
 
 test: venv-dev system-deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: venv-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 format: venv-dev
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

@@ -67,7 +67,7 @@ def main() -> None:
         print(f"demo: {time.perf_counter() - t:.1f} s")
     url = args.warehouse or f"sqlite:///{out / 'warehouse.sqlite'}"
     if url.startswith("sqlite:///") and not args.repeat:
-        Path(url[len("sqlite:///"):]).unlink(missing_ok=True)
+        Path(url[len("sqlite:///") :]).unlink(missing_ok=True)
     print(f"warehouse: {url.split('@')[-1]}")
     machine_probe("before")
     t = time.perf_counter()
@@ -77,7 +77,9 @@ def main() -> None:
         t = time.perf_counter()
         result = pipeline.run(out / "sources.yaml", warehouse=url, progress=False)
         _print_run("unchanged sources", result, time.perf_counter() - t)
-    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    rss = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
     print(f"peak RSS: {rss / 1024:,.0f} MB")
     machine_probe("after")
 

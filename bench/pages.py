@@ -34,8 +34,7 @@ def main() -> int:
 
     from dashboard import auth, queries
 
-    engine = queries.engine(args.warehouse)
-    users = auth.load_users(auth.users_file(engine))
+    users = auth.load_users(auth.users_file(args.warehouse))
     app = str(ROOT / "dashboard" / "app.py")
     print(f"warehouse: {args.warehouse}")
     print(f"{'user':<10} {'page':<12} {'cold s':>8} {'warm s':>8}")

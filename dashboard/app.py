@@ -22,9 +22,10 @@ from dashboard.i18n import t  # noqa: E402
 from etl.errors import EtlError  # noqa: E402
 from etl.warehouse.db import warehouse_url  # noqa: E402
 
-# Page files live in views/, NOT pages/: Streamlit 1.67 switches to legacy multipage mode when a pages/
-# folder exists (until the first st.navigation call of the process, and on every AppTest run), and would
-# then run a page file directly by URL without this entrypoint.  Keep it that way.
+# Page files live in the top-level pages/, registered by absolute path: Streamlit's legacy multipage mode
+# looks for a pages/ folder beside the entrypoint (dashboard/pages/, which must not exist).  Every page file
+# checks the login again itself (dashboard.ui.page_context): run or reached without a session context, it
+# shows 无权访问本页面 and nothing else (tests/test_browser.py opens every page URL first on a fresh server).
 PAGE_FILES = {
     "overview": (ROOT / "pages" / "overview.py", "总览", ":material/dashboard:"),
     "coverage": (ROOT / "pages" / "coverage.py", "现场记录", ":material/videocam:"),
@@ -66,6 +67,7 @@ def _login_page() -> None:
 def _message_page(text: str):  # noqa: ANN202
     def page() -> None:
         st.error(text)
+
     return page
 
 
@@ -74,7 +76,7 @@ engine = queries.engine(url)
 users: dict[str, dict] = {}
 problem = None
 try:
-    path = auth.users_file(engine, os.environ.get("DASHBOARD_USERS_FILE") or _secret("users_file"))
+    path = auth.users_file(url, os.environ.get("DASHBOARD_USERS_FILE") or _secret("users_file"))
     if path is None:
         problem = t("未找到用户文件：请设置 DASHBOARD_USERS_FILE，或先用 etl run 载入演示数据")
     else:
@@ -88,14 +90,18 @@ if problem:
 
 header = st.empty()
 authenticator = stauth.Authenticate(
-    auth.credentials(users), cookie_name=auth.COOKIE_NAME,
-    cookie_key=auth.cookie_key(_secret("cookie_key")), cookie_expiry_days=auth.COOKIE_EXPIRY_DAYS,
-    auto_hash=False, login_sleep_time=0,
+    auth.credentials(users),
+    cookie_name=auth.COOKIE_NAME,
+    cookie_key=auth.cookie_key(_secret("cookie_key")),
+    cookie_expiry_days=auth.COOKIE_EXPIRY_DAYS,
+    auto_hash=False,
+    login_sleep_time=0,
 )
 login_fields = {"Form name": t("登录"), "Username": t("用户名"), "Password": t("密码"), "Login": t("登录")}
 # A cookie issued before its user's last logout is refused: login() then ignores cookies in this session.
 if not st.session_state.get("authentication_status") and auth.is_revoked(
-        authenticator.cookie_controller.get_cookie(), _logouts()):
+    authenticator.cookie_controller.get_cookie(), _logouts()
+):
     st.session_state["logout"] = True
 try:
     authenticator.login(location="main", fields=login_fields)
@@ -127,12 +133,18 @@ elif st.session_state.get("authentication_status") is False:
 if ctx is None:
     header.title(t("行政执法全过程记录督察考评平台"))
     st.session_state.pop("_ctx", None)
-    st.navigation([st.Page(_login_page, title=t("登录"), url_path="login")]).run()
+    # Every page URL is answered with the login form (not Streamlit's "Page not found"); nothing else runs.
+    login = [st.Page(_login_page, title=t("登录"), url_path="login", default=True)]
+    login += [st.Page(_login_page, title=t("登录"), url_path=pid) for pid in PAGE_FILES]
+    st.navigation(login, position="hidden").run()
 else:
     st.session_state["_ctx"] = ctx
     if st.session_state.get("_audited_login") != ctx.username:
         audit.record(engine, ctx, "login", "login")
         st.session_state["_audited_login"] = ctx.username
-    pages = [st.Page(f, title=t(title), icon=icon, url_path=pid)
-             for pid, (f, title, icon) in PAGE_FILES.items() if ctx.may_open(pid)]
+    pages = [
+        st.Page(f, title=t(title), icon=icon, url_path=pid)
+        for pid, (f, title, icon) in PAGE_FILES.items()
+        if ctx.may_open(pid)
+    ]
     st.navigation(pages).run()

@@ -17,22 +17,23 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from sqlalchemy.engine import Engine
 
 from etl.errors import ConfigError
-from etl.warehouse.db import read_df
-from etl.warehouse.scope import scope_of
+from etl.vocabulary import ROLES
+from etl.warehouse.scope import user_scope
 
-ROLES: dict[str, str] = {
-    "leader": "局领导",
-    "legal": "法制部门",
-    "equipment": "警保部门",
-    "it": "信通部门",
-    "unit_admin": "单位管理员",
-}
+__all__ = ["ROLES"]  # role id -> Chinese name (etl.vocabulary), re-exported for the pages and demo_logins
 # Page ids in navigation order.
 PAGES: tuple[str, ...] = (
-    "overview", "coverage", "cases", "equipment", "access", "integrity", "assessment", "data", "syslog",
+    "overview",
+    "coverage",
+    "cases",
+    "equipment",
+    "access",
+    "integrity",
+    "assessment",
+    "data",
+    "syslog",
 )
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
     "leader": ("overview", "coverage", "cases", "equipment", "access", "integrity", "assessment", "data"),
@@ -88,7 +89,8 @@ def load_users(path: Path) -> dict[str, dict]:
         if u["role"] == "unit_admin" and not u.get("unit_code"):
             raise ConfigError(f"单位管理员 {username} 缺少 unit_code")
         out[str(username).strip().lower()] = {
-            "name": str(u.get("name") or username), "role": u["role"],
+            "name": str(u.get("name") or username),
+            "role": u["role"],
             "unit_code": None if u.get("unit_code") is None else str(u["unit_code"]),
             "password_hash": str(u["password_hash"]),
         }
@@ -97,33 +99,37 @@ def load_users(path: Path) -> dict[str, dict]:
 
 def credentials(users: dict[str, dict]) -> dict:
     """The credentials dict streamlit-authenticator expects (a fresh deep copy each call)."""
-    return copy.deepcopy({
-        "usernames": {
-            name: {"name": u["name"], "email": f"{name}@localhost", "password": u["password_hash"],
-                   "roles": [u["role"]]}
-            for name, u in users.items()
+    return copy.deepcopy(
+        {
+            "usernames": {
+                name: {
+                    "name": u["name"],
+                    "email": f"{name}@localhost",
+                    "password": u["password_hash"],
+                    "roles": [u["role"]],
+                }
+                for name, u in users.items()
+            }
         }
-    })
+    )
 
 
-def demo_users_file(engine: Engine) -> Path | None:
-    """users.yaml beside the sources file of the latest successful ETL run, if any."""
-    try:
-        df = read_df(engine, "SELECT sources_file FROM etl_runs WHERE status = 'ok' ORDER BY run_id DESC LIMIT 1")
-    except Exception:  # noqa: BLE001 - no warehouse yet
+def demo_users_file(sources_file: str | None) -> Path | None:
+    """users.yaml beside ``sources_file`` (the latest successful ETL run's, ``queries.latest_sources_file``)."""
+    if not sources_file:
         return None
-    if df.empty or not df.iloc[0, 0]:
-        return None
-    path = Path(str(df.iloc[0, 0])).parent / "users.yaml"
+    path = Path(str(sources_file)).parent / "users.yaml"
     return path if path.is_file() else None
 
 
-def users_file(engine: Engine, configured: str | None = None) -> Path | None:
-    """Production file from the environment or secrets, else the demo's."""
+def users_file(url: str, configured: str | None = None) -> Path | None:
+    """Production file from the environment or secrets, else the demo's (found from the warehouse at ``url``)."""
     configured = configured or os.environ.get("DASHBOARD_USERS_FILE")
     if configured:
         return Path(configured)
-    return demo_users_file(engine)
+    from dashboard.queries import latest_sources_file  # the query layer runs the SQL
+
+    return demo_users_file(latest_sources_file(url))
 
 
 def cookie_key(configured: str | None = None) -> str:
@@ -150,11 +156,5 @@ def context_for(username: str, users: dict[str, dict], org_units: pd.DataFrame) 
     u = users.get((username or "").lower())
     if u is None:
         return None
-    if u["role"] in CITY_ROLES:
-        scope = None
-    else:
-        code = u["unit_code"]
-        known = set(org_units["unit_code"].astype(str)) if not org_units.empty else set()
-        scope = tuple(sorted(scope_of(org_units, code))) if code in known else ()
-    return UserContext(username=username.lower(), name=u["name"], role=u["role"], unit_code=u["unit_code"],
-                       scope=scope)
+    scope = None if u["role"] in CITY_ROLES else user_scope(org_units, u["unit_code"])
+    return UserContext(username=username.lower(), name=u["name"], role=u["role"], unit_code=u["unit_code"], scope=scope)

@@ -32,8 +32,14 @@ def to_xlsx(df: pd.DataFrame, sheet: str = "设备台账") -> bytes:
     return buf.getvalue()
 
 
-def assessment_workbook(url: str, period: str, unit: str | None, generated_by: str, scope: tuple[str, ...] | None,
-                        scheme_id: str | None = None) -> bytes:
+def assessment_workbook(
+    url: str,
+    period: str,
+    unit: str | None,
+    generated_by: str,
+    scope: tuple[str, ...] | None,
+    scheme_id: str | None = None,
+) -> bytes:
     """The assessment workbook of ``etl.reports.workbook.build_workbook`` (imported lazily: it is a separate module).
 
     ``unit`` None means the whole city (city roles only); a unit administrator's ``scope`` is passed as
@@ -43,5 +49,11 @@ def assessment_workbook(url: str, period: str, unit: str | None, generated_by: s
     from etl.reports.workbook import build_workbook
 
     effective_units(url, scope, unit)  # re-check the unit against the user's scope (ScopeError)
-    return build_workbook(engine(url), period=period, unit_code=unit, scheme_id=scheme_id,
-                          generated_by=generated_by, allowed_scope=None if scope is None else set(scope))
+    return build_workbook(
+        engine(url),
+        period=period,
+        unit_code=unit,
+        scheme_id=scheme_id,
+        generated_by=generated_by,
+        allowed_scope=None if scope is None else set(scope),
+    )

@@ -18,33 +18,77 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
-import yaml
 
-from dashboard import periods
-from etl.errors import EtlError
+from etl import periods, times
+from etl.errors import ConfigError
+from etl.scoring import schemes as schemes_mod
+from etl.scoring.lost_points import metric_shortfall
+from etl.scoring.metrics import METRICS
+from etl.warehouse import scope as scopes
 from etl.warehouse.db import make_engine, read_df
-from etl.warehouse.scope import scope_of
+from etl.warehouse.scope import ScopeError  # noqa: F401 - raised here for a unit outside the scope
 
 TTL = 300  # seconds; the warehouse changes once per ETL run
 ROW_LIMIT = 500
 ROOT = Path(__file__).resolve().parent.parent
 
-Scope = tuple[str, ...] | None
+Scope = scopes.Scope
 
 AV_RULES = ("AV-NONE", "AV-GAP", "AV-OFFICER")
-CASE_RULES = ("DOC-MISSING", "AV-MEASURE", "DOC-SIGNATURE", "START-APPROVAL", "MAJOR-REVIEW", "NOT-FILED-NOTICE",
-              "DECISION-RECORD", "RIGHTS-NOTICE", "SIMPLE-PROCEDURE", "DELIVERY", "PERFORMANCE-CHECK")
+CASE_RULES = (
+    "DOC-MISSING",
+    "AV-MEASURE",
+    "DOC-SIGNATURE",
+    "START-APPROVAL",
+    "MAJOR-REVIEW",
+    "NOT-FILED-NOTICE",
+    "DECISION-RECORD",
+    "RIGHTS-NOTICE",
+    "SIMPLE-PROCEDURE",
+    "DELIVERY",
+    "PERFORMANCE-CHECK",
+)
 ACCESS_RULES = ("ACCESS-RECORD", "ACCESS-SCOPE", "ACCESS-EXTERNAL")
 INTEGRITY_RULES = ("INTEGRITY-HASH", "INTEGRITY-MISSING", "INTEGRITY-DELETED", "UPLOAD-LATE")
 EQUIP_RULES = ("EQUIP-ADMIN", "EQUIP-REPAIR", "EQUIP-IDLE", "EQUIP-LEDGER", "WINDOW-CCTV")
-COUNTED_TABLES = ("org_units", "officers", "cases", "case_actions", "case_documents", "deliveries", "incidents",
-                  "incident_officers", "interruption_reports", "devices", "device_assignments", "clips", "access_log",
-                  "service_windows", "ledger_entries", "event_coverage", "findings", "metrics", "unit_scores",
-                  "quarantine", "audit_log")
-
-
-class ScopeError(EtlError):
-    """A unit or object outside the user's scope was asked for."""
+FINDING_LIST_COLUMNS = (
+    "rule_id",
+    "article",
+    "unit_code",
+    "case_no",
+    "doc_id",
+    "action_id",
+    "incident_no",
+    "clip_id",
+    "device_sn",
+    "log_id",
+    "police_no",
+    "occurred_at",
+    "detail",
+)
+COUNTED_TABLES = (
+    "org_units",
+    "officers",
+    "cases",
+    "case_actions",
+    "case_documents",
+    "deliveries",
+    "incidents",
+    "incident_officers",
+    "interruption_reports",
+    "devices",
+    "device_assignments",
+    "clips",
+    "access_log",
+    "service_windows",
+    "ledger_entries",
+    "event_coverage",
+    "findings",
+    "metrics",
+    "unit_scores",
+    "quarantine",
+    "audit_log",
+)
 
 
 # --- plumbing -----------------------------------------------------------------------------
@@ -61,8 +105,12 @@ def _df(url: str, sql: str, parse_dates: tuple[str, ...] = (), **params) -> pd.D
     expanding = [k for k, v in params.items() if isinstance(v, (list, tuple))]
     if expanding:
         stmt = stmt.bindparams(*[sa.bindparam(k, expanding=True) for k in expanding])
-    return read_df(engine(url), stmt, {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-                   parse_dates=parse_dates)
+    return read_df(
+        engine(url),
+        stmt,
+        {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+        parse_dates=parse_dates,
+    )
 
 
 def _dialect(url: str) -> str:
@@ -71,7 +119,7 @@ def _dialect(url: str) -> str:
 
 def _ts(url: str, value: datetime) -> datetime | str:
     """A datetime bound the way the dialect compares it (text on SQLite)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if _dialect(url) == "sqlite" else value
+    return times.ts_param(_dialect(url), value)
 
 
 def _month(url: str, col: str) -> str:
@@ -116,34 +164,22 @@ def effective_units(url: str, scope: Scope, unit: str | None) -> Scope:
 
     ``unit`` None means the user's whole scope.  A unit outside the scope raises ScopeError.
     """
-    if unit is None:
-        return scope
-    if scope is not None and unit not in scope:
-        raise ScopeError("无权查看该单位的数据")
-    sub = scope_of(_tree(url), unit)
-    if scope is not None:
-        sub &= set(scope)
-    return tuple(sorted(sub))
+    return scopes.covered_units(_tree(url), scope, unit)
 
 
 def scope_root(url: str, scope: Scope) -> str | None:
     """The top unit of a scope (the city for ``None``)."""
-    tree = _tree(url)
-    if tree.empty:
-        return None
-    if scope is None:
-        roots = tree[tree["parent_code"].isna() | ~tree["parent_code"].isin(tree["unit_code"])]
-        return str(roots["unit_code"].iloc[0]) if not roots.empty else None
-    inside = tree[tree["unit_code"].isin(scope)]
-    roots = inside[~inside["parent_code"].isin(scope)]
-    return str(roots["unit_code"].iloc[0]) if not roots.empty else None
+    return scopes.scope_root(_tree(url), scope)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def units(url: str, scope: Scope) -> pd.DataFrame:
     """The units a user may choose (their scope), in tree order."""
-    return _df(url, f"SELECT unit_code, name, level FROM org_units WHERE {_in('unit_code', 'units', scope)} "
-                    "ORDER BY unit_code", **_scope_params(scope))
+    return _df(
+        url,
+        f"SELECT unit_code, name, level FROM org_units WHERE {_in('unit_code', 'units', scope)} ORDER BY unit_code",
+        **_scope_params(scope),
+    )
 
 
 def unit_names(url: str) -> dict[str, str]:
@@ -160,7 +196,7 @@ def available_periods(url: str) -> dict[str, list[str]]:
         months_ = list(_df(url, "SELECT DISTINCT month FROM findings")["month"].dropna())
     if not months_:
         months_ = list(_df(url, f"SELECT DISTINCT {_month(url, 'arrived_at')} AS m FROM event_coverage")["m"].dropna())
-    return periods.periods_of_months([str(m) for m in months_])
+    return periods.periods_by_kind([str(m) for m in months_])
 
 
 def _period_params(url: str, period: str) -> dict:
@@ -176,10 +212,16 @@ def event_status_counts(url: str, scope: Scope, unit: str | None, period: str) -
     """On-site events per coverage status in the period (status, count)."""
     eff = effective_units(url, scope, unit)
     p = _period_params(url, period)
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT status, COUNT(*) AS count FROM event_coverage
-        WHERE {_in('unit_code', 'units', eff)} AND arrived_at >= :p_start AND arrived_at < :p_end
-        GROUP BY status ORDER BY status""", **_scope_params(eff), p_start=p["p_start"], p_end=p["p_end"])
+        WHERE {_in("unit_code", "units", eff)} AND arrived_at >= :p_start AND arrived_at < :p_end
+        GROUP BY status ORDER BY status""",
+        **_scope_params(eff),
+        p_start=p["p_start"],
+        p_end=p["p_end"],
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -187,18 +229,27 @@ def metrics(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFra
     """Standard metrics of the selected unit (over its scope) for the period."""
     target = unit if unit is not None else scope_root(url, scope)
     effective_units(url, scope, target)  # re-check the unit
-    return _df(url, "SELECT metric_id, numerator, denominator, value FROM metrics "
-                    "WHERE unit_code = :u AND period = :period ORDER BY metric_id", u=target, period=period)
+    return _df(
+        url,
+        "SELECT metric_id, numerator, denominator, value FROM metrics "
+        "WHERE unit_code = :u AND period = :period ORDER BY metric_id",
+        u=target,
+        period=period,
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def findings_by_article(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
     eff = effective_units(url, scope, unit)
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT rule_id, article, COUNT(*) AS count FROM findings
-        WHERE {_in('unit_code', 'units', eff)} AND month IN :months
+        WHERE {_in("unit_code", "units", eff)} AND month IN :months
         GROUP BY rule_id, article ORDER BY count DESC, rule_id""",
-               **_scope_params(eff), months=tuple(periods.months(period)))
+        **_scope_params(eff),
+        months=tuple(periods.months(period)),
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -207,18 +258,25 @@ def monthly_trend(url: str, scope: Scope, unit: str | None, period: str) -> pd.D
     eff = effective_units(url, scope, unit)
     p = _period_params(url, period[:4])
     m = _month(url, "arrived_at")
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT {m} AS month, COUNT(*) AS events,
                SUM(CASE WHEN status IN ('full', 'excused') THEN 1 ELSE 0 END) AS ok
         FROM event_coverage
-        WHERE {_in('unit_code', 'units', eff)} AND arrived_at >= :p_start AND arrived_at < :p_end
-        GROUP BY {m} ORDER BY month""", **_scope_params(eff), p_start=p["p_start"], p_end=p["p_end"])
+        WHERE {_in("unit_code", "units", eff)} AND arrived_at >= :p_start AND arrived_at < :p_end
+        GROUP BY {m} ORDER BY month""",
+        **_scope_params(eff),
+        p_start=p["p_start"],
+        p_end=p["p_end"],
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def schemes(url: str) -> pd.DataFrame:
-    return _df(url, "SELECT DISTINCT scheme_id, scheme_version, active FROM unit_scores "
-                    "ORDER BY active DESC, scheme_id")
+    return _df(
+        url, "SELECT DISTINCT scheme_id, scheme_version, active FROM unit_scores ORDER BY active DESC, scheme_id"
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -227,13 +285,19 @@ def scores(url: str, scope: Scope, unit: str | None, period: str, scheme_id: str
     eff = effective_units(url, scope, unit)
     scheme_cond = "s.active = 1" if scheme_id is None else "s.scheme_id = :scheme"
     params = {} if scheme_id is None else {"scheme": scheme_id}
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT s.unit_code, o.name AS unit_name, s.unit_level AS level, s.total, s.grade, s.rank, s.veto,
                s.scheme_id, s.scheme_version
         FROM unit_scores s LEFT JOIN org_units o ON o.unit_code = s.unit_code
-        WHERE {scheme_cond} AND s.period = :period AND {_in('s.unit_code', 'units', eff)}
+        WHERE {scheme_cond} AND s.period = :period AND {_in("s.unit_code", "units", eff)}
         ORDER BY CASE s.unit_level WHEN 'city' THEN 0 WHEN 'county' THEN 1 ELSE 2 END, s.rank, s.unit_code
-        LIMIT {ROW_LIMIT}""", **_scope_params(eff), period=period, **params)
+        LIMIT {ROW_LIMIT}""",
+        **_scope_params(eff),
+        period=period,
+        **params,
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -241,58 +305,130 @@ def item_scores(url: str, scope: Scope, unit: str, period: str, scheme_id: str |
     effective_units(url, scope, unit)
     scheme_cond = "active = 1" if scheme_id is None else "scheme_id = :scheme"
     params = {} if scheme_id is None else {"scheme": scheme_id}
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT item_id, item_name, points, objects, clean, deductions, score FROM unit_item_scores
         WHERE {scheme_cond} AND period = :period AND unit_code = :u ORDER BY item_id""",
-               period=period, u=unit, **params)
+        period=period,
+        u=unit,
+        **params,
+    )
+
+
+def _scheme(scheme_id: str | None, config_dir: Path | None = None) -> dict | None:
+    """config/schemes/<id>.yaml read by the scoring's own parser (None when missing or invalid)."""
+    if not scheme_id:
+        return None
+    try:
+        return schemes_mod.scheme_for(scheme_id, config_dir or ROOT / "config")
+    except ConfigError:
+        return None
 
 
 def item_rules(scheme_id: str | None, config_dir: Path | None = None) -> dict[str, list[str]]:
-    """item_id -> rule ids that lose its points, read from config/schemes/<id>.yaml (empty if unknown)."""
-    if not scheme_id:
-        return {}
-    path = (config_dir or ROOT / "config") / "schemes" / f"{scheme_id}.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    items = raw.get("items", []) if isinstance(raw, dict) else []
-    if isinstance(items, dict):
-        items = [{"id": k, **(v or {})} for k, v in items.items()]
-    out: dict[str, list[str]] = {}
-    for it in items:
-        if not isinstance(it, dict):
-            continue
-        rules = list(it.get("rules") or [])
-        ded = it.get("deductions") or {}
-        rules += list(ded.keys()) if isinstance(ded, dict) else [d.get("rule") for d in ded if isinstance(d, dict)]
-        out[str(it.get("id"))] = [str(r) for r in rules if r]
-    return out
+    """item_id -> rule ids whose findings lose its points (``etl.scoring.schemes.item_rules``; empty if the
+    scheme is unknown).  A metric item lists only its deduction rules: its points follow the metric's value."""
+    scheme = _scheme(scheme_id, config_dir)
+    return {} if scheme is None else schemes_mod.item_rules(scheme)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def findings_list(url: str, scope: Scope, unit: str | None, period: str, rule_ids: tuple[str, ...] | None = None,
-                  limit: int = ROW_LIMIT) -> pd.DataFrame:
+def item_lost_points(
+    url: str, scope: Scope, unit: str, period: str, scheme_id: str | None, item_id: str
+) -> dict[str, pd.DataFrame]:
+    """What lost ``item_id``'s points for ``unit`` (over its scope) in the period, for the drill-down.
+
+    ``metric`` (metric items; else empty): metric_id, metric_name, numerator, denominator, value, target
+    (1.0: the item scores points × min(value, 1)) and points_lost to the metric
+    (``etl.scoring.lost_points.metric_shortfall``).  ``findings``: the findings of the item's rules
+    (``item_rules``: unclean objects' rules, deductions) of the units in the unit's scope, newest first; empty
+    when the item has none (a metric item without deductions, an item the scheme does not know): never every
+    finding of the unit.
+    """
+    effective_units(url, scope, unit)
+    scheme = _scheme(scheme_id or _active_scheme_id(url))
+    item = next((it for it in (scheme or {}).get("items", []) if it["id"] == item_id), None)
+    metric = pd.DataFrame(
+        columns=["metric_id", "metric_name", "numerator", "denominator", "value", "target", "points_lost"]
+    )
+    if item is not None and item["metric"]:
+        m = _df(
+            url,
+            "SELECT metric_id, numerator, denominator, value FROM metrics "
+            "WHERE unit_code = :u AND period = :period AND metric_id = :m",
+            u=unit,
+            period=period,
+            m=item["metric"],
+        )
+        row = m.iloc[0] if len(m) else pd.Series({"numerator": None, "denominator": None, "value": None})
+        metric = pd.DataFrame(
+            [
+                {
+                    "metric_id": item["metric"],
+                    "metric_name": METRICS.get(item["metric"], item["metric"]),
+                    "numerator": row["numerator"],
+                    "denominator": row["denominator"],
+                    "value": row["value"],
+                    "target": 1.0,
+                    "points_lost": metric_shortfall(item["points"], row["denominator"], row["value"]),
+                }
+            ]
+        )
+    rules = schemes_mod.item_rules(scheme).get(item_id, []) if scheme is not None else []
+    found = (
+        findings_list(url, scope, unit, period, tuple(rules))
+        if rules
+        else pd.DataFrame(columns=list(FINDING_LIST_COLUMNS))
+    )
+    return {"metric": metric, "findings": found}
+
+
+def _active_scheme_id(url: str) -> str | None:
+    s = schemes(url)
+    active = s.loc[s["active"] == 1, "scheme_id"]
+    return str(active.iloc[0]) if len(active) else None
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def findings_list(
+    url: str,
+    scope: Scope,
+    unit: str | None,
+    period: str,
+    rule_ids: tuple[str, ...] | None = None,
+    limit: int = ROW_LIMIT,
+) -> pd.DataFrame:
     """Findings of the units in scope in the period, optionally of some rules (newest first, limited)."""
     eff = effective_units(url, scope, unit)
     rule_cond = "1=1" if rule_ids is None else "rule_id IN :rules"
     params = {} if rule_ids is None else {"rules": tuple(rule_ids)}
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT rule_id, article, unit_code, case_no, doc_id, action_id, incident_no, clip_id, device_sn, log_id,
                police_no, occurred_at, detail
-        FROM findings WHERE {_in('unit_code', 'units', eff)} AND month IN :months AND {rule_cond}
+        FROM findings WHERE {_in("unit_code", "units", eff)} AND month IN :months AND {rule_cond}
         ORDER BY occurred_at DESC LIMIT {int(limit)}""",
-               **_scope_params(eff), months=tuple(periods.months(period)), **params)
+        **_scope_params(eff),
+        months=tuple(periods.months(period)),
+        **params,
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def rule_counts(url: str, scope: Scope, unit: str | None, period: str, rule_ids: tuple[str, ...]) -> pd.DataFrame:
     eff = effective_units(url, scope, unit)
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT rule_id, COUNT(*) AS count FROM findings
-        WHERE {_in('unit_code', 'units', eff)} AND month IN :months AND rule_id IN :rules
+        WHERE {_in("unit_code", "units", eff)} AND month IN :months AND rule_id IN :rules
         GROUP BY rule_id ORDER BY rule_id""",
-               **_scope_params(eff), months=tuple(periods.months(period)), rules=tuple(rule_ids))
+        **_scope_params(eff),
+        months=tuple(periods.months(period)),
+        rules=tuple(rule_ids),
+    )
 
 
 # --- coverage ----------------------------------------------------------------------------
@@ -304,28 +440,40 @@ def coverage_by_unit_month(url: str, scope: Scope, unit: str | None, period: str
     eff = effective_units(url, scope, unit)
     p = _period_params(url, period)
     m = _month(url, "e.arrived_at")
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT e.unit_code, o.name AS unit_name, {m} AS month, COUNT(*) AS events,
                SUM(CASE WHEN e.status IN ('full', 'excused') THEN 1 ELSE 0 END) AS ok
         FROM event_coverage e LEFT JOIN org_units o ON o.unit_code = e.unit_code
-        WHERE {_in('e.unit_code', 'units', eff)} AND e.arrived_at >= :p_start AND e.arrived_at < :p_end
+        WHERE {_in("e.unit_code", "units", eff)} AND e.arrived_at >= :p_start AND e.arrived_at < :p_end
         GROUP BY e.unit_code, o.name, {m} ORDER BY e.unit_code, month""",
-               **_scope_params(eff), p_start=p["p_start"], p_end=p["p_end"])
+        **_scope_params(eff),
+        p_start=p["p_start"],
+        p_end=p["p_end"],
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def events(url: str, scope: Scope, unit: str | None, period: str, status: str | None = None,
-           limit: int = ROW_LIMIT) -> pd.DataFrame:
+def events(
+    url: str, scope: Scope, unit: str | None, period: str, status: str | None = None, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
     eff = effective_units(url, scope, unit)
     p = _period_params(url, period)
     status_cond = "1=1" if status is None else "status = :status"
     params = {} if status is None else {"status": status}
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT incident_no, unit_code, arrived_at, ended_at, covered_fraction, gap_count, status, cause
         FROM event_coverage
-        WHERE {_in('unit_code', 'units', eff)} AND arrived_at >= :p_start AND arrived_at < :p_end AND {status_cond}
+        WHERE {_in("unit_code", "units", eff)} AND arrived_at >= :p_start AND arrived_at < :p_end AND {status_cond}
         ORDER BY arrived_at DESC LIMIT {int(limit)}""",
-               **_scope_params(eff), p_start=p["p_start"], p_end=p["p_end"], **params)
+        **_scope_params(eff),
+        p_start=p["p_start"],
+        p_end=p["p_end"],
+        **params,
+    )
 
 
 def event_detail(url: str, scope: Scope, incident_no: str) -> dict[str, pd.DataFrame]:
@@ -333,42 +481,75 @@ def event_detail(url: str, scope: Scope, incident_no: str) -> dict[str, pd.DataF
 
     Everything is empty when the event is outside the scope.
     """
-    ev = _df(url, f"""
+    ev = _df(
+        url,
+        f"""
         SELECT e.incident_no, e.unit_code, e.arrived_at, e.ended_at, e.window_s, e.covered_s, e.covered_fraction,
                e.gap_count, e.status, e.raw_status, e.cause, e.report_id, i.category
         FROM event_coverage e LEFT JOIN incidents i ON i.incident_no = e.incident_no
-        WHERE e.incident_no = :n AND {_in('e.unit_code', 'units', scope)}""",
-             parse_dates=("arrived_at", "ended_at"), n=incident_no, **_scope_params(scope))
-    empty = {"event": ev.iloc[0:0], "officers": pd.DataFrame(), "clips": pd.DataFrame(), "gaps": pd.DataFrame(),
-             "report": pd.DataFrame()}
+        WHERE e.incident_no = :n AND {_in("e.unit_code", "units", scope)}""",
+        parse_dates=("arrived_at", "ended_at"),
+        n=incident_no,
+        **_scope_params(scope),
+    )
+    empty = {
+        "event": ev.iloc[0:0],
+        "officers": pd.DataFrame(),
+        "clips": pd.DataFrame(),
+        "gaps": pd.DataFrame(),
+        "report": pd.DataFrame(),
+    }
     if ev.empty:
         return empty
     arrived, ended = ev["arrived_at"].iloc[0].to_pydatetime(), ev["ended_at"].iloc[0].to_pydatetime()
-    officers = _df(url, """
+    officers = _df(
+        url,
+        """
         SELECT io.police_no, o.name FROM incident_officers io LEFT JOIN officers o ON o.police_no = io.police_no
-        WHERE io.incident_no = :n ORDER BY io.police_no""", n=incident_no)
+        WHERE io.incident_no = :n ORDER BY io.police_no""",
+        n=incident_no,
+    )
     clips = pd.DataFrame(columns=["clip_id", "device_sn", "police_no", "started_at", "ended_at"])
     if not officers.empty:
         # Devices held by the attending officers during the window, then their clips overlapping it
         # (index on clips(device_sn, started_at); a clip lasts less than a day).
-        held = _df(url, """
+        held = _df(
+            url,
+            """
             SELECT device_sn, police_no FROM device_assignments
             WHERE police_no IN :officers AND from_at < :e AND (to_at IS NULL OR to_at > :a)""",
-                   officers=tuple(officers["police_no"]), a=_ts(url, arrived), e=_ts(url, ended))
+            officers=tuple(officers["police_no"]),
+            a=_ts(url, arrived),
+            e=_ts(url, ended),
+        )
         if not held.empty:
-            clips = _df(url, """
+            clips = _df(
+                url,
+                """
                 SELECT clip_id, device_sn, police_no, started_at, ended_at FROM clips
                 WHERE device_sn IN :devs AND started_at < :e AND started_at >= :a0 AND ended_at > :a
-                ORDER BY started_at LIMIT 200""", parse_dates=("started_at", "ended_at"),
-                        devs=tuple(held["device_sn"].unique()), a=_ts(url, arrived), e=_ts(url, ended),
-                        a0=_ts(url, arrived - pd.Timedelta(days=1)))
+                ORDER BY started_at LIMIT 200""",
+                parse_dates=("started_at", "ended_at"),
+                devs=tuple(held["device_sn"].unique()),
+                a=_ts(url, arrived),
+                e=_ts(url, ended),
+                a0=_ts(url, arrived - pd.Timedelta(days=1)),
+            )
             holder = held.drop_duplicates("device_sn").set_index("device_sn")["police_no"]
             clips["police_no"] = clips["police_no"].fillna(clips["device_sn"].map(holder))
             clips = clips[clips["police_no"].isin(officers["police_no"])]
-    gaps = _df(url, "SELECT gap_no, gap_start, gap_end, gap_s FROM event_gaps WHERE incident_no = :n ORDER BY gap_no",
-               parse_dates=("gap_start", "gap_end"), n=incident_no)
-    report = _df(url, """SELECT report_id, police_no, reason, reported_at FROM interruption_reports
-                         WHERE incident_no = :n ORDER BY reported_at""", n=incident_no)
+    gaps = _df(
+        url,
+        "SELECT gap_no, gap_start, gap_end, gap_s FROM event_gaps WHERE incident_no = :n ORDER BY gap_no",
+        parse_dates=("gap_start", "gap_end"),
+        n=incident_no,
+    )
+    report = _df(
+        url,
+        """SELECT report_id, police_no, reason, reported_at FROM interruption_reports
+                         WHERE incident_no = :n ORDER BY reported_at""",
+        n=incident_no,
+    )
     return {"event": ev, "officers": officers, "clips": clips.reset_index(drop=True), "gaps": gaps, "report": report}
 
 
@@ -376,60 +557,98 @@ def event_detail(url: str, scope: Scope, incident_no: str) -> dict[str, pd.DataF
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def search_cases(url: str, scope: Scope, unit: str | None, text: str = "", only_with_findings: bool = False,
-                 limit: int = 200) -> pd.DataFrame:
+def search_cases(
+    url: str, scope: Scope, unit: str | None, text: str = "", only_with_findings: bool = False, limit: int = 200
+) -> pd.DataFrame:
     """Cases of the units in scope whose number or title contains ``text`` (with their finding counts)."""
     eff = effective_units(url, scope, unit)
     like = f"%{text.strip()}%" if text and text.strip() else "%"
     having = "AND f.n > 0" if only_with_findings else ""
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT c.case_no, c.unit_code, c.title, c.procedure, c.registered_at, COALESCE(f.n, 0) AS findings
         FROM cases c LEFT JOIN (
-            SELECT case_no, COUNT(*) AS n FROM findings WHERE case_no IS NOT NULL AND {_in('unit_code', 'units', eff)}
+            SELECT case_no, COUNT(*) AS n FROM findings WHERE case_no IS NOT NULL AND {_in("unit_code", "units", eff)}
             GROUP BY case_no) f ON f.case_no = c.case_no
-        WHERE {_in('c.unit_code', 'units', eff)} AND (c.case_no LIKE :q OR c.title LIKE :q) {having}
-        ORDER BY c.registered_at DESC LIMIT {int(limit)}""", **_scope_params(eff), q=like)
+        WHERE {_in("c.unit_code", "units", eff)} AND (c.case_no LIKE :q OR c.title LIKE :q) {having}
+        ORDER BY c.registered_at DESC LIMIT {int(limit)}""",
+        **_scope_params(eff),
+        q=like,
+    )
 
 
 def case_detail(url: str, scope: Scope, case_no: str) -> dict[str, pd.DataFrame]:
     """A case with its actions, documents, deliveries, supporting clips and findings; empty outside the scope."""
-    case = _df(url, f"SELECT * FROM cases WHERE case_no = :c AND {_in('unit_code', 'units', scope)}",
-               c=case_no, **_scope_params(scope))
+    case = _df(
+        url,
+        f"SELECT * FROM cases WHERE case_no = :c AND {_in('unit_code', 'units', scope)}",
+        c=case_no,
+        **_scope_params(scope),
+    )
     out = {k: pd.DataFrame() for k in ("actions", "documents", "deliveries", "clips", "findings")}
     out["case"] = case
     if case.empty:
         return out
-    out["actions"] = _df(url, """SELECT action_id, action_type, started_at, ended_at, police_no FROM case_actions
-                                 WHERE case_no = :c ORDER BY started_at""", parse_dates=("started_at", "ended_at"),
-                         c=case_no)
-    out["documents"] = _df(url, """
+    out["actions"] = _df(
+        url,
+        """SELECT action_id, action_type, started_at, ended_at, police_no FROM case_actions
+                                 WHERE case_no = :c ORDER BY started_at""",
+        parse_dates=("started_at", "ended_at"),
+        c=case_no,
+    )
+    out["documents"] = _df(
+        url,
+        """
         SELECT doc_id, action_id, doc_type, created_at, party_signed, party_refused, officer_signed, witness_signed
-        FROM case_documents WHERE case_no = :c ORDER BY created_at""", parse_dates=("created_at",), c=case_no)
-    out["deliveries"] = _df(url, """
+        FROM case_documents WHERE case_no = :c ORDER BY created_at""",
+        parse_dates=("created_at",),
+        c=case_no,
+    )
+    out["deliveries"] = _df(
+        url,
+        """
         SELECT d.delivery_id, d.doc_id, d.method, d.delivered_at, d.receipt_signed, d.postal_receipt
         FROM deliveries d JOIN case_documents cd ON cd.doc_id = d.doc_id
-        WHERE cd.case_no = :c ORDER BY d.delivered_at""", parse_dates=("delivered_at",), c=case_no)
+        WHERE cd.case_no = :c ORDER BY d.delivered_at""",
+        parse_dates=("delivered_at",),
+        c=case_no,
+    )
     acts = out["actions"]
     if not acts.empty:
         officers = set(_df(url, "SELECT police_no FROM case_officers WHERE case_no = :c", c=case_no)["police_no"])
         officers |= set(acts["police_no"].dropna())
         lo, hi = acts["started_at"].min().to_pydatetime(), acts["ended_at"].max().to_pydatetime()
         if officers:
-            devs = _df(url, """SELECT DISTINCT device_sn FROM device_assignments
+            devs = _df(
+                url,
+                """SELECT DISTINCT device_sn FROM device_assignments
                                WHERE police_no IN :o AND from_at < :hi AND (to_at IS NULL OR to_at > :lo)""",
-                       o=tuple(sorted(officers)), lo=_ts(url, lo), hi=_ts(url, hi))
+                o=tuple(sorted(officers)),
+                lo=_ts(url, lo),
+                hi=_ts(url, hi),
+            )
             if not devs.empty:
-                out["clips"] = _df(url, """
+                out["clips"] = _df(
+                    url,
+                    """
                     SELECT clip_id, device_sn, police_no, started_at, ended_at, case_no FROM clips
                     WHERE device_sn IN :d AND started_at < :hi AND started_at >= :lo0 AND ended_at > :lo
-                    ORDER BY started_at LIMIT 200""", parse_dates=("started_at", "ended_at"),
-                                   d=tuple(devs["device_sn"]), lo=_ts(url, lo), hi=_ts(url, hi),
-                                   lo0=_ts(url, lo - pd.Timedelta(days=1)))
-    ids = {"c": case_no, "acts": tuple(acts["action_id"]) or ("",),
-           "docs": tuple(out["documents"]["doc_id"]) or ("",)}
-    out["findings"] = _df(url, """
+                    ORDER BY started_at LIMIT 200""",
+                    parse_dates=("started_at", "ended_at"),
+                    d=tuple(devs["device_sn"]),
+                    lo=_ts(url, lo),
+                    hi=_ts(url, hi),
+                    lo0=_ts(url, lo - pd.Timedelta(days=1)),
+                )
+    ids = {"c": case_no, "acts": tuple(acts["action_id"]) or ("",), "docs": tuple(out["documents"]["doc_id"]) or ("",)}
+    out["findings"] = _df(
+        url,
+        """
         SELECT rule_id, article, action_id, doc_id, doc_type, police_no, occurred_at, detail FROM findings
-        WHERE case_no = :c OR action_id IN :acts OR doc_id IN :docs ORDER BY rule_id""", **ids)
+        WHERE case_no = :c OR action_id IN :acts OR doc_id IN :docs ORDER BY rule_id""",
+        **ids,
+    )
     return out
 
 
@@ -439,17 +658,27 @@ def case_detail(url: str, scope: Scope, case_no: str) -> dict[str, pd.DataFrame]
 @st.cache_data(ttl=TTL, show_spinner=False)
 def device_counts(url: str, scope: Scope, unit: str | None) -> pd.DataFrame:
     eff = effective_units(url, scope, unit)
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT d.unit_code, o.name AS unit_name, d.kind, d.status, COUNT(*) AS count
         FROM devices d LEFT JOIN org_units o ON o.unit_code = d.unit_code
-        WHERE {_in('d.unit_code', 'units', eff)}
+        WHERE {_in("d.unit_code", "units", eff)}
         GROUP BY d.unit_code, o.name, d.kind, d.status ORDER BY d.unit_code, d.kind, d.status""",
-               **_scope_params(eff))
+        **_scope_params(eff),
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def devices(url: str, scope: Scope, unit: str | None, period: str, kind: str | None = None,
-            status: str | None = None, limit: int = 2000) -> pd.DataFrame:
+def devices(
+    url: str,
+    scope: Scope,
+    unit: str | None,
+    period: str,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 2000,
+) -> pd.DataFrame:
     """Devices with current holder, clips in the period and days in the current status."""
     eff = effective_units(url, scope, unit)
     p = _period_params(url, period)
@@ -457,7 +686,9 @@ def devices(url: str, scope: Scope, unit: str | None, period: str, kind: str | N
     params: dict = {**_scope_params(eff), "p_start": p["p_start"], "p_end": p["p_end"]}
     _equal_filters(conds, params, {"d.kind": ("kind", kind), "d.status": ("status", status)})
     where = " AND ".join(conds)
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT d.device_sn, d.unit_code, d.kind, d.model, d.status, d.status_since, h.police_no AS holder,
                COALESCE(u.clips, 0) AS clips
         FROM devices d
@@ -466,16 +697,22 @@ def devices(url: str, scope: Scope, unit: str | None, period: str, kind: str | N
                    WHERE {where} AND c.started_at >= :p_start AND c.started_at < :p_end
                    GROUP BY c.device_sn) u ON u.device_sn = d.device_sn
         WHERE {where} ORDER BY d.unit_code, d.device_sn LIMIT {int(limit)}""",
-               parse_dates=("status_since",), **params)
+        parse_dates=("status_since",),
+        **params,
+    )
 
 
 def device_history(url: str, scope: Scope, device_sn: str) -> pd.DataFrame:
     """Assignment history of one device; empty when the device is outside the scope."""
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT a.police_no, o.name, a.from_at, a.to_at FROM device_assignments a
         JOIN devices d ON d.device_sn = a.device_sn LEFT JOIN officers o ON o.police_no = a.police_no
-        WHERE a.device_sn = :sn AND {_in('d.unit_code', 'units', scope)} ORDER BY a.from_at DESC""",
-               sn=device_sn, **_scope_params(scope))
+        WHERE a.device_sn = :sn AND {_in("d.unit_code", "units", scope)} ORDER BY a.from_at DESC""",
+        sn=device_sn,
+        **_scope_params(scope),
+    )
 
 
 # --- access audit ------------------------------------------------------------------------
@@ -493,18 +730,33 @@ _ACCESS_FROM = "access_log a JOIN clips c ON c.clip_id = a.clip_id JOIN devices 
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def access_records(url: str, scope: Scope, unit: str | None, period: str, user_no: str | None = None,
-                   action: str | None = None, limit: int = ROW_LIMIT) -> pd.DataFrame:
+def access_records(
+    url: str,
+    scope: Scope,
+    unit: str | None,
+    period: str,
+    user_no: str | None = None,
+    action: str | None = None,
+    limit: int = ROW_LIMIT,
+) -> pd.DataFrame:
     """Access records (by the unit owning the clip's device) with the access rules they broke."""
     eff = effective_units(url, scope, unit)
     where, params = _access_where(url, eff, period, user_no, action)
-    df = _df(url, f"""
+    df = _df(
+        url,
+        f"""
         SELECT a.log_id, a.clip_id, d.unit_code, a.action, a.user_no, a.at, a.reason, a.approver_no, a.recipient
-        FROM {_ACCESS_FROM} WHERE {where} ORDER BY a.at DESC LIMIT {int(limit)}""", **params)
+        FROM {_ACCESS_FROM} WHERE {where} ORDER BY a.at DESC LIMIT {int(limit)}""",
+        **params,
+    )
     if df.empty:
         return df.assign(findings="")
-    f = _df(url, "SELECT log_id, rule_id FROM findings WHERE rule_id IN :rules AND log_id IN :ids",
-            rules=ACCESS_RULES, ids=tuple(df["log_id"]))
+    f = _df(
+        url,
+        "SELECT log_id, rule_id FROM findings WHERE rule_id IN :rules AND log_id IN :ids",
+        rules=ACCESS_RULES,
+        ids=tuple(df["log_id"]),
+    )
     per_log = f.groupby("log_id")["rule_id"].agg(lambda s: "、".join(sorted(set(s))))
     return df.assign(findings=df["log_id"].map(per_log).fillna(""))
 
@@ -514,18 +766,26 @@ def access_summary(url: str, scope: Scope, unit: str | None, period: str) -> pd.
     """Per user and action: number of accesses."""
     eff = effective_units(url, scope, unit)
     where, params = _access_where(url, eff, period, None, None)
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT a.user_no, a.action, COUNT(*) AS actions FROM {_ACCESS_FROM} WHERE {where}
-        GROUP BY a.user_no, a.action ORDER BY a.user_no, a.action LIMIT 5000""", **params)
+        GROUP BY a.user_no, a.action ORDER BY a.user_no, a.action LIMIT 5000""",
+        **params,
+    )
 
 
 def access_detail(url: str, scope: Scope, log_id: str) -> pd.DataFrame:
     """One access record with its clip; empty outside the scope."""
-    return _df(url, f"""
+    return _df(
+        url,
+        f"""
         SELECT a.log_id, a.clip_id, c.device_sn, d.unit_code, c.police_no, c.started_at, a.action, a.user_no, a.at,
                a.reason, a.approver_no, a.approved_at, a.recipient
-        FROM {_ACCESS_FROM} WHERE a.log_id = :id AND {_in('d.unit_code', 'units', scope)}""",
-               id=log_id, **_scope_params(scope))
+        FROM {_ACCESS_FROM} WHERE a.log_id = :id AND {_in("d.unit_code", "units", scope)}""",
+        id=log_id,
+        **_scope_params(scope),
+    )
 
 
 # --- data / ETL status (city-wide roles only; pages check the role) -------------------------
@@ -533,8 +793,11 @@ def access_detail(url: str, scope: Scope, log_id: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def etl_runs(url: str) -> pd.DataFrame:
-    return _df(url, """SELECT run_id, started_at, ended_at, status, as_of, sources_file, message FROM etl_runs
-                       ORDER BY run_id DESC LIMIT 20""")
+    return _df(
+        url,
+        """SELECT run_id, started_at, ended_at, status, as_of, sources_file, message FROM etl_runs
+                       ORDER BY run_id DESC LIMIT 20""",
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -550,8 +813,11 @@ def table_rows(url: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def quarantine_by_reason(url: str) -> pd.DataFrame:
-    return _df(url, """SELECT table_name, reason, COUNT(*) AS count FROM v_quarantine
-                       GROUP BY table_name, reason ORDER BY count DESC LIMIT 200""")
+    return _df(
+        url,
+        """SELECT table_name, reason, COUNT(*) AS count FROM v_quarantine
+                       GROUP BY table_name, reason ORDER BY count DESC LIMIT 200""",
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -563,12 +829,26 @@ def freshness(url: str) -> pd.DataFrame:
 # --- the dashboard's own audit log ---------------------------------------------------------
 
 
-def audit_rows(url: str, username: str | None = None, action: str | None = None,
-               limit: int = ROW_LIMIT) -> pd.DataFrame:
+def audit_rows(
+    url: str, username: str | None = None, action: str | None = None, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
     conds, params = ["1=1"], {}
     _equal_filters(conds, params, {"username": ("u", username), "action": ("a", action)})
-    return _df(url, f"""SELECT at, username, role, scope, page, action, object, reason FROM audit_log
-                        WHERE {' AND '.join(conds)} ORDER BY id DESC LIMIT {int(limit)}""", **params)
+    return _df(
+        url,
+        f"""SELECT at, username, role, scope, page, action, object, reason FROM audit_log
+                        WHERE {" AND ".join(conds)} ORDER BY id DESC LIMIT {int(limit)}""",
+        **params,
+    )
+
+
+def latest_sources_file(url: str) -> str | None:
+    """The sources file of the latest successful ETL run (where the demo keeps its users.yaml); None if none."""
+    try:
+        df = _df(url, "SELECT sources_file FROM etl_runs WHERE status = 'ok' ORDER BY run_id DESC LIMIT 1")
+    except Exception:  # noqa: BLE001 - no warehouse yet
+        return None
+    return None if df.empty or not df.iloc[0, 0] else str(df.iloc[0, 0])
 
 
 def clear_caches() -> None:

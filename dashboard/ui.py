@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import audit, i18n, periods, queries
+from dashboard import audit, i18n, queries
 from dashboard.auth import UserContext
 from dashboard.i18n import t
+from etl import periods
+from etl.vocabulary import PERIOD_KIND_NAMES as PERIOD_KINDS
 from etl.warehouse.db import warehouse_url
-
-PERIOD_KINDS = {"month": "月", "quarter": "季度", "year": "年"}
 
 
 def url() -> str:
@@ -48,10 +48,10 @@ def period_picker(key: str = "period") -> str | None:
         st.info(t("无数据"))
         return None
     c1, c2 = st.columns([1, 2])
-    kind = c1.radio(t("期间类型"), kinds, format_func=lambda k: t(PERIOD_KINDS[k]), horizontal=True,
-                    key=f"{key}_kind")
-    return c2.selectbox(t("期间"), avail[kind], format_func=lambda p: periods.label(p, i18n.lang()),
-                        key=f"{key}_{kind}")
+    kind = c1.radio(t("期间类型"), kinds, format_func=lambda k: t(PERIOD_KINDS[k]), horizontal=True, key=f"{key}_kind")
+    return c2.selectbox(
+        t("期间"), avail[kind], format_func=lambda p: periods.label(p, i18n.lang()), key=f"{key}_{kind}"
+    )
 
 
 def unit_picker(ctx: UserContext, key: str = "unit", container=None) -> str | None:  # noqa: ANN001
@@ -67,12 +67,12 @@ def unit_picker(ctx: UserContext, key: str = "unit", container=None) -> str | No
     root = queries.scope_root(url(), ctx.scope)
     wanted = st.query_params.get("unit")
     default = wanted if wanted in codes else (root if root in codes else codes[0])
-    return box.selectbox(t("单位"), codes, index=codes.index(default), format_func=lambda c: names.get(c, c),
-                         key=key)
+    return box.selectbox(t("单位"), codes, index=codes.index(default), format_func=lambda c: names.get(c, c), key=key)
 
 
-def reason_gate(ctx: UserContext, page: str, action: str, obj: str, key: str,
-                prompt: str = "查看详情须填写事由（将记入系统日志）") -> str | None:
+def reason_gate(
+    ctx: UserContext, page: str, action: str, obj: str, key: str, prompt: str = "查看详情须填写事由（将记入系统日志）"
+) -> str | None:
     """Ask for a reason (事由) before a detail view or an export; record it in the audit log once.
 
     Returns the reason when given (in this session, for this object), else None.

@@ -12,10 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 from etl.errors import EtlError
+from etl.times import TS_FORMAT
 
 
 def _as_of(value: str) -> datetime:
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+    for fmt in (TS_FORMAT, "%Y-%m-%d"):
         try:
             parsed = datetime.strptime(value, fmt)
         except ValueError:
@@ -36,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="加载数据源、检查完整性、评估规则、计算得分")
     r.add_argument("--sources", required=True, type=Path)
-    r.add_argument("--warehouse", default=None, help="SQLAlchemy URL；默认 $WAREHOUSE_URL 或 sqlite:///data/warehouse.sqlite")
+    r.add_argument(
+        "--warehouse", default=None, help="SQLAlchemy URL；默认 $WAREHOUSE_URL 或 sqlite:///data/warehouse.sqlite"
+    )
     r.add_argument("--as-of", type=_as_of, default=None, help='评估时间 "YYYY-MM-DD HH:MM:SS"')
     r.add_argument("--no-rules", action="store_true", help="只加载，不评估规则（基准测试用）")
 
@@ -65,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "assess":
             from etl.reports.workbook import assess_cli
 
-            out = assess_cli(warehouse=args.warehouse, period=args.period, unit=args.unit,
-                             scheme=args.scheme, xlsx=args.xlsx)
+            out = assess_cli(
+                warehouse=args.warehouse, period=args.period, unit=args.unit, scheme=args.scheme, xlsx=args.xlsx
+            )
             print(out)
     except EtlError as exc:
         print(f"错误：{exc}", file=sys.stderr)

@@ -13,8 +13,12 @@ summary = queries.access_summary(url, ctx.scope, unit, period)
 c1, c2 = st.columns(2)
 users = sorted(summary["user_no"].dropna().unique()) if not summary.empty else []
 user_no = c1.selectbox(t("调阅人"), [None, *users], format_func=lambda u: u or t("全部"), key="access_user")
-action = c2.selectbox(t("操作"), [None, *ACCESS_ACTIONS], key="access_action",
-                      format_func=lambda a: t("全部") if a is None else ACCESS_ACTIONS[a])
+action = c2.selectbox(
+    t("操作"),
+    [None, *ACCESS_ACTIONS],
+    key="access_action",
+    format_func=lambda a: t("全部") if a is None else ACCESS_ACTIONS[a],
+)
 
 st.subheader(t("调阅记录"))
 records = queries.access_records(url, ctx.scope, unit, period, user_no, action)

@@ -19,31 +19,56 @@ scheme = st.selectbox(t("考评方案"), list(schemes["scheme_id"].unique()), ke
 unit = ui.unit_picker(ctx)
 scores = queries.scores(url, ctx.scope, unit, period, scheme)
 ui.chart(charts.bars(scores.head(40), "unit_name", "total", t("总分"), horizontal=True, hover="grade"))
-ui.table(logic.scores_view(scores)[["unit_code", "unit_name", "level", "total", "grade", "rank", "veto", "scheme_version"]])
+ui.table(
+    logic.scores_view(scores)[["unit_code", "unit_name", "level", "total", "grade", "rank", "veto", "scheme_version"]]
+)
 
 st.subheader(t("分项得分"))
-chosen = st.selectbox(t("选择单位"), list(scores["unit_code"]), format_func=lambda c: names.get(c, c),
-                      key="score_unit") if not scores.empty else None
+chosen = (
+    st.selectbox(t("选择单位"), list(scores["unit_code"]), format_func=lambda c: names.get(c, c), key="score_unit")
+    if not scores.empty
+    else None
+)
 if chosen:
     items = queries.item_scores(url, ctx.scope, chosen, period, scheme)
     ui.chart(charts.item_breakdown(items, t("分项得分")))
     ui.table(items)
     st.subheader(t("扣分追溯"))
     lost = items[items["score"] < items["points"]]
-    rules_of = queries.item_rules(scheme)
-    item = st.selectbox(t("选择考评项"), list(lost["item_id"]), index=None, placeholder=t("请选择"), key="lost_item",
-                        format_func=lambda i: str(lost.set_index("item_id")["item_name"].get(i, i)))
-    if item:
-        rule_ids = tuple(rules_of.get(item, ())) or None
-        ui.table(queries.findings_list(url, ctx.scope, chosen, period, rule_ids), names)
+    item = st.selectbox(
+        t("选择考评项"),
+        list(lost["item_id"]),
+        index=None,
+        placeholder=t("请选择"),
+        key="lost_item",
+        format_func=lambda i: str(lost.set_index("item_id")["item_name"].get(i, i)),
+    )
+    if item:  # what lost this item's points: a metric item's value, the findings of the item's rules
+        lost_at = queries.item_lost_points(url, ctx.scope, chosen, period, scheme, item)
+        if not lost_at["metric"].empty:
+            st.caption(t("按指标值计分：得分 = 分值 × 指标值（超过 100% 按 100% 计，分母为 0 得满分）"))
+            ui.table(logic.metric_loss_view(lost_at["metric"]))
+        if not lost_at["findings"].empty or lost_at["metric"].empty:
+            ui.table(lost_at["findings"], names)
 
 st.subheader(t("下载考评表"))
-if ctx.may_export and ui.reason_gate(ctx, "assessment", "export_workbook", f"{unit}:{period}:{scheme}",
-                                     key="workbook", prompt="导出须填写事由（将记入系统日志）"):
+if ctx.may_export and ui.reason_gate(
+    ctx,
+    "assessment",
+    "export_workbook",
+    f"{unit}:{period}:{scheme}",
+    key="workbook",
+    prompt="导出须填写事由（将记入系统日志）",
+):
     try:
         data = exports.assessment_workbook(url, period, unit, ctx.username, ctx.scope, scheme)
     except Exception as exc:  # noqa: BLE001 - the builder is a separate module: show why, keep the page
         st.error(f"{t('考评表生成功能暂不可用')}：{exc}")
     else:
-        st.download_button(t("下载考评表"), data, file_name=f"考评表_{unit}_{period}.xlsx", key="workbook_dl",
-                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        st.download_button(
+            t("下载考评表"),
+            data,
+            file_name=f"考评表_{unit}_{period}.xlsx",
+            key="workbook_dl",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )

@@ -34,6 +34,11 @@ if incident and ui.reason_gate(ctx, "coverage", "view_event", incident, key="eve
     c2.metric(t("覆盖率"), logic.fmt_rate(e["covered_fraction"]))
     c3.metric(t("原因提示"), t(logic.CAUSE_ZH.get(e["cause"], "—")) if e["cause"] else "—")
     ui.chart(charts.event_timeline(e, d["clips"], d["gaps"], d["report"], d["officers"], t("时间轴")))
-    st.text(f"{t('中断报告')}：" + ("；".join(f"{r.police_no} {r.reported_at} {r.reason or ''}"
-                                            for r in d["report"].itertuples()) or t("无中断报告")))
+    st.text(
+        f"{t('中断报告')}："
+        + (
+            "；".join(f"{r.police_no} {r.reported_at} {r.reason or ''}" for r in d["report"].itertuples())
+            or t("无中断报告")
+        )
+    )
     ui.table(d["gaps"])

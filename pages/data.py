@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from dashboard import charts, logic, queries, ui
 from dashboard.i18n import t
 
 ctx = ui.page_context("data", "数据")
@@ -17,7 +17,7 @@ with left:
     ui.table(queries.table_rows(url))
 with right:
     st.subheader(t("数据新鲜度"))
-    st.text(f"{t('评价日期')}：{queries.as_of(url):%Y-%m-%d %H:%M:%S}")
+    st.text(f"{t('评价日期')}：{logic.fmt_time(queries.as_of(url))}")
     ui.table(queries.freshness(url))
 
 st.subheader(t("隔离数据（按原因）"))

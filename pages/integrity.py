@@ -10,8 +10,12 @@ names = queries.unit_names(url)
 
 counts = queries.rule_counts(url, ctx.scope, unit, period, queries.INTEGRITY_RULES)
 by_rule = dict(zip(counts["rule_id"], counts["count"], strict=True))
-labels = {"INTEGRITY-HASH": "篡改", "INTEGRITY-MISSING": "缺失", "INTEGRITY-DELETED": "提前删除",
-          "UPLOAD-LATE": "上传超时"}
+labels = {
+    "INTEGRITY-HASH": "篡改",
+    "INTEGRITY-MISSING": "缺失",
+    "INTEGRITY-DELETED": "提前删除",
+    "UPLOAD-LATE": "上传超时",
+}
 cols = st.columns(len(labels))
 for col, (rule, label) in zip(cols, labels.items(), strict=True):
     col.metric(t(label), logic.fmt_num(by_rule.get(rule, 0)))

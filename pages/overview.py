@@ -10,11 +10,15 @@ ctx, url, period, unit = ui.scoped_page("overview", "总览")
 summary = logic.status_summary(queries.event_status_counts(url, ctx.scope, unit, period))
 by_article = queries.findings_by_article(url, ctx.scope, unit, period)
 scores = queries.scores(url, ctx.scope, unit, period)
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3 = st.columns(3)
 c1.metric(t("现场执法事件"), logic.fmt_num(summary["events"]))
 c2.metric(t("全程记录率"), logic.fmt_rate(summary["rate"]), help=f"{summary['ok']} / {summary['events']}")
 c3.metric(t("问题总数"), logic.fmt_num(int(by_article["count"].sum()) if not by_article.empty else 0))
-c4.metric(t("平均得分"), logic.fmt_num(round(scores["total"].mean(), 2)) if not scores.empty else "—")
+averages = logic.level_averages(scores)  # like with like: one average per unit level, never across levels
+if averages.empty:
+    st.metric(t("平均得分"), "—")
+for col, a in zip(st.columns(max(len(averages), 3)), averages.itertuples(), strict=False):
+    col.metric(f"{t('平均得分')}（{t(a.label)}）", logic.fmt_num(round(a.mean, 2)), help=f"{a.units} {t('个单位')}")
 
 left, right = st.columns(2)
 with left:

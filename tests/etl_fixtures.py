@@ -35,89 +35,283 @@ def _rows(table: str, rows: list[tuple]) -> pd.DataFrame:
 def base_tables() -> dict[str, pd.DataFrame]:
     """A small valid data set of every contract table (values as text, None for null)."""
     t: dict[str, pd.DataFrame] = {}
-    t["org_units"] = _rows("org_units", [
-        (CITY, "长治市公安局", None, "city"),
-        (COUNTY, "长治市公安局潞州分局", CITY, "county"),
-        (STATION, "潞州分局东街派出所", COUNTY, "station"),
-        (COUNTY2, "长治市公安局上党分局", CITY, "county"),
-    ])
-    t["officers"] = _rows("officers", [
-        ("012345", "王建国", STATION, "police", "1", "1"),
-        ("012346", "李明", STATION, "police", "0", "1"),
-        ("F00101", "张辅警", STATION, "auxiliary", "0", "1"),
-        ("023001", "赵刚", COUNTY2, "police", "1", "1"),
-    ])
-    t["cases"] = _rows("cases", [
-        ("C2026001", STATION, "殴打他人案", "general", "ex_officio", "0", "0", "2026-03-01 09:00:00",
-         "2026-03-01 10:00:00", "2026-03-01 09:30:00", "1", "2026-03-20 16:00:00", "2026-03-25 10:00:00", "0",
-         "2026-03-25 10:00:00"),
-        ("C2026002", COUNTY2, "违反治安管理", "simple", "report", "0", "0", "2026-03-05 14:00:00",
-         None, None, None, None, None, "1", "2026-03-05 15:00:00"),
-    ])
-    t["case_officers"] = _rows("case_officers", [
-        ("C2026001", "012345", "handler"), ("C2026001", "012346", "assistant"), ("C2026002", "023001", "handler"),
-    ])
-    t["case_actions"] = _rows("case_actions", [
-        ("A0001", "C2026001", "inquiry", "2026-03-02 09:00:00", "2026-03-02 10:00:00", "012345",
-         "2026-03-02 10:00:00"),
-        ("A0002", "C2026001", "on_site_inspection", "2026-03-03 09:00:00", "2026-03-03 09:40:00", "012346",
-         "2026-03-03 09:40:00"),
-        ("A0003", "C2026002", "inquiry", "2026-03-05 14:10:00", "2026-03-05 14:30:00", "023001",
-         "2026-03-05 14:30:00"),
-    ])
-    t["case_documents"] = _rows("case_documents", [
-        ("D0001", "C2026001", "A0001", "inquiry_record", "2026-03-02 10:00:00", "012345", None, None,
-         "《治安管理处罚法》第九十四条", "1", "0", "1", None, "2026-03-02 10:00:00"),
-        ("D0002", "C2026001", None, "penalty_decision", "2026-03-20 16:00:00", "012345", "012346", "012345",
-         "《治安管理处罚法》第四十三条", "1", "0", "1", None, "2026-03-20 16:00:00"),
-    ])
-    t["deliveries"] = _rows("deliveries", [
-        ("V0001", "D0002", "direct", "2026-03-21 09:00:00", "1", None, None, None, None),
-    ])
-    t["incidents"] = _rows("incidents", [
-        ("J2026030100001", STATION, "纠纷", "2026-03-01 08:40:00", "2026-03-01 08:55:00", "2026-03-01 09:30:00",
-         "1", "C2026001", "2026-03-01 09:30:00"),
-        ("J2026030500002", COUNTY2, "治安", "2026-03-05 13:40:00", "2026-03-05 13:50:00", "2026-03-05 14:05:00",
-         "1", None, "2026-03-05 14:05:00"),
-        ("J2026030600003", STATION, "求助", "2026-03-06 20:00:00", None, None, "0", None, "2026-03-06 20:30:00"),
-    ])
-    t["incident_officers"] = _rows("incident_officers", [
-        ("J2026030100001", "012345"), ("J2026030100001", "F00101"), ("J2026030500002", "023001"),
-    ])
-    t["interruption_reports"] = _rows("interruption_reports", [
-        ("R0001", "J2026030500002", "023001", "电量耗尽", "2026-03-05 18:00:00"),
-    ])
-    t["devices"] = _rows("devices", [
-        ("DSJ0001", "bodycam", "DSJ-V9", STATION, "in_use", "2025-12-01 09:00:00", "2025-11-20"),
-        ("DSJ0002", "bodycam", "DSJ-V9", STATION, "in_use", "2025-12-01 09:00:00", "2025-11-20"),
-        ("DSJ0003", "bodycam", "DSJ-V9", COUNTY2, "repair", "2026-02-01 09:00:00", "2025-11-20"),
-    ])
-    t["device_assignments"] = _rows("device_assignments", [
-        ("DSJ0001", "012345", "2025-12-01 09:00:00", None),
-        ("DSJ0002", "F00101", "2025-12-01 09:00:00", None),
-        ("DSJ0003", "023001", "2025-12-01 09:00:00", "2026-02-01 09:00:00"),
-    ])
+    t["org_units"] = _rows(
+        "org_units",
+        [
+            (CITY, "长治市公安局", None, "city"),
+            (COUNTY, "长治市公安局潞州分局", CITY, "county"),
+            (STATION, "潞州分局东街派出所", COUNTY, "station"),
+            (COUNTY2, "长治市公安局上党分局", CITY, "county"),
+        ],
+    )
+    t["officers"] = _rows(
+        "officers",
+        [
+            ("012345", "王建国", STATION, "police", "1", "1"),
+            ("012346", "李明", STATION, "police", "0", "1"),
+            ("F00101", "张辅警", STATION, "auxiliary", "0", "1"),
+            ("023001", "赵刚", COUNTY2, "police", "1", "1"),
+        ],
+    )
+    t["cases"] = _rows(
+        "cases",
+        [
+            (
+                "C2026001",
+                STATION,
+                "殴打他人案",
+                "general",
+                "ex_officio",
+                "0",
+                "0",
+                "2026-03-01 09:00:00",
+                "2026-03-01 10:00:00",
+                "2026-03-01 09:30:00",
+                "1",
+                "2026-03-20 16:00:00",
+                "2026-03-25 10:00:00",
+                "0",
+                "2026-03-25 10:00:00",
+            ),
+            (
+                "C2026002",
+                COUNTY2,
+                "违反治安管理",
+                "simple",
+                "report",
+                "0",
+                "0",
+                "2026-03-05 14:00:00",
+                None,
+                None,
+                None,
+                None,
+                None,
+                "1",
+                "2026-03-05 15:00:00",
+            ),
+        ],
+    )
+    t["case_officers"] = _rows(
+        "case_officers",
+        [
+            ("C2026001", "012345", "handler"),
+            ("C2026001", "012346", "assistant"),
+            ("C2026002", "023001", "handler"),
+        ],
+    )
+    t["case_actions"] = _rows(
+        "case_actions",
+        [
+            (
+                "A0001",
+                "C2026001",
+                "inquiry",
+                "2026-03-02 09:00:00",
+                "2026-03-02 10:00:00",
+                "012345",
+                "2026-03-02 10:00:00",
+            ),
+            (
+                "A0002",
+                "C2026001",
+                "on_site_inspection",
+                "2026-03-03 09:00:00",
+                "2026-03-03 09:40:00",
+                "012346",
+                "2026-03-03 09:40:00",
+            ),
+            (
+                "A0003",
+                "C2026002",
+                "inquiry",
+                "2026-03-05 14:10:00",
+                "2026-03-05 14:30:00",
+                "023001",
+                "2026-03-05 14:30:00",
+            ),
+        ],
+    )
+    t["case_documents"] = _rows(
+        "case_documents",
+        [
+            (
+                "D0001",
+                "C2026001",
+                "A0001",
+                "inquiry_record",
+                "2026-03-02 10:00:00",
+                "012345",
+                None,
+                None,
+                "《治安管理处罚法》第九十四条",
+                "1",
+                "0",
+                "1",
+                None,
+                "2026-03-02 10:00:00",
+            ),
+            (
+                "D0002",
+                "C2026001",
+                None,
+                "penalty_decision",
+                "2026-03-20 16:00:00",
+                "012345",
+                "012346",
+                "012345",
+                "《治安管理处罚法》第四十三条",
+                "1",
+                "0",
+                "1",
+                None,
+                "2026-03-20 16:00:00",
+            ),
+        ],
+    )
+    t["deliveries"] = _rows(
+        "deliveries",
+        [
+            ("V0001", "D0002", "direct", "2026-03-21 09:00:00", "1", None, None, None, None),
+        ],
+    )
+    t["incidents"] = _rows(
+        "incidents",
+        [
+            (
+                "J2026030100001",
+                STATION,
+                "纠纷",
+                "2026-03-01 08:40:00",
+                "2026-03-01 08:55:00",
+                "2026-03-01 09:30:00",
+                "1",
+                "C2026001",
+                "2026-03-01 09:30:00",
+            ),
+            (
+                "J2026030500002",
+                COUNTY2,
+                "治安",
+                "2026-03-05 13:40:00",
+                "2026-03-05 13:50:00",
+                "2026-03-05 14:05:00",
+                "1",
+                None,
+                "2026-03-05 14:05:00",
+            ),
+            ("J2026030600003", STATION, "求助", "2026-03-06 20:00:00", None, None, "0", None, "2026-03-06 20:30:00"),
+        ],
+    )
+    t["incident_officers"] = _rows(
+        "incident_officers",
+        [
+            ("J2026030100001", "012345"),
+            ("J2026030100001", "F00101"),
+            ("J2026030500002", "023001"),
+        ],
+    )
+    t["interruption_reports"] = _rows(
+        "interruption_reports",
+        [
+            ("R0001", "J2026030500002", "023001", "电量耗尽", "2026-03-05 18:00:00"),
+        ],
+    )
+    t["devices"] = _rows(
+        "devices",
+        [
+            ("DSJ0001", "bodycam", "DSJ-V9", STATION, "in_use", "2025-12-01 09:00:00", "2025-11-20"),
+            ("DSJ0002", "bodycam", "DSJ-V9", STATION, "in_use", "2025-12-01 09:00:00", "2025-11-20"),
+            ("DSJ0003", "bodycam", "DSJ-V9", COUNTY2, "repair", "2026-02-01 09:00:00", "2025-11-20"),
+        ],
+    )
+    t["device_assignments"] = _rows(
+        "device_assignments",
+        [
+            ("DSJ0001", "012345", "2025-12-01 09:00:00", None),
+            ("DSJ0002", "F00101", "2025-12-01 09:00:00", None),
+            ("DSJ0003", "023001", "2025-12-01 09:00:00", "2026-02-01 09:00:00"),
+        ],
+    )
     t["unit_admins"] = _rows("unit_admins", [(STATION, "012346", "2025-12-01 00:00:00", None)])
-    t["clips"] = _rows("clips", [
-        ("K000001", "DSJ0001", "012345", "2026-03-01 08:54:00", "2026-03-01 09:10:00", "1024",
-         "aa" * 32, "2026-03-01 12:00:00", "2026/03/K000001.mp4", "J2026030100001", "C2026001", "1", None,
-         "2026-03-01 12:00:00"),
-        ("K000002", "DSJ0001", "012345", "2026-03-01 09:10:00", "2026-03-01 09:31:00", "2048",
-         "bb" * 32, "2026-03-01 12:00:00", "2026/03/K000002.mp4", "J2026030100001", None, "0", None,
-         "2026-03-01 12:00:00"),
-        ("K000003", "DSJ0002", None, "2026-03-01 08:56:00", "2026-03-01 09:25:00", "4096",
-         "cc" * 32, "2026-03-01 13:00:00", "2026/03/K000003.mp4", None, None, "0", None, "2026-03-01 13:00:00"),
-    ])
-    t["access_log"] = _rows("access_log", [
-        ("L0001", "K000001", "view", "012346", "2026-03-10 10:00:00", "案件审核", None, None, None),
-        ("L0002", "K000001", "external", "012345", "2026-03-11 10:00:00", "法院调取", "012345",
-         "2026-03-11 09:00:00", "潞州区人民法院"),
-    ])
+    t["clips"] = _rows(
+        "clips",
+        [
+            (
+                "K000001",
+                "DSJ0001",
+                "012345",
+                "2026-03-01 08:54:00",
+                "2026-03-01 09:10:00",
+                "1024",
+                "aa" * 32,
+                "2026-03-01 12:00:00",
+                "2026/03/K000001.mp4",
+                "J2026030100001",
+                "C2026001",
+                "1",
+                None,
+                "2026-03-01 12:00:00",
+            ),
+            (
+                "K000002",
+                "DSJ0001",
+                "012345",
+                "2026-03-01 09:10:00",
+                "2026-03-01 09:31:00",
+                "2048",
+                "bb" * 32,
+                "2026-03-01 12:00:00",
+                "2026/03/K000002.mp4",
+                "J2026030100001",
+                None,
+                "0",
+                None,
+                "2026-03-01 12:00:00",
+            ),
+            (
+                "K000003",
+                "DSJ0002",
+                None,
+                "2026-03-01 08:56:00",
+                "2026-03-01 09:25:00",
+                "4096",
+                "cc" * 32,
+                "2026-03-01 13:00:00",
+                "2026/03/K000003.mp4",
+                None,
+                None,
+                "0",
+                None,
+                "2026-03-01 13:00:00",
+            ),
+        ],
+    )
+    t["access_log"] = _rows(
+        "access_log",
+        [
+            ("L0001", "K000001", "view", "012346", "2026-03-10 10:00:00", "案件审核", None, None, None),
+            (
+                "L0002",
+                "K000001",
+                "external",
+                "012345",
+                "2026-03-11 10:00:00",
+                "法院调取",
+                "012345",
+                "2026-03-11 09:00:00",
+                "潞州区人民法院",
+            ),
+        ],
+    )
     t["service_windows"] = _rows("service_windows", [(STATION, "W01", "1", "1"), (COUNTY2, "W01", "1", "0")])
-    t["ledger_entries"] = _rows("ledger_entries", [
-        (STATION, "DSJ0001", "012345", "2025-12-01 09:00:00", "in_use"),
-        (STATION, "DSJ0002", None, None, "spare"),
-    ])
+    t["ledger_entries"] = _rows(
+        "ledger_entries",
+        [
+            (STATION, "DSJ0001", "012345", "2025-12-01 09:00:00", "in_use"),
+            (STATION, "DSJ0002", None, None, "spare"),
+        ],
+    )
     return t
 
 
@@ -198,9 +392,14 @@ def write_ledgers(folder: Path, df: pd.DataFrame) -> None:
         write_xlsx(folder / f"{unit}.xlsx", out.rename(columns=to_cn))
 
 
-def write_sources(root: Path, data: dict[str, pd.DataFrame] | None = None, forms: dict[str, Form] | None = None,
-                  tables_cfg: dict | None = None, media_root: str | None = None,
-                  systems: tuple[str, ...] | None = None) -> Path:
+def write_sources(
+    root: Path,
+    data: dict[str, pd.DataFrame] | None = None,
+    forms: dict[str, Form] | None = None,
+    tables_cfg: dict | None = None,
+    media_root: str | None = None,
+    systems: tuple[str, ...] | None = None,
+) -> Path:
     """Write every system of ``data`` in its form under ``root`` and return ``root/sources.yaml``."""
     data = data if data is not None else base_tables()
     forms = forms or {}
@@ -267,6 +466,7 @@ def write_media(root: Path, clips: pd.DataFrame, content: bytes | None = None) -
 
 # --- bigger synthetic data (crash test) -------------------------------------------------------
 
+
 def synthetic(n_clips: int, seed: int = 7) -> dict[str, pd.DataFrame]:
     """The base tables plus ``n_clips`` clips, about n/10 incidents and n/20 access-log rows."""
     rng = random.Random(seed)
@@ -278,22 +478,57 @@ def synthetic(n_clips: int, seed: int = 7) -> dict[str, pd.DataFrame]:
     inc_rows = []
     for i in range(n_inc):
         at = t0 + timedelta(minutes=7 * i)
-        inc_rows.append((f"S{i:09d}", STATION, "纠纷", at.strftime(DT_FMT), (at + timedelta(minutes=10)).strftime(DT_FMT),
-                         (at + timedelta(minutes=40)).strftime(DT_FMT), str(i % 2), None,
-                         (at + timedelta(hours=1)).strftime(DT_FMT)))
+        inc_rows.append(
+            (
+                f"S{i:09d}",
+                STATION,
+                "纠纷",
+                at.strftime(DT_FMT),
+                (at + timedelta(minutes=10)).strftime(DT_FMT),
+                (at + timedelta(minutes=40)).strftime(DT_FMT),
+                str(i % 2),
+                None,
+                (at + timedelta(hours=1)).strftime(DT_FMT),
+            )
+        )
     t["incidents"] = pd.concat([t["incidents"], _rows("incidents", inc_rows)], ignore_index=True)
     clip_rows = []
     for i in range(n_clips):
         start = t0 + timedelta(seconds=600 * i + rng.randrange(60))
         end = start + timedelta(seconds=rng.randrange(30, 900))
-        clip_rows.append((f"Z{i:09d}", devices[i % len(devices)], officers[i % len(officers)] if i % 3 else None,
-                          start.strftime(DT_FMT), end.strftime(DT_FMT), str(rng.randrange(10**6, 10**9)),
-                          f"{rng.getrandbits(256):064x}", (end + timedelta(hours=3)).strftime(DT_FMT),
-                          f"z/{i}.mp4", f"S{(i // 10):09d}", None, str(i % 2), None,
-                          (end + timedelta(hours=3)).strftime(DT_FMT)))
+        clip_rows.append(
+            (
+                f"Z{i:09d}",
+                devices[i % len(devices)],
+                officers[i % len(officers)] if i % 3 else None,
+                start.strftime(DT_FMT),
+                end.strftime(DT_FMT),
+                str(rng.randrange(10**6, 10**9)),
+                f"{rng.getrandbits(256):064x}",
+                (end + timedelta(hours=3)).strftime(DT_FMT),
+                f"z/{i}.mp4",
+                f"S{(i // 10):09d}",
+                None,
+                str(i % 2),
+                None,
+                (end + timedelta(hours=3)).strftime(DT_FMT),
+            )
+        )
     t["clips"] = pd.concat([t["clips"], _rows("clips", clip_rows)], ignore_index=True)
-    acc = [(f"Y{i:08d}", f"Z{(i * 7) % n_clips:09d}", "view", officers[i % len(officers)],
-            (t0 + timedelta(minutes=i)).strftime(DT_FMT), "复核", None, None, None) for i in range(n_clips // 20)]
+    acc = [
+        (
+            f"Y{i:08d}",
+            f"Z{(i * 7) % n_clips:09d}",
+            "view",
+            officers[i % len(officers)],
+            (t0 + timedelta(minutes=i)).strftime(DT_FMT),
+            "复核",
+            None,
+            None,
+            None,
+        )
+        for i in range(n_clips // 20)
+    ]
     t["access_log"] = pd.concat([t["access_log"], _rows("access_log", acc)], ignore_index=True)
     return t
 

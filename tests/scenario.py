@@ -68,13 +68,21 @@ _BASE: dict[str, list[dict]] = {
 
 # Defaults filled into rows that leave these columns out.
 _DEFAULTS = {
-    "cases": {"procedure": "general", "source": "other", "is_major": 0, "emergency_start": 0, "filed": 1,
-              "enforcement_power": 0, "updated_at": UPD, "unit_code": S1, "registered_at": "2026-02-01 09:00:00"},
+    "cases": {
+        "procedure": "general",
+        "source": "other",
+        "is_major": 0,
+        "emergency_start": 0,
+        "filed": 1,
+        "enforcement_power": 0,
+        "updated_at": UPD,
+        "unit_code": S1,
+        "registered_at": "2026-02-01 09:00:00",
+    },
     "case_actions": {"updated_at": UPD, "police_no": P1},
     "case_documents": {"updated_at": UPD},
     "incidents": {"on_site": 1, "updated_at": UPD, "unit_code": S1, "category": "纠纷"},
-    "clips": {"updated_at": UPD, "is_evidence": 0, "size_bytes": 1000, "sha256": "ab" * 32,
-              "imported_at": None},
+    "clips": {"updated_at": UPD, "is_evidence": 0, "size_bytes": 1000, "sha256": "ab" * 32, "imported_at": None},
 }
 
 
@@ -100,9 +108,15 @@ def _frame(table: str, rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(full, columns=cols).astype(object)
 
 
-def load_scenario(url: str, tables: dict[str, list[dict]], as_of: str = AS_OF, *,
-                  media_files: list[dict] | None = None, integrity_checked: bool | None = None,
-                  evaluate: bool = True) -> Engine:
+def load_scenario(
+    url: str,
+    tables: dict[str, list[dict]],
+    as_of: str = AS_OF,
+    *,
+    media_files: list[dict] | None = None,
+    integrity_checked: bool | None = None,
+    evaluate: bool = True,
+) -> Engine:
     """Create the warehouse at ``url``, load ``tables`` into the mirrors and evaluate the rules."""
     engine = make_engine(url)
     with engine.begin() as conn:
@@ -113,8 +127,9 @@ def load_scenario(url: str, tables: dict[str, list[dict]], as_of: str = AS_OF, *
         if media_files:
             bulk_insert(conn, "media_files", pd.DataFrame(media_files))
     if evaluate:
-        run_rules(engine, as_of, integrity_checked=media_files is not None if integrity_checked is None
-                  else integrity_checked)
+        run_rules(
+            engine, as_of, integrity_checked=media_files is not None if integrity_checked is None else integrity_checked
+        )
     return engine
 
 
@@ -124,8 +139,8 @@ def run_rules(engine: Engine, as_of: str = AS_OF, *, integrity_checked: bool = F
     cfg = config.load()
     when = datetime.strptime(as_of, "%Y-%m-%d %H:%M:%S")
     with engine.begin() as conn:
-        coverage.compute(conn, when, cfg)
-        return findings.compute(conn, when, cfg, integrity_checked=integrity_checked)
+        cov = coverage.compute(conn, when, cfg)
+        return findings.compute(conn, when, cfg, integrity_checked=integrity_checked, coverage=cov).counts
 
 
 def findings(engine: Engine, rule_id: str | None = None) -> pd.DataFrame:

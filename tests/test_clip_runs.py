@@ -30,8 +30,9 @@ def _days(url: str, rebuild: bool = False) -> list[tuple]:
         tx = conn.begin()
         if rebuild:
             clip_days.rebuild(conn)
-        rows = conn.exec_driver_sql("SELECT device_sn, day, clips, last_start FROM clip_days "
-                                    "ORDER BY device_sn, day").fetchall()
+        rows = conn.exec_driver_sql(
+            "SELECT device_sn, day, clips, last_start FROM clip_days ORDER BY device_sn, day"
+        ).fetchall()
         tx.rollback()
     engine.dispose()
     return [tuple(r) for r in rows]
@@ -63,8 +64,11 @@ def test_runs_are_sorted_disjoint_and_cover_every_owned_clip(demo: Path, tmp_pat
     assert runs == _rebuilt(url)  # the first load's in-memory path equals the SQL path
     assert len(_days(url)) > 100 and _days(url) == _days(url, rebuild=True)
     with sqlite3.connect(tmp_path / "w.sqlite") as con:
-        owned = pd.read_sql("SELECT police_no, unixepoch(started_at) s, unixepoch(ended_at) e FROM clips "
-                            "WHERE police_no IS NOT NULL AND ended_at > started_at", con)
+        owned = pd.read_sql(
+            "SELECT police_no, unixepoch(started_at) s, unixepoch(ended_at) e FROM clips "
+            "WHERE police_no IS NOT NULL AND ended_at > started_at",
+            con,
+        )
     con.close()
     assert len(runs) > 10
     for officer, (starts, ends) in runs.items():
@@ -93,8 +97,10 @@ def test_incremental_changes_keep_the_runs_equal_to_a_rebuild(demo: Path, tmp_pa
 
     with sqlite3.connect(src / "media.sqlite") as con:
         # one clip each of six different officers (each change must be picked up on its own)
-        picked = con.execute("SELECT police_no, MIN(clip_id) FROM clips WHERE police_no IS NOT NULL "
-                             "GROUP BY police_no ORDER BY police_no LIMIT 6").fetchall()
+        picked = con.execute(
+            "SELECT police_no, MIN(clip_id) FROM clips WHERE police_no IS NOT NULL "
+            "GROUP BY police_no ORDER BY police_no LIMIT 6"
+        ).fetchall()
         other = picked[5][0]
         ids = [c for _p, c in picked[:5]]
         stamp = "2026-12-01 08:00:00"
@@ -102,13 +108,19 @@ def test_incremental_changes_keep_the_runs_equal_to_a_rebuild(demo: Path, tmp_pa
         # one moved a day earlier and cut short, one turned into zero length, and a new clip
         con.execute("UPDATE clips SET police_no = ?, updated_at = ? WHERE clip_id = ?", (other, stamp, ids[0]))
         con.execute("UPDATE clips SET police_no = NULL, updated_at = ? WHERE clip_id = ?", (stamp, ids[1]))
-        con.execute("UPDATE clips SET started_at = datetime(started_at, '-1 day'), "
-                    "ended_at = datetime(started_at, '-1 day', '+5 seconds'), updated_at = ? "
-                    "WHERE clip_id = ?", (stamp, ids[2]))
+        con.execute(
+            "UPDATE clips SET started_at = datetime(started_at, '-1 day'), "
+            "ended_at = datetime(started_at, '-1 day', '+5 seconds'), updated_at = ? "
+            "WHERE clip_id = ?",
+            (stamp, ids[2]),
+        )
         con.execute("UPDATE clips SET ended_at = started_at, updated_at = ? WHERE clip_id = ?", (stamp, ids[3]))
-        con.execute("INSERT INTO clips SELECT 'NEW' || clip_id, device_sn, police_no, datetime(started_at, '+3 days'),"
-                    " datetime(ended_at, '+3 days'), size_bytes, sha256, imported_at, NULL, NULL, NULL, is_evidence,"
-                    " NULL, ? FROM clips WHERE clip_id = ?", (stamp, ids[4]))
+        con.execute(
+            "INSERT INTO clips SELECT 'NEW' || clip_id, device_sn, police_no, datetime(started_at, '+3 days'),"
+            " datetime(ended_at, '+3 days'), size_bytes, sha256, imported_at, NULL, NULL, NULL, is_evidence,"
+            " NULL, ? FROM clips WHERE clip_id = ?",
+            (stamp, ids[4]),
+        )
         # a device handed over earlier than recorded: its unowned clips change owner
         # (to an officer none of the changes above touches, so only this change can move its runs)
         touched = [p for p, _c in picked]
@@ -116,9 +128,13 @@ def test_incremental_changes_keep_the_runs_equal_to_a_rebuild(demo: Path, tmp_pa
         dev, old_holder = con.execute(
             f"SELECT c.device_sn, a.police_no FROM clips c JOIN device_assignments a ON a.device_sn = c.device_sn "
             f"WHERE c.police_no IS NULL AND a.police_no NOT IN ({marks}) GROUP BY c.device_sn, a.police_no "
-            f"ORDER BY COUNT(*) DESC LIMIT 1", touched).fetchone()
-        new_holder = con.execute(f"SELECT police_no FROM clips WHERE police_no NOT IN ({marks}, ?) "
-                                 f"ORDER BY police_no DESC LIMIT 1", (*touched, old_holder)).fetchone()[0]
+            f"ORDER BY COUNT(*) DESC LIMIT 1",
+            touched,
+        ).fetchone()
+        new_holder = con.execute(
+            f"SELECT police_no FROM clips WHERE police_no NOT IN ({marks}, ?) ORDER BY police_no DESC LIMIT 1",
+            (*touched, old_holder),
+        ).fetchone()[0]
         con.execute("UPDATE device_assignments SET police_no = ? WHERE device_sn = ?", (new_holder, dev))
     con.close()
 

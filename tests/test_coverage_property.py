@@ -37,16 +37,33 @@ def _reference(window: tuple[int, int], officers: set[str], clips: list, tol: in
 
 
 @settings(max_examples=300, deadline=None)
-@given(events=st.lists(event_st, min_size=1, max_size=6), clips=st.lists(clip_st, max_size=15),
-       tol=st.sampled_from([0, 3, 10, 30]))
+@given(
+    events=st.lists(event_st, min_size=1, max_size=6),
+    clips=st.lists(clip_st, max_size=15),
+    tol=st.sampled_from([0, 3, 10, 30]),
+)
 def test_coverage_matches_per_second_reference(events, clips, tol):
-    ev = pd.DataFrame({
-        "incident_no": [f"J{i:02d}" for i in range(len(events))], "unit_code": "U",
-        "arrived_at": [T0 + w[0] for w, _ in events], "ended_at": [T0 + w[1] for w, _ in events]})
-    att = pd.DataFrame([(f"J{i:02d}", o) for i, (_, offs) in enumerate(events) for o in sorted(offs)],
-                       columns=["incident_no", "police_no"])
-    cl = pd.DataFrame({"device_sn": "D", "police_no": [o for o, _ in clips], "started_at": [T0 + iv[0] for _, iv in clips],
-                       "ended_at": [T0 + iv[1] for _, iv in clips]}, dtype=object)
+    ev = pd.DataFrame(
+        {
+            "incident_no": [f"J{i:02d}" for i in range(len(events))],
+            "unit_code": "U",
+            "arrived_at": [T0 + w[0] for w, _ in events],
+            "ended_at": [T0 + w[1] for w, _ in events],
+        }
+    )
+    att = pd.DataFrame(
+        [(f"J{i:02d}", o) for i, (_, offs) in enumerate(events) for o in sorted(offs)],
+        columns=["incident_no", "police_no"],
+    )
+    cl = pd.DataFrame(
+        {
+            "device_sn": "D",
+            "police_no": [o for o, _ in clips],
+            "started_at": [T0 + iv[0] for _, iv in clips],
+            "ended_at": [T0 + iv[1] for _, iv in clips],
+        },
+        dtype=object,
+    )
     cl["started_at"] = cl["started_at"].astype("float64")
     cl["ended_at"] = cl["ended_at"].astype("float64")
     empty = pd.DataFrame(columns=["report_id", "incident_no", "police_no", "reported_at"])

@@ -171,8 +171,10 @@ def test_query_parameters_do_not_widen_scope(wh, username):
     at.query_params["unit"] = F.code(other)
     at.query_params["incident"] = f"INC-{other}-002"
     at.query_params["case"] = f"CASE-{other}-001"
-    for page, select_key, obj in (("coverage", "incident", f"INC-{other}-002"),
-                                  ("cases", "case_no", f"CASE-{other}-001")):
+    for page, select_key, obj in (
+        ("coverage", "incident", f"INC-{other}-002"),
+        ("cases", "case_no", f"CASE-{other}-001"),
+    ):
         open_page(at, page)
         unit_box = [s for s in at.selectbox if s.key == "unit"][0]
         assert F.code(other) not in unit_box.options
@@ -245,8 +247,9 @@ def test_system_log_shows_audit_rows(wh):
     logged_in("it")
     at = open_page(logged_in("it"), "syslog")
     assert not at.exception
-    assert "login" in set(at.dataframe[0].value["action"] if "action" in at.dataframe[0].value else
-                          at.dataframe[0].value["操作"])
+    assert "login" in set(
+        at.dataframe[0].value["action"] if "action" in at.dataframe[0].value else at.dataframe[0].value["操作"]
+    )
 
 
 def test_without_users_file_the_app_says_why(tmp_path, monkeypatch):
@@ -256,3 +259,11 @@ def test_without_users_file_the_app_says_why(tmp_path, monkeypatch):
     assert not at.exception
     assert any("未找到用户文件" in e.value for e in at.error)
     assert not at.text_input  # no login form without users
+
+
+def test_overview_averages_scores_per_level(wh):
+    at = open_page(logged_in("legal"), "overview")
+    labels = [m.label for m in at.metric]
+    assert "平均得分（基层所队）" in labels and "平均得分（县（区）局）" in labels and "平均得分" not in labels
+    levels = set(at.dataframe[-1].value["级别"])  # the ranking uses the workbook's level words
+    assert levels <= {"市局", "县（区）局", "基层所队"} and "基层所队" in levels

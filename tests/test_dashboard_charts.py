@@ -8,8 +8,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from dashboard import charts, exports, logic, periods
+from dashboard import charts, exports, logic
 from dashboard.i18n import headers, tr
+from etl import periods
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -37,8 +38,10 @@ def test_heatmap_grid_and_escaping():
 
 def test_bars_escape_labels_and_hover():
     df = pd.DataFrame({"label": [XSS], "count": [3], "hover": [XSS]})
-    for fig in (charts.bars(df, "label", "count", "t", hover="hover"),
-                charts.bars(df, "label", "count", "t", horizontal=True, hover="hover")):
+    for fig in (
+        charts.bars(df, "label", "count", "t", hover="hover"),
+        charts.bars(df, "label", "count", "t", horizontal=True, hover="hover"),
+    ):
         text = _all_text(fig)
         assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
 
@@ -49,12 +52,25 @@ def test_empty_frame_gives_a_message_not_an_error():
 
 
 def test_event_timeline_rows_and_clipped_segments():
-    event = pd.Series({"arrived_at": pd.Timestamp("2026-07-10 09:00:00"), "ended_at": pd.Timestamp("2026-07-10 09:30:00")})
+    event = pd.Series(
+        {"arrived_at": pd.Timestamp("2026-07-10 09:00:00"), "ended_at": pd.Timestamp("2026-07-10 09:30:00")}
+    )
     officers = pd.DataFrame({"police_no": ["P1", "P2"], "name": [XSS, "乙"]})
-    clips = pd.DataFrame({"clip_id": ["C1"], "police_no": ["P1"], "started_at": [pd.Timestamp("2026-07-10 08:50:00")],
-                          "ended_at": [pd.Timestamp("2026-07-10 09:20:00")]})
-    gaps = pd.DataFrame({"gap_start": [pd.Timestamp("2026-07-10 09:20:00")],
-                         "gap_end": [pd.Timestamp("2026-07-10 09:30:00")], "gap_s": [600.0]})
+    clips = pd.DataFrame(
+        {
+            "clip_id": ["C1"],
+            "police_no": ["P1"],
+            "started_at": [pd.Timestamp("2026-07-10 08:50:00")],
+            "ended_at": [pd.Timestamp("2026-07-10 09:20:00")],
+        }
+    )
+    gaps = pd.DataFrame(
+        {
+            "gap_start": [pd.Timestamp("2026-07-10 09:20:00")],
+            "gap_end": [pd.Timestamp("2026-07-10 09:30:00")],
+            "gap_s": [600.0],
+        }
+    )
     reports = pd.DataFrame({"police_no": ["P2"], "reported_at": [pd.Timestamp("2026-07-10 10:00:00")], "reason": ["x"]})
     fig = charts.event_timeline(event, clips, gaps, reports, officers)
     rows = list(fig.layout.yaxis.categoryarray)
@@ -66,9 +82,16 @@ def test_event_timeline_rows_and_clipped_segments():
 
 def test_rates_show_dash_for_empty_denominator():
     assert logic.rate(0, 0) is None and logic.fmt_rate(None) == "—"
-    view = logic.metrics_view(pd.DataFrame({"metric_id": ["issue_rate", "whole_process_rate"],
-                                            "numerator": [0.0, 3.0], "denominator": [0.0, 4.0],
-                                            "value": [None, 0.75]}))
+    view = logic.metrics_view(
+        pd.DataFrame(
+            {
+                "metric_id": ["issue_rate", "whole_process_rate"],
+                "numerator": [0.0, 3.0],
+                "denominator": [0.0, 4.0],
+                "value": [None, 0.75],
+            }
+        )
+    )
     assert list(view["value"]) == ["—", "75.0%"]
     assert list(view["metric"]) == ["配发率", "全程记录率"]
 
@@ -89,18 +112,22 @@ def test_case_checklist_passes_and_fails():
 def test_periods():
     assert periods.months("2026-Q3") == ["2026-07", "2026-08", "2026-09"]
     assert periods.bounds("2026-12")[1].isoformat() == "2027-01-01T00:00:00"
-    assert periods.label("2026-Q3") == "2026年第3季度"
-    assert periods.periods_of_months(["2026-06", "2026-07"]) == {
-        "year": ["2026"], "quarter": ["2026-Q3", "2026-Q2"], "month": ["2026-07", "2026-06"]}
+    assert periods.label("2026-Q3") == "2026年第3季度" and periods.label("2026") == "2026年度"
+    assert periods.label("2026-07") == "2026年7月" and periods.label("2026-07", "en") == "2026-07"
+    assert periods.periods_by_kind(["2026-06", "2026-07"]) == {
+        "year": ["2026"],
+        "quarter": ["2026-Q3", "2026-Q2"],
+        "month": ["2026-07", "2026-06"],
+    }
     with pytest.raises(ValueError):
         periods.kind("2026-13")
 
 
 def test_xlsx_export_neutralises_formulas():
-    df = pd.DataFrame({"设备编号": ["=HYPERLINK(\"http://x\")", "DEV-1"], "数量": [1, 2]})
+    df = pd.DataFrame({"设备编号": ['=HYPERLINK("http://x")', "DEV-1"], "数量": [1, 2]})
     wb = openpyxl.load_workbook(io.BytesIO(exports.to_xlsx(df)))
     ws = wb.active
-    assert ws["A2"].value == "'=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    assert ws["A2"].value == '\'=HYPERLINK("http://x")' and ws["A2"].data_type == "s"
     assert ws.freeze_panes == "A2" and ws["B3"].value == 2
 
 
@@ -110,8 +137,39 @@ def test_i18n():
 
 
 def test_findings_by_rule_merges_articles():
-    df = pd.DataFrame({"rule_id": ["DOC-MISSING", "DOC-MISSING", "AV-GAP"], "article": ["第十三条", "第十八条", "第十五条"],
-                       "count": [2, 1, 5]})
+    df = pd.DataFrame(
+        {
+            "rule_id": ["DOC-MISSING", "DOC-MISSING", "AV-GAP"],
+            "article": ["第十三条", "第十八条", "第十五条"],
+            "count": [2, 1, 5],
+        }
+    )
     out = logic.findings_by_rule(df)
     assert list(out["rule_id"]) == ["AV-GAP", "DOC-MISSING"]
     assert out.loc[1, "count"] == 3 and out.loc[1, "article"] == "第十三条；第十八条"
+
+
+def test_level_averages_compare_like_with_like():
+    scores = pd.DataFrame(
+        {
+            "level": ["city", "county", "county", "station", "station", "station"],
+            "total": [60.0, 80.0, 90.0, 100.0, 70.0, None],
+        }
+    )
+    out = logic.level_averages(scores)
+    assert list(out["level"]) == ["city", "county", "station"]
+    assert list(out["label"]) == ["市局", "县（区）局", "基层所队"]
+    assert list(out["mean"]) == [60.0, 85.0, 85.0] and list(out["units"]) == [1, 2, 2]
+    assert scores["total"].mean() != 85.0  # the old all-levels average mixed a city, counties and stations
+    assert logic.level_averages(scores.iloc[0:0]).empty
+
+
+def test_pages_and_workbook_share_one_vocabulary():
+    from etl.reports.workbook import sheets
+
+    view = logic.scores_view(pd.DataFrame({"level": ["city", "county", "station"], "veto": [0, 1, 0]}))
+    assert list(view["level"]) == ["市局", "县（区）局", "基层所队"]
+    assert [c.header for c in sheets.COVERAGE_COLS[4:8]] == [
+        logic.STATUS_ZH[s] for s in ("full", "excused", "partial", "none")
+    ]
+    assert tr("县（区）局", "en") == "County/district bureau" and tr("全程记录", "en") == "fully recorded"

@@ -122,6 +122,26 @@ def test_metrics_and_item_rules(wh):
     assert queries.item_rules("no-such-scheme") == {}
 
 
+def test_metric_item_drilldown_shows_the_metric_not_every_finding(wh):
+    """A metric item (platform-style) loses its points to the metric's value: the drill-down shows the metric
+    against its target and no findings (it used to list every finding of the unit); a rate item lists the
+    findings of its rules only."""
+    unit = F.code("A1")
+    assert queries.item_rules("platform-style")["whole_process_rate"] == []
+    got = queries.item_lost_points(wh.url, None, unit, P, "platform-style", "whole_process_rate")
+    assert got["findings"].empty and not queries.findings_list(wh.url, None, unit, P).empty
+    m = got["metric"].iloc[0]
+    assert (m["metric_id"], m["value"], m["target"]) == ("whole_process_rate", 0.5, 1.0)
+    assert m["points_lost"] == pytest.approx(15.0)  # 30 points x (1 - 50 %)
+    av = queries.item_lost_points(wh.url, None, unit, P, "measures-2026", "onsite_recording")
+    assert av["metric"].empty and not av["findings"].empty
+    assert set(av["findings"]["rule_id"]) <= set(queries.item_rules("measures-2026")["onsite_recording"])
+    unknown = queries.item_lost_points(wh.url, None, unit, P, "platform-style", "onsite_recording")
+    assert unknown["metric"].empty and unknown["findings"].empty
+    with pytest.raises(queries.ScopeError):
+        queries.item_lost_points(wh.url, (unit,), F.code("B1"), P, "platform-style", "whole_process_rate")
+
+
 def test_users_file_validation(tmp_path):
     bad = tmp_path / "users.yaml"
     bad.write_text("users:\n  x: {name: a, role: superuser, password_hash: h}\n", encoding="utf-8")
@@ -149,9 +169,10 @@ def test_role_comes_from_users_file_not_session(wh):
 
 def test_demo_users_file_found_from_latest_run(wh, monkeypatch):
     monkeypatch.delenv("DASHBOARD_USERS_FILE", raising=False)
-    assert auth.users_file(queries.engine(wh.url)) == wh.users_file
+    assert auth.users_file(wh.url) == wh.users_file
+    assert queries.latest_sources_file(wh.url) == str(wh.users_file.parent / "sources.yaml")
     monkeypatch.setenv("DASHBOARD_USERS_FILE", "/etc/prod-users.yaml")
-    assert str(auth.users_file(queries.engine(wh.url))) == "/etc/prod-users.yaml"
+    assert str(auth.users_file(wh.url)) == "/etc/prod-users.yaml"
 
 
 def test_cookie_key_is_random_unless_configured(monkeypatch):
@@ -173,11 +194,25 @@ def test_audit_log_is_append_only_in_code():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    code = "\n".join(p.read_text(encoding="utf-8") for p in [root / "dashboard" / "app.py", *(root / "dashboard").glob("*.py"),
-                                                              *(root / "pages").glob("*.py")])
+    code = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in [root / "dashboard" / "app.py", *(root / "dashboard").glob("*.py"), *(root / "pages").glob("*.py")]
+    )
     lowered = code.lower()
     assert "update audit_log" not in lowered and "delete from audit_log" not in lowered
     assert "unsafe_allow_html" not in code
+
+
+def test_warehouse_sql_runs_only_in_the_query_layer():
+    """auth, audit, ui, the pages...: no SQL and no direct warehouse calls outside dashboard/queries.py."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    files = [p for p in [*(root / "dashboard").glob("*.py"), *(root / "pages").glob("*.py")] if p.name != "queries.py"]
+    for p in files:
+        code = p.read_text(encoding="utf-8")
+        for marker in ("read_df", "sa.insert", "sa.text", "exec_driver_sql", "SELECT ", "INSERT "):
+            assert marker not in code, (p.name, marker)
 
 
 def test_workbook_download_bytes_respect_scope(wh):

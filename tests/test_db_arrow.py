@@ -35,8 +35,9 @@ def _frame(n: int) -> pd.DataFrame:
 
 
 def _dump(con, table: str) -> list[tuple]:  # noqa: ANN001
-    return con.exec_driver_sql(f"SELECT rowid, k, n, typeof(n), f, typeof(f), b, typeof(b), t, o FROM {table} "
-                               "ORDER BY rowid").fetchall()
+    return con.exec_driver_sql(
+        f"SELECT rowid, k, n, typeof(n), f, typeof(f), b, typeof(b), t, o FROM {table} ORDER BY rowid"
+    ).fetchall()
 
 
 def _scratch_files() -> set[str]:
@@ -81,8 +82,9 @@ def test_arrow_insert_is_part_of_the_transaction(tmp_path: Path, monkeypatch: py
     engine.dispose()
 
 
-def test_arrow_insert_declines_where_the_driver_path_must_decide(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_arrow_insert_declines_where_the_driver_path_must_decide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Small frames, mixed Python types, no attach slot left: False and nothing written."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
     with engine.begin() as con:
@@ -125,6 +127,7 @@ def test_without_the_adbc_driver_the_driver_paths_do_the_work(tmp_path: Path, mo
     c.commit()
     c.close()
     src = TableSource(table="cases", system=SystemSource(name="s", url=f"sqlite:///{src_db}"), name="t")
-    assert extract._read_sqlite_arrow(extract._engine(src), None, "t", {"k": "TEXT", "n": "INTEGER"}, None,
-                                      None) is None
+    assert (
+        extract._read_sqlite_arrow(extract._engine(src), None, "t", {"k": "TEXT", "n": "INTEGER"}, None, None) is None
+    )
     assert extract.read_sql(src).values.tolist() == [["a", "1"]]

@@ -67,8 +67,12 @@ def _read_table(demo: Path, sources: dict, table: str) -> pd.DataFrame:
         with sqlite3.connect(path) as con:
             df = pd.read_sql_query(f'SELECT * FROM "{name}"', con, dtype=str)
     elif decl["format"] == "csv":
-        df = pd.read_csv(demo / decl["folder"] / f"{name}.csv", dtype=str, keep_default_na=False,
-                         encoding=decl.get("encoding", "utf-8"))
+        df = pd.read_csv(
+            demo / decl["folder"] / f"{name}.csv",
+            dtype=str,
+            keep_default_na=False,
+            encoding=decl.get("encoding", "utf-8"),
+        )
     else:
         wb = load_workbook(demo / decl["folder"] / f"{name}.xlsx", read_only=True)
         rows = list(wb.worksheets[0].iter_rows(values_only=True))
@@ -93,7 +97,9 @@ def test_sources_yaml_mixes_every_reader(sources: dict, demo: Path) -> None:
     assert set(systems) == set(SYSTEMS)
     assert systems["org"]["url"].startswith("sqlite:///") and systems["media"]["url"].startswith("sqlite:///")
     assert systems["cases"] == {"folder": "cases", "format": "csv", "encoding": "utf-8-sig"}
-    assert systems["dispatch"]["encoding"] == "gb18030" and systems["dispatch"]["datetime_format"] == "%Y/%m/%d %H:%M:%S"
+    assert (
+        systems["dispatch"]["encoding"] == "gb18030" and systems["dispatch"]["datetime_format"] == "%Y/%m/%d %H:%M:%S"
+    )
     assert systems["windows"]["format"] == "xlsx"
     assert sources["media_root"] == "media"
     raw = (demo / "dispatch" / "警情.csv").read_bytes()
@@ -155,8 +161,12 @@ def test_small_scale_counts() -> None:
     assert length.median() > 300 and length.max() <= 1800 + 60
     assert 0.05 < clips["police_no"].isna().mean() < 0.15
     assert clips["started_at"].min() >= pd.Timestamp("2025-12-01").timestamp() - 3600
-    for table, cols in {"clips": ["imported_at", "updated_at", "ended_at"], "access_log": ["at"],
-                        "cases": ["updated_at"], "incidents": ["updated_at"]}.items():
+    for table, cols in {
+        "clips": ["imported_at", "updated_at", "ended_at"],
+        "access_log": ["at"],
+        "cases": ["updated_at"],
+        "incidents": ["updated_at"],
+    }.items():
         for col in cols:
             assert d[table][col].max() <= pd.Timestamp("2026-11-28 23:59:59").timestamp(), (table, col)
 
@@ -204,7 +214,7 @@ def test_coverage_agrees_with_a_per_second_count() -> None:
         mine = clips[clips["owner"].isin(who) & (clips["started_at"] < e) & (clips["ended_at"] > a)]
         sec = np.zeros(e - a, dtype=bool)
         for s, t in zip(mine["started_at"], mine["ended_at"], strict=True):
-            sec[max(s, a) - a:min(t, e) - a] = True
+            sec[max(s, a) - a : min(t, e) - a] = True
         assert sec.sum() == cov.at[inc, "covered"], inc
         # maximal uncovered runs longer than 30 s
         edges = np.diff(np.r_[0, (~sec).astype(int), 0])

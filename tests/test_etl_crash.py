@@ -26,9 +26,12 @@ SEED = 20260701
 
 
 def etl_run(sources: Path, db: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "etl", "run", "--sources", str(sources), "--warehouse",
-                             f"sqlite:///{db}", "--no-rules"], cwd=ROOT_DIR,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "etl", "run", "--sources", str(sources), "--warehouse", f"sqlite:///{db}", "--no-rules"],
+        cwd=ROOT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(sources: Path, db: Path) -> float:
@@ -56,8 +59,9 @@ def state(db: Path) -> dict | None:
     return dump_warehouse(f"sqlite:///{db}") if n else None
 
 
-def kill_at_random_points(sources: Path, db: Path, rng: random.Random, wanted: int, span: float,
-                          snapshot: Path | None, after: dict) -> int:
+def kill_at_random_points(
+    sources: Path, db: Path, rng: random.Random, wanted: int, span: float, snapshot: Path | None, after: dict
+) -> int:
     """Kill runs after random delays until ``wanted`` died mid-run; returns the number of kills.
 
     A run the kill came too late for (already committed) must have left exactly
@@ -89,11 +93,15 @@ def _change_sources(root: Path) -> None:
     """New and changed rows in the source (updated_at moves), plus a change to a full-compare table."""
     media = root / "media.sqlite"
     with sqlite3.connect(media) as con:
-        con.execute("UPDATE clips SET ended_at = datetime(ended_at, '+5 seconds'), "
-                    "updated_at = '2027-01-01 00:00:00' WHERE CAST(substr(clip_id, 2) AS INTEGER) % 10 = 3")
-        con.execute("INSERT INTO clips SELECT 'N' || substr(clip_id, 2), device_sn, police_no, started_at, ended_at, "
-                    "size_bytes, sha256, imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, "
-                    "'2027-01-02 00:00:00' FROM clips WHERE CAST(substr(clip_id, 2) AS INTEGER) % 50 = 7")
+        con.execute(
+            "UPDATE clips SET ended_at = datetime(ended_at, '+5 seconds'), "
+            "updated_at = '2027-01-01 00:00:00' WHERE CAST(substr(clip_id, 2) AS INTEGER) % 10 = 3"
+        )
+        con.execute(
+            "INSERT INTO clips SELECT 'N' || substr(clip_id, 2), device_sn, police_no, started_at, ended_at, "
+            "size_bytes, sha256, imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, "
+            "'2027-01-02 00:00:00' FROM clips WHERE CAST(substr(clip_id, 2) AS INTEGER) % 50 = 7"
+        )
         con.execute("DELETE FROM access_log WHERE CAST(substr(log_id, 2) AS INTEGER) % 9 = 0")
     con.close()
     with sqlite3.connect(root / "org.sqlite") as con:

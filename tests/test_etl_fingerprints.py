@@ -42,10 +42,12 @@ def test_changed_removed_and_new_rows_of_a_full_compare_table(tmp_path: Path) ->
     co = data["case_officers"]
     co.loc[co["police_no"] == "012346", "role"] = "handler"  # changed
     co = co[co["police_no"] != "023001"]  # removed
-    data["case_officers"] = pd.concat([co, _rows("case_officers", [("C2026002", "012345", "assistant")])],
-                                      ignore_index=True)  # new
-    data["incident_officers"] = pd.concat([data["incident_officers"], _rows("incident_officers", [
-        ("J2026030500002", "UNKNOWN1")])], ignore_index=True)  # new and rejected: unknown officer
+    data["case_officers"] = pd.concat(
+        [co, _rows("case_officers", [("C2026002", "012345", "assistant")])], ignore_index=True
+    )  # new
+    data["incident_officers"] = pd.concat(
+        [data["incident_officers"], _rows("incident_officers", [("J2026030500002", "UNKNOWN1")])], ignore_index=True
+    )  # new and rejected: unknown officer
     tables = _second_run_equals_fresh_load(tmp_path, data)
     st = tables["case_officers"]
     assert (st.unchanged, st.loaded, st.replaced) == (1, 2, True)  # one kept row, two staged and loaded
@@ -63,8 +65,9 @@ def test_unchanged_sources_stage_nothing_again(tmp_path: Path) -> None:
 def test_a_new_row_sharing_the_key_of_a_kept_row_takes_the_full_compare(tmp_path: Path) -> None:
     """Same key, different content: the full compare rejects every copy, the kept one included."""
     data = base_tables()
-    data["case_officers"] = pd.concat([data["case_officers"], _rows("case_officers", [
-        ("C2026001", "012345", "assistant")])], ignore_index=True)
+    data["case_officers"] = pd.concat(
+        [data["case_officers"], _rows("case_officers", [("C2026001", "012345", "assistant")])], ignore_index=True
+    )
     tables = _second_run_equals_fresh_load(tmp_path, data)
     assert tables["case_officers"].unchanged == 0 and tables["case_officers"].rejected == 2
 
@@ -78,10 +81,15 @@ def test_a_changed_referenced_table_takes_the_full_compare(tmp_path: Path) -> No
     assert tables["case_officers"].unchanged == 0  # officers changed: no fingerprint trusted
 
 
-@pytest.mark.parametrize("edit", [
-    # a row deleted around the loader (with the table's content hash, which would stop the full compare too)
-    "DELETE FROM case_officers WHERE police_no = '012346'; DELETE FROM table_hashes",
-    "DELETE FROM raw_fingerprints", "UPDATE raw_fingerprints SET version = 'old'"])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # a row deleted around the loader (with the table's content hash, which would stop the full compare too)
+        "DELETE FROM case_officers WHERE police_no = '012346'; DELETE FROM table_hashes",
+        "DELETE FROM raw_fingerprints",
+        "UPDATE raw_fingerprints SET version = 'old'",
+    ],
+)
 def test_fingerprints_that_do_not_match_the_mirror_are_not_trusted(tmp_path: Path, edit: str) -> None:
     import sqlite3
 

@@ -27,8 +27,9 @@ def wh(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'w.sqlite'}"
 
 
-@pytest.mark.parametrize("forms", [{}, {"dispatch": Form("csv"), "media": Form("csv", encoding="gb18030")}],
-                         ids=["sql", "csv"])
+@pytest.mark.parametrize(
+    "forms", [{}, {"dispatch": Form("csv"), "media": Form("csv", encoding="gb18030")}], ids=["sql", "csv"]
+)
 def test_second_run_with_unchanged_sources_changes_nothing(tmp_path: Path, wh: str, forms: dict) -> None:
     data = base_tables()
     bad = data["officers"].iloc[[0]].assign(police_no="099999", unit_code="140499000000")
@@ -54,13 +55,19 @@ def test_changed_updated_at_replaces_the_row_and_leaves_the_rest(tmp_path: Path,
     before = {r[0]: r for r in query(wh, "SELECT * FROM clips")}
     rowids = dict(query(wh, "SELECT clip_id, rowid FROM clips"))
     media = tmp_path / "src" / "media.sqlite"
-    _sql(media, "UPDATE clips SET ended_at = '2026-03-01 09:12:00', updated_at = '2026-04-01 08:00:00' "
-                "WHERE clip_id = 'K000001'")
+    _sql(
+        media,
+        "UPDATE clips SET ended_at = '2026-03-01 09:12:00', updated_at = '2026-04-01 08:00:00' "
+        "WHERE clip_id = 'K000001'",
+    )
     # a changed row WITHOUT a newer updated_at is not picked up (that is the source's contract)
     _sql(media, "UPDATE clips SET size_bytes = '1' WHERE clip_id = 'K000003'")
-    _sql(media, "INSERT INTO clips SELECT 'K000009', device_sn, police_no, started_at, ended_at, size_bytes, sha256, "
-                "imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, '2026-04-02 00:00:00' "
-                "FROM clips WHERE clip_id = 'K000002'")
+    _sql(
+        media,
+        "INSERT INTO clips SELECT 'K000009', device_sn, police_no, started_at, ended_at, size_bytes, sha256, "
+        "imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, '2026-04-02 00:00:00' "
+        "FROM clips WHERE clip_id = 'K000002'",
+    )
     res = run(src, warehouse=wh, rules=False, progress=False)
     assert res.tables["clips"].loaded == 2
     after = {r[0]: r for r in query(wh, "SELECT * FROM clips")}
@@ -70,7 +77,8 @@ def test_changed_updated_at_replaces_the_row_and_leaves_the_rest(tmp_path: Path,
     new_rowids = dict(query(wh, "SELECT clip_id, rowid FROM clips"))
     assert new_rowids["K000002"] == rowids["K000002"] and new_rowids["K000003"] == rowids["K000003"]
     assert query(wh, "SELECT updated_at, row_key FROM watermarks WHERE table_name = 'clips'") == [
-        ("2026-04-02 00:00:00", "K000009")]
+        ("2026-04-02 00:00:00", "K000009")
+    ]
 
 
 def test_same_updated_at_with_larger_key_is_not_lost(tmp_path: Path, wh: str) -> None:
@@ -78,10 +86,12 @@ def test_same_updated_at_with_larger_key_is_not_lost(tmp_path: Path, wh: str) ->
     src = write_sources(tmp_path / "src")
     run(src, warehouse=wh, rules=False, progress=False)
     wm = query(wh, "SELECT updated_at, row_key FROM watermarks WHERE table_name = 'clips'")[0]
-    _sql(tmp_path / "src" / "media.sqlite",
-         "INSERT INTO clips SELECT 'K999999', device_sn, police_no, started_at, ended_at, size_bytes, sha256, "
-         "imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, ? FROM clips WHERE clip_id = 'K000001'",
-         (wm[0],))
+    _sql(
+        tmp_path / "src" / "media.sqlite",
+        "INSERT INTO clips SELECT 'K999999', device_sn, police_no, started_at, ended_at, size_bytes, sha256, "
+        "imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, ? FROM clips WHERE clip_id = 'K000001'",
+        (wm[0],),
+    )
     res = run(src, warehouse=wh, rules=False, progress=False)
     assert res.tables["clips"].loaded == 1
     assert query(wh, "SELECT COUNT(*) FROM clips") == [(4,)]
@@ -93,8 +103,11 @@ def test_table_without_updated_at_is_compared_in_full(tmp_path: Path, wh: str) -
     rowids = dict(query(wh, "SELECT police_no, rowid FROM officers"))
     _sql(tmp_path / "src" / "org.sqlite", "UPDATE officers SET name = '王建军' WHERE police_no = '012345'")
     _sql(tmp_path / "src" / "media.sqlite", "DELETE FROM access_log WHERE log_id = 'L0001'")
-    _sql(tmp_path / "src" / "media.sqlite", "INSERT INTO access_log (log_id, clip_id, action, user_no, at, reason) "
-                                            "VALUES ('L0009', 'K000002', 'view', '012346', '2026-04-01 10:00:00', '复核')")
+    _sql(
+        tmp_path / "src" / "media.sqlite",
+        "INSERT INTO access_log (log_id, clip_id, action, user_no, at, reason) "
+        "VALUES ('L0009', 'K000002', 'view', '012346', '2026-04-01 10:00:00', '复核')",
+    )
     res = run(src, warehouse=wh, rules=False, progress=False)
     # only the changed row is rewritten; the rest of the table stays as it was
     assert res.tables["officers"].loaded == 1 and res.tables["org_units"].loaded == 0
@@ -120,8 +133,10 @@ def test_failed_run_leaves_the_warehouse_as_it_was_and_the_next_run_completes(tm
     run(src, warehouse=wh, rules=False, progress=False)
     before = dump_warehouse(wh)
     # new data arrives in every system, but one file of the last system is broken
-    _sql(tmp_path / "src" / "cases.sqlite", "UPDATE cases SET title = '新案由', updated_at = '2026-05-01 00:00:00' "
-                                            "WHERE case_no = 'C2026002'")
+    _sql(
+        tmp_path / "src" / "cases.sqlite",
+        "UPDATE cases SET title = '新案由', updated_at = '2026-05-01 00:00:00' WHERE case_no = 'C2026002'",
+    )
     access = tmp_path / "src" / "media_csv" / "access_log.csv"
     good = access.read_bytes()
     access.write_bytes(b"")
@@ -215,15 +230,19 @@ def test_incremental_references_are_checked_against_the_warehouse(tmp_path: Path
     src = write_sources(tmp_path / "src")
     run(src, warehouse=wh, rules=False, progress=False)
     media = tmp_path / "src" / "media.sqlite"
-    _sql(media, "INSERT INTO access_log (log_id, clip_id, action, user_no, at, reason) VALUES "
-                "('L0003', 'K000002', 'view', '012346', '2026-04-01 10:00:00', '复核'), "
-                "('L0004', 'K404', 'view', '012346', '2026-04-01 11:00:00', '复核')")
+    _sql(
+        media,
+        "INSERT INTO access_log (log_id, clip_id, action, user_no, at, reason) VALUES "
+        "('L0003', 'K000002', 'view', '012346', '2026-04-01 10:00:00', '复核'), "
+        "('L0004', 'K404', 'view', '012346', '2026-04-01 11:00:00', '复核')",
+    )
     res = run(src, warehouse=wh, rules=False, progress=False)
     assert res.tables["clips"].loaded == 0  # clips unchanged: their keys come from the warehouse
     assert res.tables["access_log"].rejected == 1
     assert [r[0] for r in query(wh, "SELECT log_id FROM access_log ORDER BY log_id")] == ["L0001", "L0002", "L0003"]
     assert query(wh, "SELECT row_key, reason FROM quarantine WHERE table_name = 'access_log'") == [
-        ("L0004", "未知视频 K404")]
+        ("L0004", "未知视频 K404")
+    ]
 
 
 def test_row_rejected_for_an_unknown_reference_loads_once_the_reference_arrives(tmp_path: Path, wh: str) -> None:
@@ -231,20 +250,27 @@ def test_row_rejected_for_an_unknown_reference_loads_once_the_reference_arrives(
     (unchanged at the source, below the watermark) is loaded without being re-recorded in the quarantine."""
     src = write_sources(tmp_path / "src")
     media = tmp_path / "src" / "media.sqlite"
-    _sql(media, "INSERT INTO clips SELECT 'K000010', 'DSJ0099', police_no, started_at, ended_at, size_bytes, sha256, "
-                "imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, updated_at "
-                "FROM clips WHERE clip_id = 'K000001'")
+    _sql(
+        media,
+        "INSERT INTO clips SELECT 'K000010', 'DSJ0099', police_no, started_at, ended_at, size_bytes, sha256, "
+        "imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, updated_at "
+        "FROM clips WHERE clip_id = 'K000001'",
+    )
     first = run(src, warehouse=wh, rules=False, progress=False)
     assert first.tables["clips"].rejected == 1
     assert query(wh, "SELECT row_key, reason FROM quarantine WHERE table_name = 'clips'") == [
-        ("K000010", "未知设备 DSJ0099")]
+        ("K000010", "未知设备 DSJ0099")
+    ]
     assert query(wh, "SELECT COUNT(*) FROM clips WHERE clip_id = 'K000010'") == [(0,)]
 
     second = run(src, warehouse=wh, rules=False, progress=False)  # still unknown: nothing changes
     assert second.tables["clips"].loaded == 0 and second.tables["clips"].quarantined == 0
 
-    _sql(media, "INSERT INTO devices SELECT 'DSJ0099', kind, model, unit_code, status, status_since, purchased_at "
-                "FROM devices WHERE device_sn = 'DSJ0001'")
+    _sql(
+        media,
+        "INSERT INTO devices SELECT 'DSJ0099', kind, model, unit_code, status, status_since, purchased_at "
+        "FROM devices WHERE device_sn = 'DSJ0001'",
+    )
     third = run(src, warehouse=wh, rules=False, progress=False)
     assert third.tables["clips"].loaded == 1 and third.tables["clips"].quarantined == 0
     assert query(wh, "SELECT device_sn FROM clips WHERE clip_id = 'K000010'") == [("DSJ0099",)]
@@ -254,17 +280,20 @@ def test_row_rejected_for_an_unknown_reference_loads_once_the_reference_arrives(
 
 
 def test_a_warehouse_of_an_earlier_version_gets_the_new_indexes_and_loses_the_retired_ones(
-        tmp_path: Path, wh: str) -> None:
+    tmp_path: Path, wh: str
+) -> None:
     src = write_sources(tmp_path / "src")
     run(src, warehouse=wh, rules=False, progress=False)
     path = tmp_path / "w.sqlite"
     # as an earlier version left it: the case-tag index without clip_id
     _sql(path, "DROP INDEX ix_clips_case_no_tagged_cover")
-    _sql(path, "CREATE INDEX ix_clips_case_no_tagged ON clips (case_no, started_at, ended_at) "
-               "WHERE case_no IS NOT NULL")
+    _sql(
+        path, "CREATE INDEX ix_clips_case_no_tagged ON clips (case_no, started_at, ended_at) WHERE case_no IS NOT NULL"
+    )
     run(src, warehouse=wh, progress=False)
     names = {r[0] for r in query(wh, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'clips'")}
     assert "ix_clips_case_no_tagged_cover" in names and "ix_clips_case_no_tagged" not in names
-    plan = query(wh, "EXPLAIN QUERY PLAN SELECT clip_id, case_no, started_at, ended_at FROM clips "
-                     "WHERE case_no IS NOT NULL")
+    plan = query(
+        wh, "EXPLAIN QUERY PLAN SELECT clip_id, case_no, started_at, ended_at FROM clips WHERE case_no IS NOT NULL"
+    )
     assert "COVERING INDEX ix_clips_case_no_tagged_cover" in " ".join(str(r[-1]) for r in plan)

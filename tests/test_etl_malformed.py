@@ -51,6 +51,7 @@ def _drop_column(rel: str, column: str) -> Callable[[Path], None]:
     def go(root: Path) -> None:
         df = pd.read_csv(root / rel, dtype=str, keep_default_na=False)
         df.drop(columns=[column]).to_csv(root / rel, index=False)
+
     return go
 
 
@@ -69,70 +70,141 @@ def _whitespace(data: dict) -> None:
 
 
 CASES = [
-    Case("missing_key", lambda d: add(d, "clips", clip_id=None),
-         quarantined=[("clips", "", "缺少主键 clip_id")]),
-    Case("missing_required_value", lambda d: add(d, "cases", case_no="C9", registered_at=""),
-         quarantined=[("cases", "C9", "缺少必填字段 registered_at")]),
-    Case("unknown_unit", lambda d: add(d, "officers", police_no="099001", unit_code="140499000000"),
-         quarantined=[("officers", "099001", "未知单位 140499000000")]),
-    Case("unparseable_time", lambda d: add(d, "clips", clip_id="K9", started_at="2026/13/45"),
-         quarantined=[("clips", "K9", "时间无法解析 started_at=2026/13/45")]),
-    Case("end_before_start", lambda d: add(d, "case_actions", action_id="A9", started_at="2026-03-02 11:00:00",
-                                           ended_at="2026-03-02 10:00:00"),
-         quarantined=[("case_actions", "A9", "结束时间早于开始时间")]),
-    Case("duplicate_key_different_content",
-         lambda d: (add(d, "clips", clip_id="K9", size_bytes="1"), add(d, "clips", clip_id="K9", size_bytes="2")),
-         quarantined=[("clips", "K9", "主键重复且内容不同"), ("clips", "K9", "主键重复且内容不同")]),
+    Case("missing_key", lambda d: add(d, "clips", clip_id=None), quarantined=[("clips", "", "缺少主键 clip_id")]),
+    Case(
+        "missing_required_value",
+        lambda d: add(d, "cases", case_no="C9", registered_at=""),
+        quarantined=[("cases", "C9", "缺少必填字段 registered_at")],
+    ),
+    Case(
+        "unknown_unit",
+        lambda d: add(d, "officers", police_no="099001", unit_code="140499000000"),
+        quarantined=[("officers", "099001", "未知单位 140499000000")],
+    ),
+    Case(
+        "unparseable_time",
+        lambda d: add(d, "clips", clip_id="K9", started_at="2026/13/45"),
+        quarantined=[("clips", "K9", "时间无法解析 started_at=2026/13/45")],
+    ),
+    Case(
+        "end_before_start",
+        lambda d: add(
+            d, "case_actions", action_id="A9", started_at="2026-03-02 11:00:00", ended_at="2026-03-02 10:00:00"
+        ),
+        quarantined=[("case_actions", "A9", "结束时间早于开始时间")],
+    ),
+    Case(
+        "duplicate_key_different_content",
+        lambda d: (add(d, "clips", clip_id="K9", size_bytes="1"), add(d, "clips", clip_id="K9", size_bytes="2")),
+        quarantined=[("clips", "K9", "主键重复且内容不同"), ("clips", "K9", "主键重复且内容不同")],
+    ),
     Case("exact_duplicate_collapses", lambda d: add(d, "officers")),
-    Case("oversized_field", lambda d: add(d, "cases", case_no="C9", title="案" * 2500),
-         quarantined=[("cases", "C9", "字段超长 title（2500 字符，上限 2000）")]),
-    Case("oversized_code", lambda d: add(d, "incidents", incident_no="J" * 65),
-         quarantined=[("incidents", "J" * 65, "字段超长 incident_no")]),
-    Case("bad_enum", lambda d: add(d, "cases", case_no="C9", procedure="fast"),
-         quarantined=[("cases", "C9", "取值无效 procedure=fast")]),
-    Case("bad_boolean", lambda d: add(d, "officers", police_no="099002", leader="yes"),
-         quarantined=[("officers", "099002", "布尔值无效 leader=yes")]),
-    Case("bad_integer", lambda d: add(d, "clips", clip_id="K9", size_bytes="12kb"),
-         quarantined=[("clips", "K9", "整数无效 size_bytes=12kb")]),
-    Case("bad_date", lambda d: add(d, "devices", device_sn="DSJ9", purchased_at="2025-02-30"),
-         quarantined=[("devices", "DSJ9", "日期无法解析 purchased_at=2025-02-30")]),
-    Case("unknown_officer", lambda d: add(d, "case_officers", police_no="X999"),
-         quarantined=[("case_officers", "C2026001|X999", "未知人员 X999")]),
-    Case("unknown_device", lambda d: add(d, "clips", clip_id="K9", device_sn="NOPE"),
-         quarantined=[("clips", "K9", "未知设备 NOPE")]),
-    Case("unknown_case_cascade",  # the case is rejected, so is the action that points at it
-         lambda d: (add(d, "cases", case_no="C9", unit_code="140499000000"),
-                    add(d, "case_actions", action_id="A9", case_no="C9")),
-         quarantined=[("cases", "C9", "未知单位"), ("case_actions", "A9", "未知案件 C9")]),
-    Case("unknown_clip_in_access_log", lambda d: add(d, "access_log", log_id="L9", clip_id="K404"),
-         quarantined=[("access_log", "L9", "未知视频 K404")]),
-    Case("bad_ledger_status", lambda d: add(d, "ledger_entries", device_sn="DSJ0003", status="借出"),
-         quarantined=[("ledger_entries", "140402510000|DSJ0003", "取值无效 status=借出")]),
+    Case(
+        "oversized_field",
+        lambda d: add(d, "cases", case_no="C9", title="案" * 2500),
+        quarantined=[("cases", "C9", "字段超长 title（2500 字符，上限 2000）")],
+    ),
+    Case(
+        "oversized_code",
+        lambda d: add(d, "incidents", incident_no="J" * 65),
+        quarantined=[("incidents", "J" * 65, "字段超长 incident_no")],
+    ),
+    Case(
+        "bad_enum",
+        lambda d: add(d, "cases", case_no="C9", procedure="fast"),
+        quarantined=[("cases", "C9", "取值无效 procedure=fast")],
+    ),
+    Case(
+        "bad_boolean",
+        lambda d: add(d, "officers", police_no="099002", leader="yes"),
+        quarantined=[("officers", "099002", "布尔值无效 leader=yes")],
+    ),
+    Case(
+        "bad_integer",
+        lambda d: add(d, "clips", clip_id="K9", size_bytes="12kb"),
+        quarantined=[("clips", "K9", "整数无效 size_bytes=12kb")],
+    ),
+    Case(
+        "bad_date",
+        lambda d: add(d, "devices", device_sn="DSJ9", purchased_at="2025-02-30"),
+        quarantined=[("devices", "DSJ9", "日期无法解析 purchased_at=2025-02-30")],
+    ),
+    Case(
+        "unknown_officer",
+        lambda d: add(d, "case_officers", police_no="X999"),
+        quarantined=[("case_officers", "C2026001|X999", "未知人员 X999")],
+    ),
+    Case(
+        "unknown_device",
+        lambda d: add(d, "clips", clip_id="K9", device_sn="NOPE"),
+        quarantined=[("clips", "K9", "未知设备 NOPE")],
+    ),
+    Case(
+        "unknown_case_cascade",  # the case is rejected, so is the action that points at it
+        lambda d: (
+            add(d, "cases", case_no="C9", unit_code="140499000000"),
+            add(d, "case_actions", action_id="A9", case_no="C9"),
+        ),
+        quarantined=[("cases", "C9", "未知单位"), ("case_actions", "A9", "未知案件 C9")],
+    ),
+    Case(
+        "unknown_clip_in_access_log",
+        lambda d: add(d, "access_log", log_id="L9", clip_id="K404"),
+        quarantined=[("access_log", "L9", "未知视频 K404")],
+    ),
+    Case(
+        "bad_ledger_status",
+        lambda d: add(d, "ledger_entries", device_sn="DSJ0003", status="借出"),
+        quarantined=[("ledger_entries", "140402510000|DSJ0003", "取值无效 status=借出")],
+    ),
     Case("leading_zero_code_kept", _leading_zero, check=_check_leading_zero, same_as_baseline=False),
-    Case("whitespace_trimmed", _whitespace, same_as_baseline=False,
-         check=lambda url: _check_count(url, "incident_officers", 4)),
+    Case(
+        "whitespace_trimmed",
+        _whitespace,
+        same_as_baseline=False,
+        check=lambda url: _check_count(url, "incident_officers", 4),
+    ),
     Case("extra_column_ignored", lambda d: d.__setitem__("clips", d["clips"].assign(备注="x", extra2="y"))),
-    Case("missing_optional_column", after=_drop_column("media_csv/clips.csv", "case_no"), same_as_baseline=False,
-         check=lambda url: _check_count(url, "clips WHERE case_no IS NULL", 3)),
+    Case(
+        "missing_optional_column",
+        after=_drop_column("media_csv/clips.csv", "case_no"),
+        same_as_baseline=False,
+        check=lambda url: _check_count(url, "clips WHERE case_no IS NULL", 3),
+    ),
     Case("bom_with_plain_utf8_declared", after=lambda r: _rewrite_csv(r / "dispatch_csv/incidents.csv", "utf-8-sig")),
-    Case("header_only", after=lambda r: _rewrite_csv(r / "dispatch_csv/interruption_reports.csv", "utf-8",
-                                                     lambda t: t.splitlines()[0] + "\n"),
-         same_as_baseline=False, emptied=("interruption_reports",),
-         check=lambda url: _check_count(url, "interruption_reports", 0)),
-    Case("missing_required_column", after=_drop_column("media_csv/clips.csv", "started_at"),
-         refused="缺少必需列 started_at"),
-    Case("wrong_encoding", after=lambda r: _rewrite_csv(r / "dispatch_csv/incidents.csv", "gb18030"),
-         refused="不是 utf-8 编码"),
+    Case(
+        "header_only",
+        after=lambda r: _rewrite_csv(
+            r / "dispatch_csv/interruption_reports.csv", "utf-8", lambda t: t.splitlines()[0] + "\n"
+        ),
+        same_as_baseline=False,
+        emptied=("interruption_reports",),
+        check=lambda url: _check_count(url, "interruption_reports", 0),
+    ),
+    Case(
+        "missing_required_column",
+        after=_drop_column("media_csv/clips.csv", "started_at"),
+        refused="缺少必需列 started_at",
+    ),
+    Case(
+        "wrong_encoding",
+        after=lambda r: _rewrite_csv(r / "dispatch_csv/incidents.csv", "gb18030"),
+        refused="不是 utf-8 编码",
+    ),
     Case("empty_file", after=lambda r: (r / "dispatch_csv/incidents.csv").write_bytes(b""), refused="为空"),
     Case("missing_file", after=lambda r: (r / "media_csv/access_log.csv").unlink(), refused="缺少文件 access_log.csv"),
-    Case("ragged_row", after=lambda r: _rewrite_csv(r / "dispatch_csv/incident_officers.csv", "utf-8",
-                                                    lambda t: t + "J1,012345,extra,more\n"),
-         refused="格式错误"),
+    Case(
+        "ragged_row",
+        after=lambda r: _rewrite_csv(
+            r / "dispatch_csv/incident_officers.csv", "utf-8", lambda t: t + "J1,012345,extra,more\n"
+        ),
+        refused="格式错误",
+    ),
     Case("missing_database_file", after=lambda r: (r / "cases.sqlite").unlink(), refused="数据库文件不存在"),
-    Case("missing_database_table", after=lambda r: _drop_table(r / "org.sqlite", "officers"),
-         refused="没有表 officers"),
-    Case("empty_ledger_workbook", after=lambda r: _empty_workbook(r / "ledgers" / "140402510000.xlsx"),
-         refused="为空"),
+    Case(
+        "missing_database_table", after=lambda r: _drop_table(r / "org.sqlite", "officers"), refused="没有表 officers"
+    ),
+    Case("empty_ledger_workbook", after=lambda r: _empty_workbook(r / "ledgers" / "140402510000.xlsx"), refused="为空"),
 ]
 
 
@@ -185,7 +257,9 @@ def test_malformed_input(tmp_path: Path, baseline: dict, case: Case) -> None:
         assert "\n" not in str(err.value)
         assert dump_warehouse(url) == before
         assert query(url, "SELECT status, message FROM etl_runs ORDER BY run_id") == [
-            ("ok", None), ("failed", str(err.value))]
+            ("ok", None),
+            ("failed", str(err.value)),
+        ]
         return
     src = write_sources(tmp_path / "src", data=data, forms=FORMS)
     if case.after:
@@ -218,9 +292,23 @@ def _keys(table: str, rows: list[tuple]) -> set[tuple]:
 def test_refused_source_exits_non_zero_with_one_line(tmp_path: Path) -> None:
     src = write_sources(tmp_path / "src", forms=FORMS)
     (tmp_path / "src" / "dispatch_csv" / "incidents.csv").unlink()
-    proc = subprocess.run([sys.executable, "-m", "etl", "run", "--sources", str(src), "--warehouse",
-                           f"sqlite:///{tmp_path / 'w.sqlite'}", "--no-rules"],
-                          cwd=ROOT_DIR, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "etl",
+            "run",
+            "--sources",
+            str(src),
+            "--warehouse",
+            f"sqlite:///{tmp_path / 'w.sqlite'}",
+            "--no-rules",
+        ],
+        cwd=ROOT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "dispatch.incidents" in lines[0] and "缺少文件 incidents.csv" in lines[0]

@@ -20,12 +20,17 @@ def _mixed_sources(root: Path) -> Path:
     data = base_tables()
     bad = data["clips"].iloc[[0]].assign(clip_id="K9", started_at="2026/13/45")
     data["clips"] = pd.concat([data["clips"], bad], ignore_index=True)
-    data["officers"] = pd.concat([data["officers"], data["officers"].iloc[[0]].assign(
-        police_no="099999", unit_code="140499000000")], ignore_index=True)
+    data["officers"] = pd.concat(
+        [data["officers"], data["officers"].iloc[[0]].assign(police_no="099999", unit_code="140499000000")],
+        ignore_index=True,
+    )
     write_media(root / "media", data["clips"])
     (root / "media" / data["clips"].loc[2, "file_path"]).unlink()
-    forms = {"dispatch": Form("csv", encoding="gb18030", datetime_format="%Y/%m/%d %H:%M:%S"),
-             "org": Form("xlsx"), "cases": Form("csv", encoding="utf-8-sig")}
+    forms = {
+        "dispatch": Form("csv", encoding="gb18030", datetime_format="%Y/%m/%d %H:%M:%S"),
+        "org": Form("xlsx"),
+        "cases": Form("csv", encoding="utf-8-sig"),
+    }
     return write_sources(root, data=data, forms=forms, media_root="media")
 
 
@@ -40,7 +45,8 @@ def test_sqlite_and_postgres_warehouses_hold_the_same_content(tmp_path: Path, pg
     assert len(a["quarantine"]) == 2 and len(a["clips"]) == 3
     assert r1.integrity == r2.integrity and r2.integrity["missing"] == 1
     assert {k: (v.read, v.loaded, v.rejected) for k, v in r1.tables.items()} == {
-        k: (v.read, v.loaded, v.rejected) for k, v in r2.tables.items()}
+        k: (v.read, v.loaded, v.rejected) for k, v in r2.tables.items()
+    }
     # views exist on both
     assert query(pg_url, "SELECT COUNT(*) FROM v_quarantine") == [(2,)]
 
@@ -57,7 +63,8 @@ def test_incremental_and_idempotent_on_postgres(tmp_path: Path, pg_url: str) -> 
     res = run(src, warehouse=pg_url, rules=False, progress=False)
     assert res.tables["clips"].loaded == 1
     assert query(pg_url, "SELECT is_evidence, updated_at FROM clips WHERE clip_id = 'K000003'") == [
-        (1, "2026-06-01 00:00:00")]
+        (1, "2026-06-01 00:00:00")
+    ]
     assert query(pg_url, "SELECT COUNT(*) FROM clips") == [(3,)]
     assert [r[0] for r in query(pg_url, "SELECT status FROM etl_runs ORDER BY run_id")] == ["ok", "ok", "ok"]
 
@@ -82,9 +89,11 @@ def test_full_compare_tables_rewrite_only_changed_rows_on_postgres(tmp_path: Pat
     src = write_sources(tmp_path / "src")
     run(src, warehouse=pg_url, rules=False, progress=False)
     with sqlite3.connect(tmp_path / "src" / "media.sqlite") as con:
-        con.execute("INSERT INTO access_log (log_id, clip_id, action, user_no, at, reason, approver_no, approved_at) "
-                    "VALUES ('L0009', 'K000002', 'copy', '012346', '2026-04-01 10:00:00', '复核', '012345', "
-                    "'2026-04-01 09:00:00')")
+        con.execute(
+            "INSERT INTO access_log (log_id, clip_id, action, user_no, at, reason, approver_no, approved_at) "
+            "VALUES ('L0009', 'K000002', 'copy', '012346', '2026-04-01 10:00:00', '复核', '012345', "
+            "'2026-04-01 09:00:00')"
+        )
     con.close()
     res = run(src, warehouse=pg_url, rules=False, progress=False)
     assert res.tables["access_log"].loaded == 1
@@ -134,8 +143,12 @@ def test_compressed_blobs_are_stored_as_they_are(pg_url: str) -> None:
             conn.exec_driver_sql("ALTER TABLE raw_fingerprints ALTER COLUMN data SET STORAGE EXTENDED")  # as before
         with engine.begin() as conn:
             ensure_schema(conn)
-            kinds = [conn.exec_driver_sql("SELECT attstorage FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-                                          "AND attname = %s", pair).scalar() for pair in UNCOMPRESSED_BLOBS]
+            kinds = [
+                conn.exec_driver_sql(
+                    "SELECT attstorage FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s", pair
+                ).scalar()
+                for pair in UNCOMPRESSED_BLOBS
+            ]
     finally:
         engine.dispose()
     assert kinds == ["e"] * len(UNCOMPRESSED_BLOBS)

@@ -21,9 +21,17 @@ from tests.etl_fixtures import Form, base_tables, dump_warehouse, query, write_s
 
 INCIDENTS_CN = {
     "name": "警情",
-    "columns": {"警情编号": "incident_no", "管辖单位": "unit_code", "警情类别": "category", "接警时间": "received_at",
-                "到达时间": "arrived_at", "结束时间": "ended_at", "现场执法": "on_site", "案件编号": "case_no",
-                "更新时间": "updated_at"},
+    "columns": {
+        "警情编号": "incident_no",
+        "管辖单位": "unit_code",
+        "警情类别": "category",
+        "接警时间": "received_at",
+        "到达时间": "arrived_at",
+        "结束时间": "ended_at",
+        "现场执法": "on_site",
+        "案件编号": "case_no",
+        "更新时间": "updated_at",
+    },
     "datetime_format": "%Y年%m月%d日 %H:%M:%S",
 }
 OFFICERS_CN = {"name": "人员", "columns": {"警号": "police_no", "姓名": "name", "单位": "unit_code"}}
@@ -86,8 +94,11 @@ def test_xlsx_typed_cells_become_canonical_text(tmp_path: Path) -> None:
 
     from openpyxl import Workbook
 
-    src = write_sources(tmp_path / "src", forms={"windows": Form("xlsx")}, systems=("org", "cases", "dispatch",
-                                                                                     "media", "windows", "ledgers"))
+    src = write_sources(
+        tmp_path / "src",
+        forms={"windows": Form("xlsx")},
+        systems=("org", "cases", "dispatch", "media", "windows", "ledgers"),
+    )
     wb = Workbook()
     ws = wb.active
     ws.append(["设备编号", "使用人警号", "领用时间", "状态"])
@@ -104,8 +115,10 @@ def test_xlsx_typed_cells_become_canonical_text(tmp_path: Path) -> None:
     load(src, url)
     assert query(url, "SELECT * FROM service_windows") == [("140402510000", "1", 1, 0)]
     rows = query(url, "SELECT * FROM ledger_entries WHERE unit_code = '140403000000' ORDER BY device_sn")
-    assert rows == [("140403000000", "DSJ0001", "012345", "2025-12-01 09:00:00", "in_use"),
-                    ("140403000000", "DSJ0003", None, None, "repair")]
+    assert rows == [
+        ("140403000000", "DSJ0001", "012345", "2025-12-01 09:00:00", "in_use"),
+        ("140403000000", "DSJ0003", None, None, "repair"),
+    ]
 
 
 def typed(data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -127,8 +140,12 @@ def typed(data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 def _server_sources(tmp_path: Path, url: str) -> Path:
     data = typed(base_tables())
     renamed = {"cases": {"name": "ajxx", "columns": {"ajbh": "case_no", "djsj": "registered_at"}}}
-    return write_sources(tmp_path / "src", data=data, forms={"cases": Form("url", url=url), "media": Form("url", url=url)},
-                         tables_cfg=renamed)
+    return write_sources(
+        tmp_path / "src",
+        data=data,
+        forms={"cases": Form("url", url=url), "media": Form("url", url=url)},
+        tables_cfg=renamed,
+    )
 
 
 @pytest.mark.postgres
@@ -152,8 +169,9 @@ def test_mariadb_source_with_typed_columns(tmp_path: Path, mariadb_url: str, bas
         assert got[name] == baseline[name], name
 
 
-def test_relative_paths_resolve_against_the_yaml_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        baseline: dict) -> None:
+def test_relative_paths_resolve_against_the_yaml_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: dict
+) -> None:
     src = write_sources(tmp_path / "deploy" / "conf", forms={"dispatch": Form("csv")}, media_root="../media")
     monkeypatch.chdir(tmp_path)  # somewhere else entirely
     cfg = config.load(Path("deploy/conf/sources.yaml"))
@@ -178,18 +196,23 @@ def _four(**org) -> dict:
     return {"org": org, **{s: {"url": "sqlite:///a.sqlite"} for s in ("cases", "dispatch", "media")}}
 
 
-@pytest.mark.parametrize(("doc", "needle"), [
-    ({"version": 1, "systems": {"org": {"url": "sqlite:///a.sqlite"}}}, "缺少必需的源系统"),
-    ({"version": 2, "systems": {}}, "version"),
-    ({"version": 1, "systems": _four(url="sqlite:///a", folder="x")}, "url 或 folder"),
-    ({"version": 1, "systems": {**_four(url="sqlite:///a"), "radio": {"url": "sqlite:///a"}}}, "未知的源系统"),
-    ({"version": 1, "systems": _four(folder="x", format="json")}, "format"),
-    ({"version": 1, "systems": _four(folder="x", encoding="klingon")}, "编码"),
-    ({"version": 1, "systems": _four(url="sqlite:///a"), "tables": {"clips": {"columns": {"x": "nope"}}}},
-     "未知的标准列"),
-    ({"version": 1, "systems": _four(url="sqlite:///a"), "tables": {"clipz": {}}}, "未知的表"),
-    ({"version": 1, "systems": _four(url="sqlite:///a"), "extra": 1}, "未知的顶层字段"),
-])
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ({"version": 1, "systems": {"org": {"url": "sqlite:///a.sqlite"}}}, "缺少必需的源系统"),
+        ({"version": 2, "systems": {}}, "version"),
+        ({"version": 1, "systems": _four(url="sqlite:///a", folder="x")}, "url 或 folder"),
+        ({"version": 1, "systems": {**_four(url="sqlite:///a"), "radio": {"url": "sqlite:///a"}}}, "未知的源系统"),
+        ({"version": 1, "systems": _four(folder="x", format="json")}, "format"),
+        ({"version": 1, "systems": _four(folder="x", encoding="klingon")}, "编码"),
+        (
+            {"version": 1, "systems": _four(url="sqlite:///a"), "tables": {"clips": {"columns": {"x": "nope"}}}},
+            "未知的标准列",
+        ),
+        ({"version": 1, "systems": _four(url="sqlite:///a"), "tables": {"clipz": {}}}, "未知的表"),
+        ({"version": 1, "systems": _four(url="sqlite:///a"), "extra": 1}, "未知的顶层字段"),
+    ],
+)
 def test_invalid_config_is_refused_with_a_clear_message(tmp_path: Path, doc: dict, needle: str) -> None:
     import yaml
 
@@ -214,18 +237,22 @@ def test_fast_csv_path_reads_exactly_what_the_reference_parser_reads(tmp_path: P
     from etl.sources.config import SystemSource, TableSource
     from etl.sources.extract import read_csv
 
-    text = ('\ufeff编号,名称,说明,数量\n'
-            'A1,"张三, 李四","第一行\n第二行",007\n'
-            'A2,,"",  12\n'
-            'A3,"引号""内""",=1+1,\n'
-            'A4, 前后空格 ,\t制表,0.50\n')
+    text = (
+        "\ufeff编号,名称,说明,数量\n"
+        'A1,"张三, 李四","第一行\n第二行",007\n'
+        'A2,,"",  12\n'
+        'A3,"引号""内""",=1+1,\n'
+        "A4, 前后空格 ,\t制表,0.50\n"
+    )
     (tmp_path / "t.csv").write_bytes(text.encode("utf-8"))
     system = SystemSource(name="s", folder=tmp_path, format="csv", encoding="utf-8-sig")
     got = read_csv(TableSource(table="cases", system=system, name="t"))
     ref = pd.read_csv(tmp_path / "t.csv", dtype="str", encoding="utf-8-sig", keep_default_na=False, na_values=[""])
     assert list(got.columns) == list(ref.columns)
-    assert got.astype(object).where(got.notna(), None).values.tolist() == \
-        ref.astype(object).where(ref.notna(), None).values.tolist()
+    assert (
+        got.astype(object).where(got.notna(), None).values.tolist()
+        == ref.astype(object).where(ref.notna(), None).values.tolist()
+    )
     assert got.iloc[0].tolist()[:3] == ["A1", "张三, 李四", "第一行\n第二行"] and got.iloc[2]["说明"] == "=1+1"
 
 
@@ -240,8 +267,9 @@ def _read_both(monkeypatch: pytest.MonkeyPatch, src, since: str | None = None) -
     return fast, slow
 
 
-def test_sqlite_arrow_path_reads_exactly_what_the_driver_path_reads(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_arrow_path_reads_exactly_what_the_driver_path_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SQLite sources go through ADBC in C; the text of every value, null and row must be the driver path's."""
     import sqlite3
 
@@ -251,12 +279,15 @@ def test_sqlite_arrow_path_reads_exactly_what_the_driver_path_reads(tmp_path: Pa
     db = tmp_path / "src.sqlite"
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE t (k TEXT, n INTEGER, r REAL, x, d TEXT, updated_at TEXT)")
-    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)", [
-        ("012345", 7, 3.0, b"\xe5\xbc\xa0", "2026-03-01 08:00:00", "2026-03-01 09:00:00"),
-        ("张三", None, -12.0, 5, None, "2026-03-02 09:00:00"),
-        ("", 2**62, None, "文本", "2026-03-03", "2026-03-03 09:00:00"),
-        (None, 0, 1e18, 4.0, "x", "2026-03-04 09:00:00"),
-    ])
+    con.executemany(
+        "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            ("012345", 7, 3.0, b"\xe5\xbc\xa0", "2026-03-01 08:00:00", "2026-03-01 09:00:00"),
+            ("张三", None, -12.0, 5, None, "2026-03-02 09:00:00"),
+            ("", 2**62, None, "文本", "2026-03-03", "2026-03-03 09:00:00"),
+            (None, 0, 1e18, 4.0, "x", "2026-03-04 09:00:00"),
+        ],
+    )
     con.commit()
     con.close()
     src = TableSource(table="cases", system=SystemSource(name="s", url=f"sqlite:///{db}"), name="t")
@@ -275,7 +306,8 @@ def test_sqlite_arrow_path_reads_exactly_what_the_driver_path_reads(tmp_path: Pa
 
 @pytest.mark.parametrize("value", [2.5, b"\xff\xfe"])
 def test_sqlite_arrow_path_leaves_what_it_cannot_render_exactly_to_the_driver(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: object) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: object
+) -> None:
     """A non-integral real (Python's repr decides its text) or a blob that is not UTF-8: driver path."""
     import sqlite3
 
@@ -296,8 +328,9 @@ def test_sqlite_arrow_path_leaves_what_it_cannot_render_exactly_to_the_driver(
     assert fast["v"].tolist()[1] == ("2.5" if value == 2.5 else "\ufffd\ufffd")
 
 
-def test_load_through_the_arrow_paths_gives_the_same_warehouse(tmp_path: Path, baseline: dict,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_through_the_arrow_paths_gives_the_same_warehouse(
+    tmp_path: Path, baseline: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every insert large enough for ``insert_arrow`` (here: all, while attach slots last) changes nothing."""
     from etl.warehouse import db
 

@@ -50,12 +50,10 @@ def _check_warehouse(wh: str, run_id: int) -> set[str]:
             tables.add(table)
         as_of = conn.exec_driver_sql("SELECT MAX(as_of) FROM etl_runs WHERE status = 'ok'").scalar()
         stored = pd.read_sql("SELECT * FROM findings ORDER BY finding_id", conn)
-        # a transaction without tracking: every mirror read plainly
-        fresh = findings.evaluate(conn, pd.Timestamp(as_of).to_pydatetime(), config.load(None),
-                                  integrity_checked=False)
+        # an evaluation without the run's Snapshots: every mirror read plainly
+        fresh = findings.evaluate(conn, pd.Timestamp(as_of).to_pydatetime(), config.load(None), integrity_checked=False)
     engine.dispose()
-    cols = ["rule_id", "unit_code", "case_no", "action_id", "doc_id", "incident_no", "police_no", "doc_type",
-            "detail"]
+    cols = ["rule_id", "unit_code", "case_no", "action_id", "doc_id", "incident_no", "police_no", "doc_type", "detail"]
     assert stored[cols].fillna("").astype(str).values.tolist() == fresh[cols].fillna("").astype(str).values.tolist()
     return tables
 
@@ -65,30 +63,84 @@ def _changed(data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     d = {k: v.copy() for k, v in data.items()}
     c = d["cases"]
     c.loc[c["case_no"] == "C2026002", ["title", "updated_at"]] = ["违反治安管理（补正）", "2026-03-30 09:00:00"]
-    d["case_actions"] = pd.concat([d["case_actions"], pd.DataFrame([{
-        "action_id": "A0004", "case_no": "C2026002", "action_type": "inspection", "started_at": "2026-03-29 09:00:00",
-        "ended_at": "2026-03-29 09:30:00", "police_no": "023001", "updated_at": "2026-03-29 09:30:00"}])],
-        ignore_index=True)
+    d["case_actions"] = pd.concat(
+        [
+            d["case_actions"],
+            pd.DataFrame(
+                [
+                    {
+                        "action_id": "A0004",
+                        "case_no": "C2026002",
+                        "action_type": "inspection",
+                        "started_at": "2026-03-29 09:00:00",
+                        "ended_at": "2026-03-29 09:30:00",
+                        "police_no": "023001",
+                        "updated_at": "2026-03-29 09:30:00",
+                    }
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     docs = d["case_documents"]
     docs.loc[docs["doc_id"] == "D0001", ["party_signed", "updated_at"]] = ["0", "2026-03-30 10:00:00"]
     co = d["case_officers"]
     d["case_officers"] = co[co["police_no"] != "012346"].reset_index(drop=True)
-    d["incident_officers"] = pd.concat([d["incident_officers"], pd.DataFrame([{
-        "incident_no": "J2026030500002", "police_no": "012345"}])], ignore_index=True)
+    d["incident_officers"] = pd.concat(
+        [d["incident_officers"], pd.DataFrame([{"incident_no": "J2026030500002", "police_no": "012345"}])],
+        ignore_index=True,
+    )
     inc = d["incidents"]  # one leaves the on-site filter of its snapshot, one new enters it
     inc.loc[inc["incident_no"] == "J2026030100001", ["on_site", "updated_at"]] = ["0", "2026-03-30 11:00:00"]
-    d["incidents"] = pd.concat([inc, pd.DataFrame([{
-        "incident_no": "J2026032900004", "unit_code": inc["unit_code"].iloc[0], "category": "纠纷",
-        "received_at": "2026-03-29 08:40:00", "arrived_at": "2026-03-29 08:50:00", "ended_at": "2026-03-29 09:20:00",
-        "on_site": "1", "case_no": "C2026002", "updated_at": "2026-03-29 09:30:00"}])], ignore_index=True)
+    d["incidents"] = pd.concat(
+        [
+            inc,
+            pd.DataFrame(
+                [
+                    {
+                        "incident_no": "J2026032900004",
+                        "unit_code": inc["unit_code"].iloc[0],
+                        "category": "纠纷",
+                        "received_at": "2026-03-29 08:40:00",
+                        "arrived_at": "2026-03-29 08:50:00",
+                        "ended_at": "2026-03-29 09:20:00",
+                        "on_site": "1",
+                        "case_no": "C2026002",
+                        "updated_at": "2026-03-29 09:30:00",
+                    }
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     clips = d["clips"]  # one clip gets a case tag, one new tagged clip covers the new action
     clips.loc[clips["clip_id"] == "K000002", ["case_no", "updated_at"]] = ["C2026001", "2026-03-30 12:00:00"]
-    d["clips"] = pd.concat([clips, pd.DataFrame([{
-        "clip_id": "K000004", "device_sn": "DSJ0001", "police_no": "012345", "started_at": "2026-03-29 09:00:00",
-        "ended_at": "2026-03-29 09:25:00", "size_bytes": "1024", "sha256": "dd" * 32,
-        "imported_at": "2026-03-29 12:00:00", "file_path": "2026/03/K000004.mp4", "incident_no": "J2026032900004",
-        "case_no": "C2026002", "is_evidence": "1", "deleted_at": None, "updated_at": "2026-03-29 12:00:00"}])],
-        ignore_index=True)
+    d["clips"] = pd.concat(
+        [
+            clips,
+            pd.DataFrame(
+                [
+                    {
+                        "clip_id": "K000004",
+                        "device_sn": "DSJ0001",
+                        "police_no": "012345",
+                        "started_at": "2026-03-29 09:00:00",
+                        "ended_at": "2026-03-29 09:25:00",
+                        "size_bytes": "1024",
+                        "sha256": "dd" * 32,
+                        "imported_at": "2026-03-29 12:00:00",
+                        "file_path": "2026/03/K000004.mp4",
+                        "incident_no": "J2026032900004",
+                        "case_no": "C2026002",
+                        "is_evidence": "1",
+                        "deleted_at": None,
+                        "updated_at": "2026-03-29 12:00:00",
+                    }
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     dl = d["deliveries"]
     dl.loc[dl["delivery_id"] == "V0001", "receipt_signed"] = "0"
     return d
@@ -108,8 +160,9 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def test_snapshots_are_patched_with_the_day_and_give_the_plain_findings(tmp_path: Path, spy: list[str],
-                                                                        warehouse: str) -> None:
+def test_snapshots_are_patched_with_the_day_and_give_the_plain_findings(
+    tmp_path: Path, spy: list[str], warehouse: str
+) -> None:
     src = write_sources(tmp_path / "src")
     wh = warehouse
     first = run(src, warehouse=wh, progress=False)
@@ -173,14 +226,16 @@ def test_a_failed_run_leaves_the_snapshots_as_they_were(tmp_path: Path, monkeypa
 
 
 def test_frames_go_through_arrow_value_for_value() -> None:
-    df = pd.DataFrame({
-        "_rowid": pd.Series([1, 2, 3], dtype=object),
-        "text": pd.Series(["a", None, "丙"], dtype=object),
-        "flag": pd.Series([1, None, 0], dtype=object),
-        "nothing": pd.Series([None, None, None], dtype=object),
-        "blob": pd.Series([b"x", None, b"\x00"], dtype=object),
-        "at": np.array([1.0, np.nan, 3.5]),
-    })
+    df = pd.DataFrame(
+        {
+            "_rowid": pd.Series([1, 2, 3], dtype=object),
+            "text": pd.Series(["a", None, "丙"], dtype=object),
+            "flag": pd.Series([1, None, 0], dtype=object),
+            "nothing": pd.Series([None, None, None], dtype=object),
+            "blob": pd.Series([b"x", None, b"\x00"], dtype=object),
+            "at": np.array([1.0, np.nan, 3.5]),
+        }
+    )
     tab = snapshots._arrow(df)
     back = snapshots._frame(tab, list(df.columns))
     pd.testing.assert_frame_equal(back, df, check_exact=True)
@@ -200,21 +255,23 @@ def test_a_patch_of_a_column_of_another_kind_is_refused() -> None:
     assert nulls.schema == schema
 
 
-def test_no_snapshot_outside_a_tracked_run(tmp_path: Path) -> None:
+def test_no_snapshot_outside_a_run(tmp_path: Path) -> None:
+    """Without a run's ``Snapshots`` the mirrors are read plainly and no snapshot is kept."""
     src = write_sources(tmp_path / "src")
     wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
     run(src, warehouse=wh, rules=False, progress=False)
     engine = make_engine(wh)
     with engine.begin() as conn:
-        cols = ["case_no", "unit_code"]
-        sel, dt = base.select_list(conn, "cases", cols)
-        assert snapshots.read(conn, "cases", cols, sel, dt) is None
+        plain = base.read_table(conn, "cases", ["case_no", "unit_code"])
         findings.evaluate(conn, datetime(2026, 4, 1), config.load(None), integrity_checked=False)
+        kept = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {snapshots.TABLE}").scalar()
     engine.dispose()
+    assert len(plain) and kept == 0
 
 
-def test_a_second_read_in_the_same_run_takes_the_snapshot_as_it_is(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_second_read_in_the_same_run_takes_the_snapshot_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = write_sources(tmp_path / "src")
     wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
     first = run(src, warehouse=wh, progress=False)
@@ -223,8 +280,8 @@ def test_a_second_read_in_the_same_run_takes_the_snapshot_as_it_is(tmp_path: Pat
     monkeypatch.setattr(snapshots, "_write", lambda conn, name, *a: (writes.append(name), real(conn, name, *a)))
     engine = make_engine(wh)
     with engine.connect() as conn, conn.begin() as tx:
-        snapshots.track(conn, first.run_id + 1)
-        frames = [base.read_table(conn, "cases") for _ in range(2)]
+        snaps = snapshots.Snapshots(conn, first.run_id + 1)
+        frames = [base.read_table(conn, "cases", snapshots=snaps) for _ in range(2)]
         kept = conn.exec_driver_sql(f"SELECT run_id FROM {snapshots.TABLE} WHERE name LIKE 'cases:%'").scalar()
         tx.rollback()
     engine.dispose()
@@ -239,9 +296,9 @@ def test_no_snapshot_of_a_read_without_the_key(tmp_path: Path) -> None:
     first = run(src, warehouse=wh, progress=False)
     engine = make_engine(wh)
     with engine.connect() as conn, conn.begin() as tx:
-        snapshots.track(conn, first.run_id + 1)
+        snaps = snapshots.Snapshots(conn, first.run_id + 1)
         cols = ["device_sn", "started_at"]
         sel, dt = base.select_list(conn, "clips", cols)
-        assert snapshots.read(conn, "clips", cols, sel, dt) is None
+        assert snaps.read(conn, "clips", cols, sel, dt) is None
         tx.rollback()
     engine.dispose()

@@ -9,20 +9,57 @@ from etl.rules import config
 from etl.rules.keys import RULES
 
 ACTION_CODES = {
-    "inquiry", "evidence_collection", "evidence_preservation", "sampling", "inspection", "survey", "hearing",
-    "appraisal", "seal", "seize", "freeze", "restrict_liberty", "obstruction", "mass_incident", "refusal",
-    "rights_notification", "statement_defence", "urge", "compulsory_execution", "remove_obstruction", "restore",
-    "court_application", "performance_check",
+    "inquiry",
+    "evidence_collection",
+    "evidence_preservation",
+    "sampling",
+    "inspection",
+    "survey",
+    "hearing",
+    "appraisal",
+    "seal",
+    "seize",
+    "freeze",
+    "restrict_liberty",
+    "obstruction",
+    "mass_incident",
+    "refusal",
+    "rights_notification",
+    "statement_defence",
+    "urge",
+    "compulsory_execution",
+    "remove_obstruction",
+    "restore",
+    "court_application",
+    "performance_check",
 }
-AV = {"sampling", "inspection", "survey", "hearing", "seal", "seize", "restrict_liberty", "obstruction",
-      "mass_incident", "refusal", "remove_obstruction", "restore"}
+AV = {
+    "sampling",
+    "inspection",
+    "survey",
+    "hearing",
+    "seal",
+    "seize",
+    "restrict_liberty",
+    "obstruction",
+    "mass_incident",
+    "refusal",
+    "remove_obstruction",
+    "restore",
+}
 
 
 def test_shipped_config_matches_rules_md():
     cfg = config.load()
-    assert cfg["params"] == {"gap_tolerance_s": 30, "report_deadline_h": 24, "emergency_backfill_h": 24,
-                             "performance_check_days": 30, "repair_days": 30, "retention_days": 180,
-                             "upload_deadline_h": 24}
+    assert cfg["params"] == {
+        "gap_tolerance_s": 30,
+        "report_deadline_h": 24,
+        "emergency_backfill_h": 24,
+        "performance_check_days": 30,
+        "repair_days": 30,
+        "retention_days": 180,
+        "upload_deadline_h": 24,
+    }
     assert set(cfg["actions"]) == ACTION_CODES
     assert {k for k, v in cfg["actions"].items() if v["av"]} == AV
     assert cfg["actions"]["hearing"]["documents"] == ["hearing_notice", "hearing_record"]
@@ -38,12 +75,15 @@ def test_shipped_config_matches_rules_md():
     assert len(RULES) == 26
 
 
-@pytest.mark.parametrize("text, words", [
-    ("version: 1\nparams: {gap_tolerance_s: -1}\nactions: {inquiry: {documents: []}}\n", "gap_tolerance_s"),
-    ("version: 1\nparams: {nonsense: 3}\nactions: {inquiry: {documents: []}}\n", "nonsense"),
-    ("version: 1\n", "actions"),
-    ("version: [1\n", "格式错误"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("version: 1\nparams: {gap_tolerance_s: -1}\nactions: {inquiry: {documents: []}}\n", "gap_tolerance_s"),
+        ("version: 1\nparams: {nonsense: 3}\nactions: {inquiry: {documents: []}}\n", "nonsense"),
+        ("version: 1\n", "actions"),
+        ("version: [1\n", "格式错误"),
+    ],
+)
 def test_bad_config_fails_in_chinese(tmp_path, text, words):
     (tmp_path / "rules.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as err:
@@ -66,15 +106,36 @@ def test_changed_parameter_changes_findings(tmp_path, sqlite_url):
 
     from etl.rules import coverage
 
-    text = (config.DEFAULT_DIR / "rules.yaml").read_text(encoding="utf-8").replace(
-        "gap_tolerance_s: 30", "gap_tolerance_s: 120")
+    text = (
+        (config.DEFAULT_DIR / "rules.yaml")
+        .read_text(encoding="utf-8")
+        .replace("gap_tolerance_s: 30", "gap_tolerance_s: 120")
+    )
     (tmp_path / "rules.yaml").write_text(text, encoding="utf-8")
-    eng = load_scenario(sqlite_url, world(
-        incidents=[{"incident_no": "J1", "received_at": "2026-03-01 09:00:00", "arrived_at": "2026-03-01 10:00:00",
-                    "ended_at": "2026-03-01 10:40:00"}],
-        incident_officers=[{"incident_no": "J1", "police_no": P1}],
-        clips=[{"clip_id": "C1", "device_sn": D1, "police_no": P1, "started_at": "2026-03-01 10:01:00",
-                "ended_at": "2026-03-01 10:40:00"}]), evaluate=False)
+    eng = load_scenario(
+        sqlite_url,
+        world(
+            incidents=[
+                {
+                    "incident_no": "J1",
+                    "received_at": "2026-03-01 09:00:00",
+                    "arrived_at": "2026-03-01 10:00:00",
+                    "ended_at": "2026-03-01 10:40:00",
+                }
+            ],
+            incident_officers=[{"incident_no": "J1", "police_no": P1}],
+            clips=[
+                {
+                    "clip_id": "C1",
+                    "device_sn": D1,
+                    "police_no": P1,
+                    "started_at": "2026-03-01 10:01:00",
+                    "ended_at": "2026-03-01 10:40:00",
+                }
+            ],
+        ),
+        evaluate=False,
+    )
     for cfg_dir, expected in ((None, "partial"), (tmp_path, "full")):
         with eng.begin() as conn:
             coverage.compute(conn, datetime(2026, 3, 31, 23, 59, 59), config.load(cfg_dir))

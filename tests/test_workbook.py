@@ -13,13 +13,15 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-import yaml
 
 from etl.errors import EtlError
 from etl.reports.workbook import assess_cli, build_workbook
 from etl.reports.workbook.xlsx import FORMULA_PREFIXES, rows_xml, safe_text, safe_text_series
 from etl.rules import config
-from etl.scoring import scores as scoring
+from etl.scoring.inputs import load_inputs
+from etl.scoring.items import score_items
+from etl.scoring.lost_points import BY_LEVEL_COLUMNS, lost_points_by_level, lost_points_by_level_detail
+from etl.scoring.schemes import load_scheme
 from etl.warehouse.db import make_engine, read_df
 from etl.warehouse.schema import ensure_schema
 from tests import workbook_fixtures as wf
@@ -229,46 +231,56 @@ def test_scores_changed_after_the_run_show_a_difference_row(warehouse, tmp_path:
     assert pd.isna(row["基层所队\n扣分"]) and pd.isna(row["市局\n扣分"])
 
 
+def _long(rows: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
+    """``lost_points_by_level`` rows once per scored unit: unit_code, BY_LEVEL_COLUMNS, points_lost."""
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unit_code": rows[f"unit:{lv}"],
+                    **{c: rows[c] for c in BY_LEVEL_COLUMNS},
+                    "points_lost": rows[f"lost:{lv}"],
+                }
+            ).dropna(subset=["unit_code"])
+            for lv in levels
+        ],
+        ignore_index=True,
+    )
+
+
 @pytest.mark.parametrize("unit", [None, COUNTY])
-def test_lost_points_by_level_is_lost_points_once_per_finding(warehouse, unit) -> None:  # noqa: ANN001
-    """The workbook's rows (stored scores, one row per finding, a column per level) hold exactly the scoring
-    step's lost points (computed from the warehouse, one row per finding and scored unit)."""
+def test_lost_points_of_stored_scores_equal_a_fresh_computation(warehouse, unit) -> None:  # noqa: ANN001
+    """The workbook's rows (explaining the stored scores from the period's findings) are exactly the rows the
+    scoring step's lost points give from its full inputs and freshly computed item scores, once per finding and
+    scored unit."""
     url, wh = warehouse
-    scheme = scoring.load_scheme(wf.ROOT / "config" / "schemes" / "measures-2026.yaml")
+    scheme = load_scheme(wf.ROOT / "config" / "schemes" / "measures-2026.yaml")
     scope = sorted(wf._scope(wh.units, unit or wf.CITY))
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             as_of = datetime.fromisoformat(wf.AS_OF)
-            inp = scoring.load_inputs(conn, as_of, config.load(None), [scheme])
+            inp = load_inputs(conn, as_of, config.load(None), [scheme])
+            scored = score_items(scheme, inp)
             for period in ("2026", "2026-Q3", "2026-07", "2026-11"):
                 items = wh.extras["item_scores"].query("period == @period and unit_code in @scope")
                 metrics = read_df(conn, "SELECT * FROM metrics WHERE period = :p", {"p": period})
-                rows, levels = scoring.lost_points_by_level_detail(conn, period, scope, scheme, items, metrics)
+                rows, levels = lost_points_by_level_detail(conn, period, scope, scheme, items, metrics)
                 assert levels == [
                     lv
                     for lv in ("station", "county", "city")
                     if lv in set(wh.units.loc[wh.units["unit_code"].isin(scope), "level"])
                 ]
-                melted = pd.concat(
-                    [
-                        pd.DataFrame(
-                            {
-                                "unit_code": rows[f"unit:{lv}"],
-                                **{c: rows[c] for c in scoring.BY_LEVEL_COLUMNS},
-                                "points_lost": rows[f"lost:{lv}"],
-                            }
-                        ).dropna(subset=["unit_code"])
-                        for lv in levels
-                    ]
-                )
+                melted = _long(rows, levels)
                 melted = melted[melted["points_lost"].abs() > 1e-12]
-                long = scoring.lost_points(scheme, inp, period, scope)
+                tallies = scored.query("period == @period and unit_code in @scope")
+                long = _long(*lost_points_by_level(scheme, tallies, inp, period, scope))
+                long = long[long["points_lost"].abs() > 1e-12]
                 key = ["unit_code", "item_id", "object_kind", "object_key", "finding_id"]
                 a, b = (d.sort_values(key, na_position="last", ignore_index=True) for d in (melted, long))
                 a, b = (d.astype(object).where(d.notna(), None) for d in (a, b))
                 assert len(a) == len(b) > 0
-                for c in scoring.DETAIL_COLUMNS[:-1]:
+                for c in ["unit_code", *BY_LEVEL_COLUMNS]:
                     assert [str(v) for v in a[c]] == [str(v) for v in b[c]], (period, c)
                 assert a["points_lost"].astype(float).to_numpy() == pytest.approx(b["points_lost"].astype(float))
     finally:
@@ -401,7 +413,8 @@ def test_assess_cli(warehouse, tmp_path: Path) -> None:  # noqa: ANN001
     msg = assess_cli(warehouse=url, period="2026", unit=COUNTY, scheme=scheme, xlsx=out)
     assert "measures-2026" in msg
     other = tmp_path / "trial-2027.yaml"
-    other.write_text(yaml.safe_dump({**wf.SCHEME, "id": "trial-2027"}, allow_unicode=True), encoding="utf-8")
+    text = scheme.read_text(encoding="utf-8").replace("\nid: measures-2026\n", "\nid: trial-2027\n")
+    other.write_text(text, encoding="utf-8")
     with pytest.raises(EtlError, match="trial-2027"):
         assess_cli(warehouse=url, period="2026", unit=None, scheme=other, xlsx=out)
     with pytest.raises(EtlError, match="考评期间格式"):

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from sqlalchemy.engine import Connection
 
 from etl.rules.keys import RULES
+from etl.scoring.schemes import load_scheme
 from etl.warehouse.db import bulk_insert
 from etl.warehouse.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEME = yaml.safe_load((ROOT / "config" / "schemes" / "measures-2026.yaml").read_text(encoding="utf-8"))
+SCHEME = load_scheme(ROOT / "config" / "schemes" / "measures-2026.yaml")  # the scoring's own parser
 AS_OF = "2026-11-30 23:59:59"
 CITY = "140400000000"
 
@@ -41,19 +41,40 @@ FORMULA_PAYLOADS = [
     "@SUM(A1:A2)",
     "\t=cmd|' /C calc'!A0",
     "\r=2*3",
-    "=WEBSERVICE(\"http://x\")",
+    '=WEBSERVICE("http://x")',
 ]
 
 # item id -> (finding column naming the object, rules that make it unclean)
 ITEMS = {i["id"]: i for i in SCHEME["items"]}
-KEY = {"onsite_events": "incident_no", "av_actions": "action_id", "cases_with_actions": "case_no",
-       "cases": "case_no", "devices": "device_sn", "clips": "clip_id", "access_records": "log_id"}
-PREFIX = {"onsite_recording": "J", "measure_av": "A", "text_records": "CT", "procedure_service": "CP",
-          "equipment": "D", "timely_upload": "CL", "access_integrity": "L"}
+KEY = {
+    "onsite_events": "incident_no",
+    "av_actions": "action_id",
+    "cases_with_actions": "case_no",
+    "cases": "case_no",
+    "devices": "device_sn",
+    "clips": "clip_id",
+    "access_records": "log_id",
+}
+PREFIX = {
+    "onsite_recording": "J",
+    "measure_av": "A",
+    "text_records": "CT",
+    "procedure_service": "CP",
+    "equipment": "D",
+    "timely_upload": "CL",
+    "access_integrity": "L",
+}
 # objects per station and item; procedure_service's cases are text_records' cases (which have actions)
 # plus PER_STATION["procedure_service"] cases without actions
-PER_STATION = {"onsite_recording": 20, "measure_av": 8, "text_records": 10, "procedure_service": 12,
-               "equipment": 4, "timely_upload": 30, "access_integrity": 6}
+PER_STATION = {
+    "onsite_recording": 20,
+    "measure_av": 8,
+    "text_records": 10,
+    "procedure_service": 12,
+    "equipment": 4,
+    "timely_upload": 30,
+    "access_integrity": 6,
+}
 DEVICE_STATUSES = ["in_use", "in_use", "spare", "repair", "scrapped"]
 
 
@@ -97,8 +118,9 @@ def _finding_keys(rule: str, key: str, obj: str, unit: str, rng: random.Random) 
     return {key: obj}
 
 
-def generate(*, counties: int = 2, stations: int = 2, scale: int = 1, seed: int = 7,
-             payloads: bool = True) -> Warehouse:
+def generate(
+    *, counties: int = 2, stations: int = 2, scale: int = 1, seed: int = 7, payloads: bool = True
+) -> Warehouse:
     """Objects and findings (no database yet)."""
     rng = random.Random(seed)
     units = _units(counties, stations, payloads)
@@ -109,9 +131,16 @@ def generate(*, counties: int = 2, stations: int = 2, scale: int = 1, seed: int 
     def add(rule, unit, month, day=10, **keys):  # noqa: ANN001, ANN003
         nonlocal fid
         fid += 1
-        row = {"finding_id": fid, "rule_id": rule, "article": RULES[rule]["article"], "unit_code": unit,
-               "occurred_at": f"{month}-{day:02d} 09:30:00", "month": month,
-               "detail": f"{rule} 问题说明 {fid}", **keys}
+        row = {
+            "finding_id": fid,
+            "rule_id": rule,
+            "article": RULES[rule]["article"],
+            "unit_code": unit,
+            "occurred_at": f"{month}-{day:02d} 09:30:00",
+            "month": month,
+            "detail": f"{rule} 问题说明 {fid}",
+            **keys,
+        }
         findings.append(row)
         return row
 
@@ -151,8 +180,18 @@ def generate(*, counties: int = 2, stations: int = 2, scale: int = 1, seed: int 
         for j, p in enumerate(FORMULA_PAYLOADS):
             findings[j * 7 % len(findings)]["detail"] = p
     fdf = pd.DataFrame(findings)
-    for c in ("case_no", "action_id", "doc_id", "incident_no", "clip_id", "device_sn", "log_id", "police_no",
-              "doc_type", "window_id"):
+    for c in (
+        "case_no",
+        "action_id",
+        "doc_id",
+        "incident_no",
+        "clip_id",
+        "device_sn",
+        "log_id",
+        "police_no",
+        "doc_type",
+        "window_id",
+    ):
         if c not in fdf:
             fdf[c] = None
     obj = pd.DataFrame(objects, columns=["item_id", "unit_code", "key", "month"])
@@ -167,6 +206,7 @@ def device_status(i: int) -> str:
 
 
 # --- the reference scorer (rules.md "Assessment", written plainly) -------------------------------------
+
 
 def periods(year_only: bool = False) -> list[tuple[str, set[str]]]:
     out = [("2026", {f"2026-{m:02d}" for m in range(1, 13)})]
@@ -195,8 +235,9 @@ def _in_period(objs: pd.DataFrame, months: set[str]) -> pd.Series:
     return objs["month"].isin(months).where(objs["item_id"] != "equipment", ~gone)
 
 
-def reference_scores(wh: Warehouse, case_of_action: dict[str, str],
-                     year_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def reference_scores(
+    wh: Warehouse, case_of_action: dict[str, str], year_only: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """unit_scores and unit_item_scores rows for every unit and period."""
     f = wh.findings.copy()
     miss = f["case_no"].isna() & f["action_id"].notna()
@@ -219,25 +260,70 @@ def reference_scores(wh: Warehouse, case_of_action: dict[str, str],
                 score = max(0.0, (item["points"] * clean / n if n else item["points"]) - ded)
                 total += score
                 onsite = round(score, 2) if item["id"] == "onsite_recording" else onsite
-                item_rows.append(("measures-2026", "2026.1", 1, period, unit, item["id"], item["name"],
-                                  float(item["points"]), n, clean, ded, round(score, 2)))
+                item_rows.append(
+                    (
+                        "measures-2026",
+                        "2026.1",
+                        1,
+                        period,
+                        unit,
+                        item["id"],
+                        item["name"],
+                        float(item["points"]),
+                        n,
+                        clean,
+                        ded,
+                        round(score, 2),
+                    )
+                )
             veto = bool(fu["rule_id"].isin(SCHEME["veto"]["rules"]).any())
             total = round(min(total, 59.0) if veto else total, 2)
             grade = "不达标" if veto or total < 60 else ("优秀" if total >= 90 else "达标")
-            unit_rows.append(["measures-2026", "2026.1", 1, period, unit, levels[unit], total, grade, None,
-                              int(veto), onsite])
-    us = pd.DataFrame(unit_rows, columns=["scheme_id", "scheme_version", "active", "period", "unit_code",
-                                          "unit_level", "total", "grade", "rank", "veto", "_onsite"])
-    us = us.sort_values(["period", "unit_level", "total", "_onsite", "unit_code"],
-                        ascending=[True, True, False, False, True])
+            unit_rows.append(
+                ["measures-2026", "2026.1", 1, period, unit, levels[unit], total, grade, None, int(veto), onsite]
+            )
+    us = pd.DataFrame(
+        unit_rows,
+        columns=[
+            "scheme_id",
+            "scheme_version",
+            "active",
+            "period",
+            "unit_code",
+            "unit_level",
+            "total",
+            "grade",
+            "rank",
+            "veto",
+            "_onsite",
+        ],
+    )
+    us = us.sort_values(
+        ["period", "unit_level", "total", "_onsite", "unit_code"], ascending=[True, True, False, False, True]
+    )
     us["rank"] = us.groupby(["period", "unit_level"]).cumcount() + 1
-    items = pd.DataFrame(item_rows, columns=["scheme_id", "scheme_version", "active", "period", "unit_code",
-                                             "item_id", "item_name", "points", "objects", "clean", "deductions",
-                                             "score"])
+    items = pd.DataFrame(
+        item_rows,
+        columns=[
+            "scheme_id",
+            "scheme_version",
+            "active",
+            "period",
+            "unit_code",
+            "item_id",
+            "item_name",
+            "points",
+            "objects",
+            "clean",
+            "deductions",
+            "score",
+        ],
+    )
     return us.drop(columns="_onsite").reset_index(drop=True), items
 
 
 # --- into the database ----------------------------------------------------------------------------------
+
 
 def _ts(month: str, day: int, hm: str) -> str:
     return f"{month}-{day:02d} {hm}:00"
@@ -266,8 +352,17 @@ def populate(conn: Connection, *, year_only: bool = False, **kw) -> Warehouse:  
     bulk_insert(conn, "officers", officers, ["police_no", "name", "unit_code", "kind", "leader", "active"])
 
     dev = o[o["item_id"] == "equipment"]
-    devices = [(r.key, "bodycam" if i % 3 else "phone", FORMULA_PAYLOADS[3] if payloads and i == 1 else "DSJ-V9",
-                r.unit_code, r.status, _ts(r.month, 1, "08:00")) for i, r in enumerate(dev.itertuples())]
+    devices = [
+        (
+            r.key,
+            "bodycam" if i % 3 else "phone",
+            FORMULA_PAYLOADS[3] if payloads and i == 1 else "DSJ-V9",
+            r.unit_code,
+            r.status,
+            _ts(r.month, 1, "08:00"),
+        )
+        for i, r in enumerate(dev.itertuples())
+    ]
     bulk_insert(conn, "devices", devices, ["device_sn", "kind", "model", "unit_code", "status", "status_since"])
     assign = [(d[0], f"P{d[3][4:8]}{i % 3:02d}", "2026-01-01 08:00:00", None) for i, d in enumerate(devices)]
     bulk_insert(conn, "device_assignments", assign, ["device_sn", "police_no", "from_at", "to_at"])
@@ -276,8 +371,16 @@ def populate(conn: Connection, *, year_only: bool = False, **kw) -> Warehouse:  
     for d in devices:
         by_unit[d[3]].append(d[0])
     clips = o[o["item_id"] == "timely_upload"]
-    rows = [(r.key, by_unit[r.unit_code][i % len(by_unit[r.unit_code])], _ts(r.month, 15, "10:00"),
-             _ts(r.month, 15, "10:10"), _ts(r.month, 15, "10:10")) for i, r in enumerate(clips.itertuples())]
+    rows = [
+        (
+            r.key,
+            by_unit[r.unit_code][i % len(by_unit[r.unit_code])],
+            _ts(r.month, 15, "10:00"),
+            _ts(r.month, 15, "10:10"),
+            _ts(r.month, 15, "10:10"),
+        )
+        for i, r in enumerate(clips.itertuples())
+    ]
     bulk_insert(conn, "clips", rows, ["clip_id", "device_sn", "started_at", "ended_at", "updated_at"])
     # UPLOAD-LATE findings carry their clip's device and start, as etl.rules.media writes them (same month)
     device, start = ({r[0]: r[k] for r in rows} for k in (1, 2))
@@ -288,26 +391,65 @@ def populate(conn: Connection, *, year_only: bool = False, **kw) -> Warehouse:  
     for r in rows:
         clip_of_unit[r[1][1:5]].append(r[0])
     logs = o[o["item_id"] == "access_integrity"]
-    bulk_insert(conn, "access_log",
-                [(r.key, clip_of_unit[r.unit_code[4:8]][0], "view", f"P{r.unit_code[4:8]}00", _ts(r.month, 20, "11:00"),
-                  "复核") for r in logs.itertuples()],
-                ["log_id", "clip_id", "action", "user_no", "at", "reason"])
+    bulk_insert(
+        conn,
+        "access_log",
+        [
+            (
+                r.key,
+                clip_of_unit[r.unit_code[4:8]][0],
+                "view",
+                f"P{r.unit_code[4:8]}00",
+                _ts(r.month, 20, "11:00"),
+                "复核",
+            )
+            for r in logs.itertuples()
+        ],
+        ["log_id", "clip_id", "action", "user_no", "at", "reason"],
+    )
 
     cases = o[o["item_id"] == "procedure_service"]
-    bulk_insert(conn, "cases", [(r.key, r.unit_code, "general", "ex_officio", 0, 0, _ts(r.month, 3, "09:00"), 1,
-                                 _ts(r.month, 3, "09:00")) for r in cases.itertuples()],
-                ["case_no", "unit_code", "procedure", "source", "is_major", "emergency_start", "registered_at",
-                 "enforcement_power", "updated_at"])
+    bulk_insert(
+        conn,
+        "cases",
+        [
+            (r.key, r.unit_code, "general", "ex_officio", 0, 0, _ts(r.month, 3, "09:00"), 1, _ts(r.month, 3, "09:00"))
+            for r in cases.itertuples()
+        ],
+        [
+            "case_no",
+            "unit_code",
+            "procedure",
+            "source",
+            "is_major",
+            "emergency_start",
+            "registered_at",
+            "enforcement_power",
+            "updated_at",
+        ],
+    )
     with_actions = o[o["item_id"] == "text_records"]
     first_case = with_actions.groupby("unit_code")["key"].first()
     case_of_action = {f"A{r.key}": r.key for r in with_actions.itertuples()}
-    actions = [(a, c, "inquiry", *(2 * [_ts(m, 3, "10:00")]), _ts(m, 3, "10:00"))
-               for (a, c), m in zip(case_of_action.items(), with_actions["month"], strict=True)]
+    actions = [
+        (a, c, "inquiry", *(2 * [_ts(m, 3, "10:00")]), _ts(m, 3, "10:00"))
+        for (a, c), m in zip(case_of_action.items(), with_actions["month"], strict=True)
+    ]
     av = o[o["item_id"] == "measure_av"]
-    actions += [(r.key, first_case[r.unit_code], "inspection", _ts(r.month, 5, "10:00"), _ts(r.month, 5, "11:00"),
-                 _ts(r.month, 5, "11:00")) for r in av.itertuples()]
-    bulk_insert(conn, "case_actions", actions,
-                ["action_id", "case_no", "action_type", "started_at", "ended_at", "updated_at"])
+    actions += [
+        (
+            r.key,
+            first_case[r.unit_code],
+            "inspection",
+            _ts(r.month, 5, "10:00"),
+            _ts(r.month, 5, "11:00"),
+            _ts(r.month, 5, "11:00"),
+        )
+        for r in av.itertuples()
+    ]
+    bulk_insert(
+        conn, "case_actions", actions, ["action_id", "case_no", "action_type", "started_at", "ended_at", "updated_at"]
+    )
 
     # on-site events: status from the findings on them
     ev = o[o["item_id"] == "onsite_recording"]
@@ -316,13 +458,37 @@ def populate(conn: Connection, *, year_only: bool = False, **kw) -> Warehouse:  
     gap = set(f.loc[f["rule_id"] == "AV-GAP", "incident_no"])
     cov = []
     for r in ev.itertuples():
-        status = "none" if r.key in none else "partial" if r.key in gap else "excused" if rng.random() < 0.1 \
-            else "full"
+        status = "none" if r.key in none else "partial" if r.key in gap else "excused" if rng.random() < 0.1 else "full"
         frac = {"none": 0.0, "partial": 0.6, "excused": 0.5, "full": 1.0}[status]
-        cov.append((r.key, r.unit_code, _ts(r.month, 8, "10:00"), _ts(r.month, 8, "10:30"), 1800.0, 1800 * frac,
-                    frac, 0 if status == "full" else 1, status))
-    bulk_insert(conn, "event_coverage", cov, ["incident_no", "unit_code", "arrived_at", "ended_at", "window_s",
-                                             "covered_s", "covered_fraction", "gap_count", "status"])
+        cov.append(
+            (
+                r.key,
+                r.unit_code,
+                _ts(r.month, 8, "10:00"),
+                _ts(r.month, 8, "10:30"),
+                1800.0,
+                1800 * frac,
+                frac,
+                0 if status == "full" else 1,
+                status,
+            )
+        )
+    bulk_insert(
+        conn,
+        "event_coverage",
+        cov,
+        [
+            "incident_no",
+            "unit_code",
+            "arrived_at",
+            "ended_at",
+            "window_s",
+            "covered_s",
+            "covered_fraction",
+            "gap_count",
+            "status",
+        ],
+    )
 
     bulk_insert(conn, "findings", wh.findings)
     unit_scores, item_scores = reference_scores(wh, case_of_action, year_only)
@@ -335,10 +501,17 @@ def populate(conn: Connection, *, year_only: bool = False, **kw) -> Warehouse:  
             metrics.append((period, u, "whole_process_rate", 8.0, 10.0, 0.8))
             metrics.append((period, u, "issue_rate", 0.0, 0.0, None))  # empty denominator -> "—"
     bulk_insert(conn, "metrics", metrics, ["period", "unit_code", "metric_id", "numerator", "denominator", "value"])
-    bulk_insert(conn, "etl_runs", [(1, "2026-12-01 01:00:00", "2026-12-01 01:05:00", "ok", AS_OF)],
-                ["run_id", "started_at", "ended_at", "status", "as_of"])
-    bulk_insert(conn, "evaluation", [(1, AS_OF, "2026-11-30 18:00:00", "measures-2026", "2026.1", 1,
-                                      "2026-12-01 01:05:00")],
-                ["run_id", "as_of", "data_as_of", "scheme_id", "scheme_version", "integrity_checked", "computed_at"])
+    bulk_insert(
+        conn,
+        "etl_runs",
+        [(1, "2026-12-01 01:00:00", "2026-12-01 01:05:00", "ok", AS_OF)],
+        ["run_id", "started_at", "ended_at", "status", "as_of"],
+    )
+    bulk_insert(
+        conn,
+        "evaluation",
+        [(1, AS_OF, "2026-11-30 18:00:00", "measures-2026", "2026.1", 1, "2026-12-01 01:05:00")],
+        ["run_id", "as_of", "data_as_of", "scheme_id", "scheme_version", "integrity_checked", "computed_at"],
+    )
     wh.extras.update(unit_scores=unit_scores, item_scores=item_scores, case_of_action=case_of_action)
     return wh

@@ -44,13 +44,31 @@ from etl.errors import ConfigError
 DEMO_PASSWORD = "Demo#2026"
 EVALUATION_DATE = "2026-11-28 23:59:59"
 DISPATCH_TABLES = {
-    "incidents": ("警情", {"incident_no": "警情编号", "unit_code": "管辖单位代码", "category": "警情类别",
-                           "received_at": "接警时间", "arrived_at": "到达现场时间", "ended_at": "处置结束时间",
-                           "on_site": "现场执法", "case_no": "关联案件编号", "updated_at": "更新时间"}),
+    "incidents": (
+        "警情",
+        {
+            "incident_no": "警情编号",
+            "unit_code": "管辖单位代码",
+            "category": "警情类别",
+            "received_at": "接警时间",
+            "arrived_at": "到达现场时间",
+            "ended_at": "处置结束时间",
+            "on_site": "现场执法",
+            "case_no": "关联案件编号",
+            "updated_at": "更新时间",
+        },
+    ),
     "incident_officers": ("出警人员", {"incident_no": "警情编号", "police_no": "出警人警号"}),
-    "interruption_reports": ("记录中断说明", {"report_id": "说明编号", "incident_no": "警情编号",
-                                              "police_no": "填报人警号", "reason": "中断原因",
-                                              "reported_at": "填报时间"}),
+    "interruption_reports": (
+        "记录中断说明",
+        {
+            "report_id": "说明编号",
+            "incident_no": "警情编号",
+            "police_no": "填报人警号",
+            "reason": "中断原因",
+            "reported_at": "填报时间",
+        },
+    ),
 }
 DISPATCH_DT = "%Y/%m/%d %H:%M:%S"
 
@@ -88,19 +106,39 @@ def build(scale: str = "small", seed: int = 2026) -> dict:
     inc = tl.incidents.copy()
     case_of_inc = cs.cases.dropna(subset=["incident_no"]).set_index("incident_no")["case_no"]
     inc["case_no"] = case_of_inc.reindex(inc["incident_no"]).to_numpy()
-    inc["updated_at"] = np.minimum(np.where(inc["ended_at"] != NULL_T, inc["ended_at"], inc["received_at"])
-                                   + rng.integers(600, 6 * HOUR, len(inc)), LAST_T)
+    inc["updated_at"] = np.minimum(
+        np.where(inc["ended_at"] != NULL_T, inc["ended_at"], inc["received_at"])
+        + rng.integers(600, 6 * HOUR, len(inc)),
+        LAST_T,
+    )
     cases = cs.cases.drop(columns=["incident_no"])
     return {
-        "scale": scale, "seed": seed, "eval_t": EVAL_T,
-        "org_units": units, "officers": officers, "devices": org.devices, "device_assignments": org.assignments,
-        "unit_admins": org.admins, "clips": clips, "access_log": log,
-        "incidents": inc, "incident_officers": tl.incident_officers, "reports": tl.reports,
+        "scale": scale,
+        "seed": seed,
+        "eval_t": EVAL_T,
+        "org_units": units,
+        "officers": officers,
+        "devices": org.devices,
+        "device_assignments": org.assignments,
+        "unit_admins": org.admins,
+        "clips": clips,
+        "access_log": log,
+        "incidents": inc,
+        "incident_officers": tl.incident_officers,
+        "reports": tl.reports,
         "interruption_reports": tl.reports,
-        "cases": cases, "case_officers": cs.case_officers, "case_actions": cs.actions,
-        "actions": cs.actions, "case_documents": cs.documents, "deliveries": cs.deliveries,
-        "service_windows": windows, "ledgers": books, "users": demo_users(org),
-        "hash_ids": hash_ids, "missing_ids": missing_ids, "swaps": org.swaps,
+        "cases": cases,
+        "case_officers": cs.case_officers,
+        "case_actions": cs.actions,
+        "actions": cs.actions,
+        "case_documents": cs.documents,
+        "deliveries": cs.deliveries,
+        "service_windows": windows,
+        "ledgers": books,
+        "users": demo_users(org),
+        "hash_ids": hash_ids,
+        "missing_ids": missing_ids,
+        "swaps": org.swaps,
     }
 
 
@@ -160,8 +198,9 @@ def generate(out: Path, scale: str = "small", seed: int = 2026, media: bool = Tr
     for t, (name, cols) in DISPATCH_TABLES.items():
         frame = output.text_frame(d[t], t, DISPATCH_DT).rename(columns=cols)
         output.write_csv(out / "dispatch" / f"{name}.csv", frame, "gb18030")
-    output.write_sqlite(out / "media.sqlite", {
-        t: d[t] for t in ("devices", "device_assignments", "unit_admins", "clips", "access_log")})
+    output.write_sqlite(
+        out / "media.sqlite", {t: d[t] for t in ("devices", "device_assignments", "unit_admins", "clips", "access_log")}
+    )
     (out / "windows").mkdir()
     output.write_xlsx(out / "windows" / "service_windows.xlsx", d["service_windows"], "受理窗口")
     (out / "ledgers").mkdir()
@@ -173,15 +212,18 @@ def generate(out: Path, scale: str = "small", seed: int = 2026, media: bool = Tr
     manifest.to_csv(out / "manifest.csv", index=False, lineterminator="\n")
     secs = time.perf_counter() - t0
     n_onsite = int(((d["incidents"]["on_site"] == 1) & (d["incidents"]["arrived_at"] != NULL_T)).sum())
-    return (f"演示数据已生成：{out}（规模 {scale}，种子 {seed}，评估日 {EVALUATION_DATE}）\n"
-            f"单位 {len(d['org_units'])} 个，人员 {len(d['officers'])} 人，设备 {len(d['devices'])} 台，"
-            f"现场执法 {n_onsite} 起，案件 {len(d['cases'])} 件，视音频 {len(clips)} 条"
-            f"{'（含媒体文件）' if media else '（未生成媒体文件）'}，预期问题 {len(manifest)} 条，用时 {secs:.1f} 秒")
+    return (
+        f"演示数据已生成：{out}（规模 {scale}，种子 {seed}，评估日 {EVALUATION_DATE}）\n"
+        f"单位 {len(d['org_units'])} 个，人员 {len(d['officers'])} 人，设备 {len(d['devices'])} 台，"
+        f"现场执法 {n_onsite} 起，案件 {len(d['cases'])} 件，视音频 {len(clips)} 条"
+        f"{'（含媒体文件）' if media else '（未生成媒体文件）'}，预期问题 {len(manifest)} 条，用时 {secs:.1f} 秒"
+    )
 
 
 def sources_yaml(media: bool) -> dict:
-    tables = {t: {"name": name, "columns": {zh: en for en, zh in cols.items()}}
-              for t, (name, cols) in DISPATCH_TABLES.items()}
+    tables = {
+        t: {"name": name, "columns": {zh: en for en, zh in cols.items()}} for t, (name, cols) in DISPATCH_TABLES.items()
+    }
     data: dict = {"version": 1}
     if media:
         data["media_root"] = "media"
@@ -201,8 +243,13 @@ def users_yaml(d: dict, seed: int) -> dict:
     names = d["officers"].set_index("police_no")["name"]
     users = {}
     for user, (pno, role, unit) in d["users"].items():
-        users[user] = {"name": str(names[pno]), "role": role, "unit_code": unit, "police_no": pno,
-                       "password_hash": output.bcrypt_hash(DEMO_PASSWORD, seed, user)}
+        users[user] = {
+            "name": str(names[pno]),
+            "role": role,
+            "unit_code": unit,
+            "police_no": pno,
+            "password_hash": output.bcrypt_hash(DEMO_PASSWORD, seed, user),
+        }
     return {"users": users}
 
 

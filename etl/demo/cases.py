@@ -24,28 +24,72 @@ TEMPLATES = [
     ("simple_traffic", "simple", ["inspection"], ["statement_defence"], ["违法停车", "机动车违反禁令标志"], 14),
     ("simple_refusal", "simple", ["inspection", "refusal"], ["statement_defence"], ["拒不配合检查", "违反交通信号"], 3),
     ("simple_plain", "simple", [], ["statement_defence"], ["噪音扰民", "违反规定燃放烟花爆竹"], 8),
-    ("fight", "general", ["inspection"],
-     ["inquiry", "inquiry", "evidence_collection", "rights_notification", "statement_defence"],
-     ["殴打他人", "故意损毁财物", "寻衅滋事"], 18),
-    ("seize", "general", ["inspection", "seize", "sampling"],
-     ["inquiry", "appraisal", "evidence_preservation", "rights_notification", "statement_defence"],
-     ["无证经营", "销售假冒商品", "非法储存烟花爆竹"], 9),
-    ("seal", "general", ["survey", "seal"],
-     ["inquiry", "rights_notification", "statement_defence", "+hearing"], ["违规经营娱乐场所", "消防安全隐患"], 5),
-    ("obstruct", "general", ["restrict_liberty", "obstruction"],
-     ["inquiry", "rights_notification", "statement_defence"], ["阻碍执行职务", "妨害公务"], 5),
-    ("mass", "general", ["mass_incident"], ["inquiry", "inquiry", "rights_notification", "statement_defence"],
-     ["聚众扰乱公共秩序"], 3),
-    ("freeze", "general", ["inspection"],
-     ["inquiry", "evidence_collection", "freeze", "rights_notification", "statement_defence"], ["赌博", "组织赌博"], 5),
-    ("enforce", "general", ["inspection"], ["inquiry", "rights_notification", "statement_defence"],
-     ["占道经营", "违法搭建妨碍通行", "擅自设置障碍物"], 10),
+    (
+        "fight",
+        "general",
+        ["inspection"],
+        ["inquiry", "inquiry", "evidence_collection", "rights_notification", "statement_defence"],
+        ["殴打他人", "故意损毁财物", "寻衅滋事"],
+        18,
+    ),
+    (
+        "seize",
+        "general",
+        ["inspection", "seize", "sampling"],
+        ["inquiry", "appraisal", "evidence_preservation", "rights_notification", "statement_defence"],
+        ["无证经营", "销售假冒商品", "非法储存烟花爆竹"],
+        9,
+    ),
+    (
+        "seal",
+        "general",
+        ["survey", "seal"],
+        ["inquiry", "rights_notification", "statement_defence", "+hearing"],
+        ["违规经营娱乐场所", "消防安全隐患"],
+        5,
+    ),
+    (
+        "obstruct",
+        "general",
+        ["restrict_liberty", "obstruction"],
+        ["inquiry", "rights_notification", "statement_defence"],
+        ["阻碍执行职务", "妨害公务"],
+        5,
+    ),
+    (
+        "mass",
+        "general",
+        ["mass_incident"],
+        ["inquiry", "inquiry", "rights_notification", "statement_defence"],
+        ["聚众扰乱公共秩序"],
+        3,
+    ),
+    (
+        "freeze",
+        "general",
+        ["inspection"],
+        ["inquiry", "evidence_collection", "freeze", "rights_notification", "statement_defence"],
+        ["赌博", "组织赌博"],
+        5,
+    ),
+    (
+        "enforce",
+        "general",
+        ["inspection"],
+        ["inquiry", "rights_notification", "statement_defence"],
+        ["占道经营", "违法搭建妨碍通行", "擅自设置障碍物"],
+        10,
+    ),
     ("not_filed", "general", [], ["inquiry"], ["邻里纠纷", "合同纠纷"], 6),
 ]
 WEIGHTS = np.array([t[5] for t in TEMPLATES], dtype=float) / sum(t[5] for t in TEMPLATES)
-BASES = ["《中华人民共和国治安管理处罚法》第二十六条", "《中华人民共和国治安管理处罚法》第四十三条",
-         "《中华人民共和国道路交通安全法》第九十条", "《中华人民共和国消防法》第六十条",
-         "《中华人民共和国治安管理处罚法》第五十条"]
+BASES = [
+    "《中华人民共和国治安管理处罚法》第二十六条",
+    "《中华人民共和国治安管理处罚法》第四十三条",
+    "《中华人民共和国道路交通安全法》第九十条",
+    "《中华人民共和国消防法》第六十条",
+    "《中华人民共和国治安管理处罚法》第五十条",
+]
 PARTIES = ["张某", "李某", "王某某", "刘某", "赵某某", "陈某"]
 
 
@@ -98,10 +142,17 @@ def build_cases(rng: np.random.Generator, org: Org, tl: Timeline, n_cases: int) 
     visits = slots[slots["kind"] == VISIT]
     n_event_cases = int(np.clip(n_cases - len(visits), 0, len(onsite)))
     ev_pick = np.sort(rng.choice(len(onsite), size=n_event_cases, replace=False))
-    anchors = pd.concat([
-        pd.DataFrame({"slot_id": onsite["slot_id"].to_numpy()[ev_pick], "incident_no": onsite["incident_no"].to_numpy()[ev_pick]}),
-        pd.DataFrame({"slot_id": visits["slot_id"].to_numpy(), "incident_no": None}),
-    ]).merge(slots[["slot_id", "team_id", "unit_code", "start", "end", "kind"]], on="slot_id")
+    anchors = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "slot_id": onsite["slot_id"].to_numpy()[ev_pick],
+                    "incident_no": onsite["incident_no"].to_numpy()[ev_pick],
+                }
+            ),
+            pd.DataFrame({"slot_id": visits["slot_id"].to_numpy(), "incident_no": None}),
+        ]
+    ).merge(slots[["slot_id", "team_id", "unit_code", "start", "end", "kind"]], on="slot_id")
     anchors = anchors.sort_values("start", kind="stable").reset_index(drop=True)
 
     members = org.teams.groupby("team_id")["police_no"].apply(list).to_dict()
@@ -129,25 +180,91 @@ def build_cases(rng: np.random.Generator, org: Org, tl: Timeline, n_cases: int) 
         tpl = TEMPLATES[tpl_idx[i]]
         if a["kind"] == EVENT and tpl[0] == "not_filed":
             tpl = TEMPLATES[3]
-        ctx = _Ctx(draw, out, case_no, unit, members[a["team_id"]], leaders, legal, parent, free.get(a["team_id"], []),
-                   free_id.get(a["team_id"], []), slot_end)
+        ctx = _Ctx(
+            draw,
+            out,
+            case_no,
+            unit,
+            members[a["team_id"]],
+            leaders,
+            legal,
+            parent,
+            free.get(a["team_id"], []),
+            free_id.get(a["team_id"], []),
+            slot_end,
+        )
         ctx.build(tpl, a)
 
-    cases = pd.DataFrame(out.cases, columns=[
-        "case_no", "unit_code", "title", "procedure", "source", "is_major", "emergency_start", "registered_at",
-        "started_at", "start_approved_at", "filed", "decided_at", "closed_at", "enforcement_power", "updated_at",
-        "incident_no"])
+    cases = pd.DataFrame(
+        out.cases,
+        columns=[
+            "case_no",
+            "unit_code",
+            "title",
+            "procedure",
+            "source",
+            "is_major",
+            "emergency_start",
+            "registered_at",
+            "started_at",
+            "start_approved_at",
+            "filed",
+            "decided_at",
+            "closed_at",
+            "enforcement_power",
+            "updated_at",
+            "incident_no",
+        ],
+    )
     return Cases(
         cases=cases,
         case_officers=pd.DataFrame(out.officers, columns=["case_no", "police_no", "role"]),
-        actions=pd.DataFrame(out.actions, columns=["action_id", "case_no", "action_type", "started_at", "ended_at",
-                                                   "police_no", "updated_at", "slot_id"]),
-        documents=pd.DataFrame(out.docs, columns=[
-            "doc_id", "case_no", "action_id", "doc_type", "created_at", "drafter_no", "reviewer_no", "approver_no",
-            "legal_basis", "party_signed", "party_refused", "officer_signed", "witness_signed", "updated_at"]),
-        deliveries=pd.DataFrame(out.deliveries, columns=[
-            "delivery_id", "doc_id", "method", "delivered_at", "receipt_signed", "postal_receipt", "reason",
-            "entrustee", "note"]),
+        actions=pd.DataFrame(
+            out.actions,
+            columns=[
+                "action_id",
+                "case_no",
+                "action_type",
+                "started_at",
+                "ended_at",
+                "police_no",
+                "updated_at",
+                "slot_id",
+            ],
+        ),
+        documents=pd.DataFrame(
+            out.docs,
+            columns=[
+                "doc_id",
+                "case_no",
+                "action_id",
+                "doc_type",
+                "created_at",
+                "drafter_no",
+                "reviewer_no",
+                "approver_no",
+                "legal_basis",
+                "party_signed",
+                "party_refused",
+                "officer_signed",
+                "witness_signed",
+                "updated_at",
+            ],
+        ),
+        deliveries=pd.DataFrame(
+            out.deliveries,
+            columns=[
+                "delivery_id",
+                "doc_id",
+                "method",
+                "delivered_at",
+                "receipt_signed",
+                "postal_receipt",
+                "reason",
+                "entrustee",
+                "note",
+            ],
+        ),
         slot_case=pd.DataFrame(out.slot_case, columns=["slot_id", "case_no"]),
     )
 
@@ -187,8 +304,22 @@ class _Ctx:
         self.n_doc += 1
         did = f"{self.case_no}-D{self.n_doc:02d}"
         drafter = self.officer()
-        row = [did, self.case_no, action_id, doc_type, created, drafter, None, None, None, None, None, None, None,
-               created + 300]
+        row = [
+            did,
+            self.case_no,
+            action_id,
+            doc_type,
+            created,
+            drafter,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            created + 300,
+        ]
         if doc_type in SIGNATURE_REQUIRED:
             u = self.r()
             if u < 0.93:
@@ -199,8 +330,16 @@ class _Ctx:
                 row[9:13] = [0, 0, 1, 0]  # injected: no signature at all
             else:
                 row[9:13] = [0, 1, 1, 0]  # injected: refusal without a witness
-        if doc_type in ("penalty_decision", "on_spot_decision", "seal_seize_decision", "enforcement_decision",
-                        "freeze_decision", "not_filed_notice", "start_approval", "legal_review"):
+        if doc_type in (
+            "penalty_decision",
+            "on_spot_decision",
+            "seal_seize_decision",
+            "enforcement_decision",
+            "freeze_decision",
+            "not_filed_notice",
+            "start_approval",
+            "legal_review",
+        ):
             county = self.parent.get(self.unit) or self.unit
             row[6] = self.legal.get(county, self.legal.get("140400000000"))
             row[7] = self.leaders.get(self.unit) if doc_type != "penalty_decision" else self.leaders.get(county)
@@ -220,21 +359,43 @@ class _Ctx:
         if on_spot:
             method = "direct"
         else:
-            method = str(self.rng.choice(["direct", "left", "mail", "entrusted", "public_notice"],
-                                         p=[0.68, 0.08, 0.14, 0.05, 0.05]))
+            method = str(
+                self.rng.choice(
+                    ["direct", "left", "mail", "entrusted", "public_notice"], p=[0.68, 0.08, 0.14, 0.05, 0.05]
+                )
+            )
         at = created + (int(self.rng.integers(60, 900)) if on_spot else int(self.rng.integers(HOUR, 6 * DAY)))
         at = min(at, max(created + 60, HORIZON))
-        vals = {"receipt_signed": 1 if method in ("direct", "entrusted") else 0,
-                "postal_receipt": 1 if method == "mail" else 0,
-                "reason": {"entrusted": "当事人在外地务工，委托其亲属转交", "public_notice": "当事人下落不明，其他方式无法送达"}.get(method),
-                "entrustee": "当事人之兄，电话139****2817" if method == "entrusted" else None,
-                "note": {"left": "当事人拒绝签收，已邀请社区工作人员见证并留置送达", "public_notice": "已在公安局网站及住所地张贴公告"}.get(method)}
+        vals = {
+            "receipt_signed": 1 if method in ("direct", "entrusted") else 0,
+            "postal_receipt": 1 if method == "mail" else 0,
+            "reason": {
+                "entrusted": "当事人在外地务工，委托其亲属转交",
+                "public_notice": "当事人下落不明，其他方式无法送达",
+            }.get(method),
+            "entrustee": "当事人之兄，电话139****2817" if method == "entrusted" else None,
+            "note": {
+                "left": "当事人拒绝签收，已邀请社区工作人员见证并留置送达",
+                "public_notice": "已在公安局网站及住所地张贴公告",
+            }.get(method),
+        }
         if self.r() < 0.03:
             need = DELIVERY_NEEDS[method]
             field = need[int(self.rng.integers(0, len(need)))]
             vals[field] = 0 if field in ("receipt_signed", "postal_receipt") else None  # injected: DELIVERY
-        self.out.deliveries.append((f"{doc_id}-S1", doc_id, method, at, vals["receipt_signed"], vals["postal_receipt"],
-                                    vals["reason"], vals["entrustee"], vals["note"]))
+        self.out.deliveries.append(
+            (
+                f"{doc_id}-S1",
+                doc_id,
+                method,
+                at,
+                vals["receipt_signed"],
+                vals["postal_receipt"],
+                vals["reason"],
+                vals["entrustee"],
+                vals["note"],
+            )
+        )
         self.last_update = max(self.last_update, at)
         return at
 
@@ -256,8 +417,12 @@ class _Ctx:
             source = "report" if self.r() < 0.6 else "ex_officio"
             registered = e0 + int(rng.integers(600, 5400))
         else:
-            source = str(rng.choice(["ex_officio", "complaint", "report", "assigned", "transferred", "other"],
-                                    p=[0.35, 0.25, 0.15, 0.1, 0.1, 0.05]))
+            source = str(
+                rng.choice(
+                    ["ex_officio", "complaint", "report", "assigned", "transferred", "other"],
+                    p=[0.35, 0.25, 0.15, 0.1, 0.1, 0.05],
+                )
+            )
             registered = s0 - int(rng.integers(HOUR, 5 * DAY))
         is_major = int(procedure == "general" and name != "not_filed" and self.r() < (0.3 if name == "seal" else 0.06))
         emergency = int(from_event and procedure == "general" and self.r() < 0.15)
@@ -269,14 +434,17 @@ class _Ctx:
             started = min(started, s0 - 300)
         approved: int | None = None
         if procedure == "general":
-            approved = started + int(rng.integers(600, 20 * HOUR)) if emergency else started - int(rng.integers(300, 5 * HOUR))
+            approved = (
+                started + int(rng.integers(600, 20 * HOUR)) if emergency else started - int(rng.integers(300, 5 * HOUR))
+            )
             if source == "ex_officio":
                 u = self.r()
                 if u < 0.02:
                     approved = None  # injected: START-APPROVAL (no approval)
                 elif u < 0.04:
-                    approved = started + (int(rng.integers(25 * HOUR, 60 * HOUR)) if emergency
-                                          else int(rng.integers(HOUR, 20 * HOUR)))  # injected: too late
+                    approved = started + (
+                        int(rng.integers(25 * HOUR, 60 * HOUR)) if emergency else int(rng.integers(HOUR, 20 * HOUR))
+                    )  # injected: too late
         self.out.slot_case.append((int(a["slot_id"]), self.case_no))
         for p, role in zip(self.team, ["handler"] + ["assistant"] * 3, strict=False):
             self.out.officers.append((self.case_no, p, role))
@@ -352,11 +520,26 @@ class _Ctx:
         updated = max(self.last_update, registered + 600)
         if closed is not None and closed > HORIZON:
             closed = None
-        self.out.cases.append((
-            self.case_no, self.unit, title, procedure, source, is_major, emergency, registered, started,
-            NULL_T if approved is None else approved, NULL_T if filed is None else filed,
-            NULL_T if decided is None else decided, NULL_T if closed is None else closed, enforcement_power,
-            min(max(updated, closed or 0), HORIZON + 2 * DAY), a["incident_no"]))
+        self.out.cases.append(
+            (
+                self.case_no,
+                self.unit,
+                title,
+                procedure,
+                source,
+                is_major,
+                emergency,
+                registered,
+                started,
+                NULL_T if approved is None else approved,
+                NULL_T if filed is None else filed,
+                NULL_T if decided is None else decided,
+                NULL_T if closed is None else closed,
+                enforcement_power,
+                min(max(updated, closed or 0), HORIZON + 2 * DAY),
+                a["incident_no"],
+            )
+        )
 
     def _after_decision(self, name: str, decided: int, delivered: int | None, power: int) -> int | None:
         rng = self.rng

@@ -62,12 +62,30 @@ ACTIONS: dict[str, tuple[tuple[str, ...], bool]] = {
     "court_application": (("court_application",), False),
     "performance_check": (("performance_check_record",), False),
 }
-SIGNATURE_REQUIRED = frozenset({
-    "inquiry_record", "inspection_record", "survey_record", "hearing_record", "evidence_list", "item_list",
-    "seal_seize_list", "rights_notice", "statement_record", "refusal_record",
-})
-SERVED = frozenset({"penalty_decision", "on_spot_decision", "seal_seize_decision", "urge_notice",
-                    "enforcement_decision", "not_filed_notice"})
+SIGNATURE_REQUIRED = frozenset(
+    {
+        "inquiry_record",
+        "inspection_record",
+        "survey_record",
+        "hearing_record",
+        "evidence_list",
+        "item_list",
+        "seal_seize_list",
+        "rights_notice",
+        "statement_record",
+        "refusal_record",
+    }
+)
+SERVED = frozenset(
+    {
+        "penalty_decision",
+        "on_spot_decision",
+        "seal_seize_decision",
+        "urge_notice",
+        "enforcement_decision",
+        "not_filed_notice",
+    }
+)
 DELIVERY_NEEDS = {
     "direct": ("receipt_signed",),
     "entrusted": ("receipt_signed", "reason", "entrustee"),

@@ -44,8 +44,13 @@ def clip_owners(clips: pd.DataFrame, assignments: pd.DataFrame) -> np.ndarray:
     owner = clips["police_no"].to_numpy(dtype=object).copy()
     null = pd.isna(owner)
     if null.any():
-        q = pd.DataFrame({"i": np.flatnonzero(null), "device_sn": clips["device_sn"].to_numpy()[null],
-                          "t": clips["started_at"].to_numpy()[null]})
+        q = pd.DataFrame(
+            {
+                "i": np.flatnonzero(null),
+                "device_sn": clips["device_sn"].to_numpy()[null],
+                "t": clips["started_at"].to_numpy()[null],
+            }
+        )
         m = q.merge(assignments, on="device_sn")
         to = np.where(m["to_at"].to_numpy() == NULL_T, INF, m["to_at"].to_numpy())
         m = m[(m["from_at"].to_numpy() <= m["t"].to_numpy()) & (m["t"].to_numpy() < to)]
@@ -53,8 +58,9 @@ def clip_owners(clips: pd.DataFrame, assignments: pd.DataFrame) -> np.ndarray:
     return owner
 
 
-def overlapping(q_owner: np.ndarray, q_s: np.ndarray, q_e: np.ndarray, owner: np.ndarray, cs: np.ndarray,
-                ce: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def overlapping(
+    q_owner: np.ndarray, q_s: np.ndarray, q_e: np.ndarray, owner: np.ndarray, cs: np.ndarray, ce: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """All (query, clip) pairs where the clip belongs to the query's officer and overlaps ]q_s, q_e[ (positive length).
 
     Clips are sorted by (owner, start); the running maximum of their ends is
@@ -68,8 +74,11 @@ def overlapping(q_owner: np.ndarray, q_s: np.ndarray, q_e: np.ndarray, owner: np
     running_end = pd.Series(o_e).groupby(rank).cummax().to_numpy()
     qo = np.asarray(q_owner).astype(str)
     q_rank = np.searchsorted(uniq, qo).astype(np.int64)
-    valid = (q_rank < len(uniq)) & (uniq[np.minimum(q_rank, max(len(uniq) - 1, 0))] == qo) if len(uniq) else \
-        np.zeros(len(qo), bool)
+    valid = (
+        (q_rank < len(uniq)) & (uniq[np.minimum(q_rank, max(len(uniq) - 1, 0))] == qo)
+        if len(uniq)
+        else np.zeros(len(qo), bool)
+    )
     big = np.int64(1) << 33
     hi = np.searchsorted(rank * big + o_s, q_rank * big + np.asarray(q_e, np.int64), "left")
     lo = np.searchsorted(rank * big + running_end, q_rank * big + np.asarray(q_s, np.int64), "right")
@@ -87,14 +96,24 @@ def coverage(d: dict) -> pd.DataFrame:
     ev = inc[(inc["on_site"] == 1) & (inc["arrived_at"] != NULL_T) & (inc["ended_at"] != NULL_T)].reset_index(drop=True)
     att = d["incident_officers"].merge(ev[["incident_no", "arrived_at", "ended_at"]], on="incident_no")
     clips = d["clips"]
-    qi, ci = overlapping(att["police_no"].to_numpy(), att["arrived_at"].to_numpy(), att["ended_at"].to_numpy(),
-                         d["owner"], clips["started_at"].to_numpy(), clips["ended_at"].to_numpy())
+    qi, ci = overlapping(
+        att["police_no"].to_numpy(),
+        att["arrived_at"].to_numpy(),
+        att["ended_at"].to_numpy(),
+        d["owner"],
+        clips["started_at"].to_numpy(),
+        clips["ended_at"].to_numpy(),
+    )
     att["has_clip"] = np.bincount(qi, minlength=len(att)) > 0
     a = att["arrived_at"].to_numpy()[qi]
     e = att["ended_at"].to_numpy()[qi]
-    iv = pd.DataFrame({"incident_no": att["incident_no"].to_numpy()[qi],
-                       "s": np.maximum(clips["started_at"].to_numpy()[ci], a),
-                       "e": np.minimum(clips["ended_at"].to_numpy()[ci], e)}).drop_duplicates()
+    iv = pd.DataFrame(
+        {
+            "incident_no": att["incident_no"].to_numpy()[qi],
+            "s": np.maximum(clips["started_at"].to_numpy()[ci], a),
+            "e": np.minimum(clips["ended_at"].to_numpy()[ci], e),
+        }
+    ).drop_duplicates()
     iv = iv.sort_values(["incident_no", "s", "e"]).reset_index(drop=True)
     win = ev.set_index("incident_no")
     iv["a"] = win["arrived_at"].reindex(iv["incident_no"]).to_numpy()
@@ -134,13 +153,18 @@ def supporting(d: dict) -> np.ndarray:
     ok = (m["started_at_c"] < m["ended_at"]) & (m["ended_at_c"] > m["started_at"])
     has[m.loc[ok, "index"].to_numpy()] = True
     # belongs to the action's officer or one of the case's officers
-    who = pd.concat([act[["case_no", "police_no"]].reset_index(),
-                     act[["case_no"]].reset_index().merge(d["case_officers"][["case_no", "police_no"]], on="case_no")])
+    who = pd.concat(
+        [
+            act[["case_no", "police_no"]].reset_index(),
+            act[["case_no"]].reset_index().merge(d["case_officers"][["case_no", "police_no"]], on="case_no"),
+        ]
+    )
     who = who.dropna(subset=["police_no"]).drop_duplicates(["index", "police_no"]).sort_values(["index", "police_no"])
     s = act["started_at"].to_numpy()[who["index"].to_numpy()]
     e = act["ended_at"].to_numpy()[who["index"].to_numpy()]
-    qi, _ = overlapping(who["police_no"].to_numpy(), s, e, d["owner"], clips["started_at"].to_numpy(),
-                        clips["ended_at"].to_numpy())
+    qi, _ = overlapping(
+        who["police_no"].to_numpy(), s, e, d["owner"], clips["started_at"].to_numpy(), clips["ended_at"].to_numpy()
+    )
     has[who["index"].to_numpy()[qi]] = True
     return has
 
@@ -159,15 +183,17 @@ def build_manifest(d: dict, integrity: dict | None) -> pd.DataFrame:  # noqa: C9
     parts.append(_rows("AV-GAP", cov.loc[cov["status"] == "partial", ["incident_no"]]))
     att = cov.attrs["attendance"]
     fp = cov.loc[cov["status"].isin(["full", "partial"]), "incident_no"]
-    parts.append(_rows("AV-OFFICER", att.loc[att["incident_no"].isin(fp) & ~att["has_clip"],
-                                             ["incident_no", "police_no"]]))
+    parts.append(
+        _rows("AV-OFFICER", att.loc[att["incident_no"].isin(fp) & ~att["has_clip"], ["incident_no", "police_no"]])
+    )
 
     # cases
     act = d["actions"].reset_index(drop=True)
     docs = d["case_documents"]
     sup = supporting(d)
-    table = pd.DataFrame([(code, t) for code, (docs_, _) in ACTIONS.items() for t in docs_],
-                         columns=["action_type", "doc_type"])
+    table = pd.DataFrame(
+        [(code, t) for code, (docs_, _) in ACTIONS.items() for t in docs_], columns=["action_type", "doc_type"]
+    )
     req = act[["action_id", "action_type"]].merge(table, on="action_type")[["action_id", "doc_type"]]
     present = docs.dropna(subset=["action_id"])[["action_id", "doc_type"]].drop_duplicates()
     miss = req.merge(present, how="left", indicator=True)
@@ -178,8 +204,9 @@ def build_manifest(d: dict, integrity: dict | None) -> pd.DataFrame:  # noqa: C9
     av = act["action_type"].map(lambda c: ACTIONS[c][1]).to_numpy(bool)
     parts.append(_rows("AV-MEASURE", act.loc[av & ~sup, ["action_id"]]))
     sig = docs[docs["doc_type"].isin(SIGNATURE_REQUIRED)]
-    good = (sig["party_signed"] == 1) | ((sig["party_refused"] == 1) & (sig["officer_signed"] == 1)
-                                         & (sig["witness_signed"] == 1))
+    good = (sig["party_signed"] == 1) | (
+        (sig["party_refused"] == 1) & (sig["officer_signed"] == 1) & (sig["witness_signed"] == 1)
+    )
     parts.append(_rows("DOC-SIGNATURE", sig.loc[~good, ["doc_id"]]))
     cases = d["cases"]
     gx = cases[(cases["procedure"] == "general") & (cases["source"] == "ex_officio")]
@@ -241,8 +268,12 @@ def build_manifest(d: dict, integrity: dict | None) -> pd.DataFrame:  # noqa: C9
     # access
     log = d["access_log"]
     need_appr = log["action"].isin(["copy", "download", "external", "delete"])
-    bad = (log["user_no"].isna() | (log["at"] == NULL_T) | log["reason"].isna()
-           | (need_appr & (log["approver_no"].isna() | (log["approved_at"] == NULL_T))))
+    bad = (
+        log["user_no"].isna()
+        | (log["at"] == NULL_T)
+        | log["reason"].isna()
+        | (need_appr & (log["approver_no"].isna() | (log["approved_at"] == NULL_T)))
+    )
     parts.append(_rows("ACCESS-RECORD", log.loc[bad, ["log_id"]]))
     offs = d["officers"].set_index("police_no")
     parent = dict(zip(units["unit_code"], units["parent_code"], strict=True))
@@ -258,16 +289,22 @@ def build_manifest(d: dict, integrity: dict | None) -> pd.DataFrame:  # noqa: C9
         return False
 
     # an unknown user has no unit, hence no scope; a missing user is ACCESS-RECORD's alone
-    scope_bad = [isinstance(n, str) and not (isinstance(u, str) and in_scope(u, c))
-                 for n, u, c in zip(log["user_no"], user_unit, clip_unit, strict=True)]
+    scope_bad = [
+        isinstance(n, str) and not (isinstance(u, str) and in_scope(u, c))
+        for n, u, c in zip(log["user_no"], user_unit, clip_unit, strict=True)
+    ]
     parts.append(_rows("ACCESS-SCOPE", log.loc[np.array(scope_bad, bool), ["log_id"]]))
     ext = log[log["action"] == "external"]
     level = units.set_index("unit_code")["level"]
     a_unit = offs["unit_code"].reindex(ext["approver_no"]).to_numpy()
     a_lead = offs["leader"].reindex(ext["approver_no"]).to_numpy()
     a_level = level.reindex(a_unit).to_numpy()
-    good = ((a_lead == 1) & np.isin(a_level, ["county", "city"]) & (ext["approved_at"].to_numpy() != NULL_T)
-            & (ext["approved_at"].to_numpy() <= ext["at"].to_numpy()))
+    good = (
+        (a_lead == 1)
+        & np.isin(a_level, ["county", "city"])
+        & (ext["approved_at"].to_numpy() != NULL_T)
+        & (ext["approved_at"].to_numpy() <= ext["at"].to_numpy())
+    )
     parts.append(_rows("ACCESS-EXTERNAL", ext.loc[~good, ["log_id"]]))
 
     # integrity and retention

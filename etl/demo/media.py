@@ -30,12 +30,16 @@ def swap_devices(rng: np.random.Generator, org: Org, tl: Timeline) -> None:
     """
     teams = org.teams
     ev = tl.incidents
-    good = ev[(ev["on_site"] == 1) & (ev["scenario"] == FULL) & (ev["arrived_at"] != NULL_T)
-              & (ev["start"] > YEAR_START + 20 * DAY) & (ev["start"] < HORIZON - 2 * DAY)]
+    good = ev[
+        (ev["on_site"] == 1)
+        & (ev["scenario"] == FULL)
+        & (ev["arrived_at"] != NULL_T)
+        & (ev["start"] > YEAR_START + 20 * DAY)
+        & (ev["start"] < HORIZON - 2 * DAY)
+    ]
     good = good.merge(teams[["team_id", "police_no"]], on="team_id")
     officers = np.sort(teams["police_no"].unique())
-    chosen = np.sort(rng.choice(officers, size=min(len(officers), max(5, round(0.12 * len(officers)))),
-                                replace=False))
+    chosen = np.sort(rng.choice(officers, size=min(len(officers), max(5, round(0.12 * len(officers)))), replace=False))
     by_officer = {p: g["start"].to_numpy() for p, g in good[good["police_no"].isin(chosen)].groupby("police_no")}
     counters: dict[str, int] = {}
     for sn in org.devices["device_sn"]:
@@ -59,12 +63,20 @@ def swap_devices(rng: np.random.Generator, org: Org, tl: Timeline) -> None:
         c4 = unit[2:6]
         counters[c4] = counters.get(c4, 0) + 1
         sn = f"{PREFIX['bodycam']}{c4}{counters[c4]:05d}"
-        new_dev.append([sn, "bodycam", "DSJ-V9", unit, "in_use", t_swap,
-                        str(np.datetime64(t_swap - 20 * DAY, "s").astype("datetime64[D]"))])
+        new_dev.append(
+            [
+                sn,
+                "bodycam",
+                "DSJ-V9",
+                unit,
+                "in_use",
+                t_swap,
+                str(np.datetime64(t_swap - 20 * DAY, "s").astype("datetime64[D]")),
+            ]
+        )
         new_asg.append((sn, p, t_swap, NULL_T))
         swaps.append((p, old, sn, t_swap, status))
-    org.devices = pd.concat([dev.reset_index(), pd.DataFrame(new_dev, columns=org.devices.columns)],
-                            ignore_index=True)
+    org.devices = pd.concat([dev.reset_index(), pd.DataFrame(new_dev, columns=org.devices.columns)], ignore_index=True)
     org.assignments = pd.concat([asg, pd.DataFrame(new_asg, columns=asg.columns)], ignore_index=True)
     org.swaps = pd.DataFrame(swaps, columns=["police_no", "old_sn", "new_sn", "at", "old_status"])
 
@@ -162,8 +174,20 @@ def number_clips(clips: pd.DataFrame, units_of_device: pd.Series) -> pd.DataFram
     clips["clip_id"] = "V" + pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(9)
     unit = pd.Series(units_of_device.reindex(clips["device_sn"]).to_numpy().astype(str))
     stamp = pd.Series(compact_stamps(clips["started_at"].to_numpy()))
-    clips["file_path"] = (unit + "/" + stamp.str[:6] + "/" + clips["device_sn"] + "_" + clips["police_no"] + "_"
-                          + stamp + "_" + clips["clip_id"].str[-6:] + ".MP4").to_numpy()
+    clips["file_path"] = (
+        unit
+        + "/"
+        + stamp.str[:6]
+        + "/"
+        + clips["device_sn"]
+        + "_"
+        + clips["police_no"]
+        + "_"
+        + stamp
+        + "_"
+        + clips["clip_id"].str[-6:]
+        + ".MP4"
+    ).to_numpy()
     clips["updated_at"] = np.where(clips["deleted_at"] != NULL_T, clips["deleted_at"], clips["imported_at"])
     return clips
 
@@ -197,8 +221,11 @@ def access_log(rng: np.random.Generator, org: Org, clips: pd.DataFrame) -> pd.Da
     who = np.where(scope_bad & (rows["action"].to_numpy() != "delete"), peer, who)
     r = rng.random(m)
     user = np.array([by_unit[w][int(x * len(by_unit[w]))] for w, x in zip(who, r, strict=True)], dtype=object)
-    base = np.where(rows["action"] == "delete", clips["deleted_at"].to_numpy()[rows["ci"]],
-                    clips["imported_at"].to_numpy()[rows["ci"]] + rng.integers(HOUR, 60 * DAY, m))
+    base = np.where(
+        rows["action"] == "delete",
+        clips["deleted_at"].to_numpy()[rows["ci"]],
+        clips["imported_at"].to_numpy()[rows["ci"]] + rng.integers(HOUR, 60 * DAY, m),
+    )
     at = np.minimum(base, LAST_T)
     act = rows["action"].to_numpy()
     needs = act != "view"
@@ -220,10 +247,22 @@ def access_log(rng: np.random.Generator, org: Org, clips: pd.DataFrame) -> pd.Da
     late = ext & (w >= 0.06) & (w < 0.12)
     approved_at[late] = at[late] + rng.integers(HOUR, 3 * DAY, late.sum())
     order = np.lexsort((rows["ci"].to_numpy(), at))
-    log = pd.DataFrame({
-        "clip_id": clips["clip_id"].to_numpy()[rows["ci"]], "action": act, "user_no": user, "at": at,
-        "reason": reason, "approver_no": approver_no, "approved_at": approved_at, "recipient": recipient,
-    }).iloc[order].reset_index(drop=True)
+    log = (
+        pd.DataFrame(
+            {
+                "clip_id": clips["clip_id"].to_numpy()[rows["ci"]],
+                "action": act,
+                "user_no": user,
+                "at": at,
+                "reason": reason,
+                "approver_no": approver_no,
+                "approved_at": approved_at,
+                "recipient": recipient,
+            }
+        )
+        .iloc[order]
+        .reset_index(drop=True)
+    )
     log.insert(0, "log_id", "L" + pd.Series(np.arange(1, len(log) + 1)).astype(str).str.zfill(8))
     return log
 
@@ -254,12 +293,14 @@ def ledgers(rng: np.random.Generator, org: Org) -> dict[str, pd.DataFrame]:
         d = d[~((d["status"] == "scrapped") & (rng.random(len(d)) < 0.5))]
         holder = open_asg["police_no"].reindex(d["device_sn"]).to_numpy()
         frm = open_asg["from_at"].reindex(d["device_sn"]).to_numpy()
-        book = pd.DataFrame({
-            "设备编号": d["device_sn"].to_numpy(),
-            "使用人警号": np.where(pd.isna(holder), "", holder),
-            "领用时间": [None if pd.isna(f) else str(np.datetime64(int(f), "s")).replace("T", " ") for f in frm],
-            "状态": d["status"].map(STATUS_ZH).to_numpy(),
-        })
+        book = pd.DataFrame(
+            {
+                "设备编号": d["device_sn"].to_numpy(),
+                "使用人警号": np.where(pd.isna(holder), "", holder),
+                "领用时间": [None if pd.isna(f) else str(np.datetime64(int(f), "s")).replace("T", " ") for f in frm],
+                "状态": d["status"].map(STATUS_ZH).to_numpy(),
+            }
+        )
         u = rng.random(len(book))
         other = org.officers.loc[org.officers["unit_code"] == unit, "police_no"].to_numpy()
         h = (u < 0.025) & (book["使用人警号"] != "").to_numpy()
@@ -270,14 +311,24 @@ def ledgers(rng: np.random.Generator, org: Org) -> dict[str, pd.DataFrame]:
         drop = (u >= 0.045) & (u < 0.06)
         book = book[~drop]
         if rng.random() < 0.3:
-            extra = pd.DataFrame([{"设备编号": f"ZFY{unit[2:6]}9{int(rng.integers(1000, 9999)):04d}",
-                                   "使用人警号": "", "领用时间": None, "状态": "备用"}])
+            extra = pd.DataFrame(
+                [
+                    {
+                        "设备编号": f"ZFY{unit[2:6]}9{int(rng.integers(1000, 9999)):04d}",
+                        "使用人警号": "",
+                        "领用时间": None,
+                        "状态": "备用",
+                    }
+                ]
+            )
             book = pd.concat([book, extra], ignore_index=True)
         if rng.random() < 0.2:
             foreign = dev[dev["unit_code"] != unit]["device_sn"].to_numpy()
             sn = foreign[int(rng.integers(0, len(foreign)))]
             if sn not in book["设备编号"].to_numpy():
-                book = pd.concat([book, pd.DataFrame([{"设备编号": sn, "使用人警号": "", "领用时间": None,
-                                                       "状态": "备用"}])], ignore_index=True)
+                book = pd.concat(
+                    [book, pd.DataFrame([{"设备编号": sn, "使用人警号": "", "领用时间": None, "状态": "备用"}])],
+                    ignore_index=True,
+                )
         books[unit] = book.reset_index(drop=True)
     return books

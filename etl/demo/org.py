@@ -25,19 +25,57 @@ COUNTIES = [
     ("140430", "沁县公安局", "沁县", 11),
     ("140431", "沁源县公安局", "沁源", 15),
 ]
-PLACES = ["东街", "西街", "南街", "北街", "太行", "英雄", "长北", "延安", "紫金", "城东", "城西", "城南", "城北",
-          "堠北庄", "老顶山", "大辛庄", "马厂", "黄碾", "西火", "苏店", "韩店", "八义", "夏店", "固村", "王桥",
-          "虒亭", "下良", "善福", "龙溪", "石哲", "店上", "郭村", "贾村", "河神庙", "上村", "丰宜", "南垂", "北董"]
+PLACES = [
+    "东街",
+    "西街",
+    "南街",
+    "北街",
+    "太行",
+    "英雄",
+    "长北",
+    "延安",
+    "紫金",
+    "城东",
+    "城西",
+    "城南",
+    "城北",
+    "堠北庄",
+    "老顶山",
+    "大辛庄",
+    "马厂",
+    "黄碾",
+    "西火",
+    "苏店",
+    "韩店",
+    "八义",
+    "夏店",
+    "固村",
+    "王桥",
+    "虒亭",
+    "下良",
+    "善福",
+    "龙溪",
+    "石哲",
+    "店上",
+    "郭村",
+    "贾村",
+    "河神庙",
+    "上村",
+    "丰宜",
+    "南垂",
+    "北董",
+]
 STATION_KINDS = ["派出所"] * 7 + ["交警中队", "治安管理大队", "巡特警大队"]
-SURNAMES = list("王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏"
-                "吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵")
+SURNAMES = list(
+    "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏"
+    "吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵"
+)
 GIVEN = list("建国军伟强磊洋勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆帅旭宁龙林欢阳晨亮志文海峰丽娜敏静燕红霞婷雪")
 
 SCALES = {
     # counties, stations per county (None: COUNTIES table), officers per station, extra spares per station
     "small": {"counties": [0, 4], "stations": 3, "station_officers": 8, "events": 2000, "cases": 600},
-    "city": {"counties": list(range(12)), "stations": None, "station_officers": 19, "events": 250_000,
-             "cases": 80_000},
+    "city": {"counties": list(range(12)), "stations": None, "station_officers": 19, "events": 250_000, "cases": 80_000},
 }
 
 
@@ -85,7 +123,8 @@ def build_officers(rng: np.random.Generator, units: pd.DataFrame, scale: str) ->
     for code, level in zip(units["unit_code"], units["level"], strict=True):
         if level == "city":
             roles = ["leader", "leader", "legal", "legal", "equipment", "it", "staff"] + (
-                ["staff"] * 12 if scale == "city" else [])
+                ["staff"] * 12 if scale == "city" else []
+            )
         elif level == "county":
             roles = ["leader", "leader", "legal", "admin"] + (["staff"] * 6 if scale == "city" else [])
         else:
@@ -98,8 +137,9 @@ def build_officers(rng: np.random.Generator, units: pd.DataFrame, scale: str) ->
     n = len(df)
     nums = rng.choice(1_000_000, size=n, replace=False)
     aux_nums = rng.choice(100_000, size=n, replace=False)
-    df["police_no"] = np.where(df["kind"] == "auxiliary",
-                               ["F" + f"{x:05d}" for x in aux_nums], [f"{x:06d}" for x in nums])
+    df["police_no"] = np.where(
+        df["kind"] == "auxiliary", ["F" + f"{x:05d}" for x in aux_nums], [f"{x:06d}" for x in nums]
+    )
     df["name"] = _names(rng, n)
     return df[["police_no", "name", "unit_code", "kind", "leader", "active", "role"]]
 
@@ -115,7 +155,7 @@ def build_teams(rng: np.random.Generator, officers: pd.DataFrame) -> pd.DataFram
         while i < len(members):
             size = 1 if rng.random() < 0.12 else (3 if rng.random() < 0.12 else 2)
             size = min(size, len(members) - i)
-            for p in members[i:i + size]:
+            for p in members[i : i + size]:
                 rows.append((tid, unit, p))
             tid += 1
             i += size
@@ -126,8 +166,7 @@ MODELS = {"bodycam": ["DSJ-V7", "DSJ-T9", "DSJ-YT5"], "camera": ["FDR-AX45 执�
 PREFIX = {"bodycam": "ZFY", "camera": "SXJ", "phone": "YDJ"}
 
 
-def build_devices(rng: np.random.Generator, units: pd.DataFrame, officers: pd.DataFrame,
-                  teams: pd.DataFrame) -> Org:
+def build_devices(rng: np.random.Generator, units: pd.DataFrame, officers: pd.DataFrame, teams: pd.DataFrame) -> Org:
     """Devices: one held by every station officer, stand-in spares per station, county spares."""
     dev_rows: list[list] = []  # device_sn, kind, model, unit_code, status, status_since, purchased_at
     asg_rows: list[tuple] = []
@@ -140,8 +179,17 @@ def build_devices(rng: np.random.Generator, units: pd.DataFrame, officers: pd.Da
         counters[county4] = counters.get(county4, 0) + 1
         sn = f"{PREFIX[kind]}{county4}{counters[county4]:05d}"
         bought = since - int(rng.integers(30, 900)) * DAY
-        dev_rows.append([sn, kind, str(rng.choice(MODELS[kind])), unit, status, since,
-                         str(np.datetime64(bought, "s").astype("datetime64[D]"))])
+        dev_rows.append(
+            [
+                sn,
+                kind,
+                str(rng.choice(MODELS[kind])),
+                unit,
+                status,
+                since,
+                str(np.datetime64(bought, "s").astype("datetime64[D]")),
+            ]
+        )
         return sn
 
     holders = officers[(officers["active"] == 1) & (officers["unit_code"].str[6:8] != "00")]
@@ -157,11 +205,21 @@ def build_devices(rng: np.random.Generator, units: pd.DataFrame, officers: pd.Da
         spares[unit] = [new_device(unit, k, "spare", YEAR_START - int(rng.integers(10, 200)) * DAY) for k in kinds]
     for unit in units.loc[units["level"] == "county", "unit_code"]:
         new_device(unit, "bodycam", "spare", YEAR_START - int(rng.integers(10, 200)) * DAY)
-    devices = pd.DataFrame(dev_rows, columns=["device_sn", "kind", "model", "unit_code", "status", "status_since",
-                                              "purchased_at"])
+    devices = pd.DataFrame(
+        dev_rows, columns=["device_sn", "kind", "model", "unit_code", "status", "status_since", "purchased_at"]
+    )
     assignments = pd.DataFrame(asg_rows, columns=["device_sn", "police_no", "from_at", "to_at"])
-    return Org(units, officers, teams, devices, assignments, pd.DataFrame(), main,
-               pd.DataFrame(columns=["police_no", "old_sn", "new_sn", "at", "old_status"]), spares)
+    return Org(
+        units,
+        officers,
+        teams,
+        devices,
+        assignments,
+        pd.DataFrame(),
+        main,
+        pd.DataFrame(columns=["police_no", "old_sn", "new_sn", "at", "old_status"]),
+        spares,
+    )
 
 
 def build_admins(rng: np.random.Generator, org: Org) -> list[str]:

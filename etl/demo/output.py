@@ -34,8 +34,13 @@ def contract_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
     for col in TABLES[table].columns:
         v = df[col.name].to_numpy()
         if col.kind == "dt":
-            out[col.name] = fmt_times(v) if v.dtype.kind in "iu" else np.array(
-                [None if x is None or (isinstance(x, float) and np.isnan(x)) else x for x in v], dtype=object)
+            out[col.name] = (
+                fmt_times(v)
+                if v.dtype.kind in "iu"
+                else np.array(
+                    [None if x is None or (isinstance(x, float) and np.isnan(x)) else x for x in v], dtype=object
+                )
+            )
         elif col.kind in ("bool", "int"):
             s = pd.Series(v)
             if s.dtype.kind in "iub":
@@ -46,9 +51,13 @@ def contract_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
                 arr = np.array([None if x is None or pd.isna(x) or x == NULL_T else int(x) for x in v], dtype=object)
                 out[col.name] = arr
         else:
-            out[col.name] = np.array([None if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
-                                      for x in v], dtype=object) if v.dtype != object else \
-                np.where(pd.isna(v), None, v).astype(object)
+            out[col.name] = (
+                np.array(
+                    [None if x is None or (isinstance(x, float) and np.isnan(x)) else str(x) for x in v], dtype=object
+                )
+                if v.dtype != object
+                else np.where(pd.isna(v), None, v).astype(object)
+            )
     return pd.DataFrame(out)
 
 
@@ -66,7 +75,7 @@ def write_sqlite(path: Path, tables: dict[str, pd.DataFrame], chunk: int = 200_0
             con.execute(f'CREATE TABLE "{name}" ({decl})')
             marks = ", ".join("?" * len(cols))
             for lo in range(0, len(df), chunk):
-                part = contract_frame(df.iloc[lo:lo + chunk], name)
+                part = contract_frame(df.iloc[lo : lo + chunk], name)
                 rows = zip(*(part[c.name].tolist() for c in cols), strict=True)
                 con.executemany(f'INSERT INTO "{name}" VALUES ({marks})', rows)
         con.commit()

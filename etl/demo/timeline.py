@@ -21,8 +21,22 @@ MIN_GAP = 25 * 60
 EVENT, VISIT, PATROL = 0, 1, 2
 # on-site event scenarios
 FULL, GAP, LATE, EARLY, MISSING_OFFICER, NONE = "full", "gap", "late", "early", "missing_officer", "none"
-CATEGORIES = ["治安纠纷", "噪音扰民", "交通事故", "交通违法", "盗窃", "打架斗殴", "寻衅滋事", "赌博", "无证经营",
-              "违法停车", "阻碍执行职务", "邻里纠纷", "消防隐患", "聚众扰乱秩序"]
+CATEGORIES = [
+    "治安纠纷",
+    "噪音扰民",
+    "交通事故",
+    "交通违法",
+    "盗窃",
+    "打架斗殴",
+    "寻衅滋事",
+    "赌博",
+    "无证经营",
+    "违法停车",
+    "阻碍执行职务",
+    "邻里纠纷",
+    "消防隐患",
+    "聚众扰乱秩序",
+]
 
 
 @dataclass
@@ -46,17 +60,25 @@ def build_slots(rng: np.random.Generator, teams: pd.DataFrame, n_events: int) ->
     n_max = int(per_team * 1.6) + 20
     shape = (len(team_ids), n_max)
     kind = rng.choice(3, size=shape, p=p)
-    dur = np.where(kind == EVENT, np.clip(rng.lognormal(np.log(1900), 0.55, shape), 600, 3 * HOUR),
-                   np.where(kind == VISIT, rng.uniform(1500, 4200, shape), rng.uniform(900, 3600, shape)))
+    dur = np.where(
+        kind == EVENT,
+        np.clip(rng.lognormal(np.log(1900), 0.55, shape), 600, 3 * HOUR),
+        np.where(kind == VISIT, rng.uniform(1500, 4200, shape), rng.uniform(900, 3600, shape)),
+    )
     dur = dur.astype(np.int64)
     gap = (MIN_GAP + rng.exponential(mean_gap, shape)).astype(np.int64)
     start = YEAR_START + rng.integers(0, DAY, size=(len(team_ids), 1)) + np.cumsum(gap + dur, axis=1) - dur
     end = start + dur
     keep = end < HORIZON
     t_idx, _ = np.nonzero(keep)
-    slots = pd.DataFrame({
-        "team_id": team_ids[t_idx], "kind": kind[keep], "start": start[keep], "end": end[keep],
-    })
+    slots = pd.DataFrame(
+        {
+            "team_id": team_ids[t_idx],
+            "kind": kind[keep],
+            "start": start[keep],
+            "end": end[keep],
+        }
+    )
     slots["unit_code"] = team_unit.reindex(slots["team_id"]).to_numpy()
     slots = slots.sort_values(["start", "team_id"], kind="stable").reset_index(drop=True)
     slots["slot_id"] = np.arange(len(slots))
@@ -78,8 +100,13 @@ def _scenarios(rng: np.random.Generator, ev: pd.DataFrame) -> pd.DataFrame:
     bad = np.isin(sc, [NONE, GAP, LATE, EARLY])
     u = rng.random(n)
     # report: timely (excuses), late (does not), by a non-attending colleague (does not)
-    ev["report"] = np.where(bad & (u < 0.35), "timely", np.where(bad & (u < 0.45), "late",
-                            np.where(bad & (u < 0.50), "outsider", np.where(~bad & (u < 0.006), "timely", ""))))
+    ev["report"] = np.where(
+        bad & (u < 0.35),
+        "timely",
+        np.where(
+            bad & (u < 0.45), "late", np.where(bad & (u < 0.50), "outsider", np.where(~bad & (u < 0.006), "timely", ""))
+        ),
+    )
     return ev
 
 
@@ -97,8 +124,9 @@ def build_timeline(rng: np.random.Generator, org: Org, n_events: int) -> Timelin
     ev["on_site"] = (rng.random(n) < 0.86).astype(int)
     ev["category"] = rng.choice(CATEGORIES, n)
     day = pd.Series(month_of(ev["start"].to_numpy())).str.replace("-", "").to_numpy()
-    ev["incident_no"] = ("J" + ev["unit_code"].str[:6].to_numpy() + day
-                         + pd.Series(np.arange(n)).astype(str).str.zfill(7).to_numpy())
+    ev["incident_no"] = (
+        "J" + ev["unit_code"].str[:6].to_numpy() + day + pd.Series(np.arange(n)).astype(str).str.zfill(7).to_numpy()
+    )
     off_site = ev["on_site"].to_numpy() == 0
     no_arrival = off_site & (rng.random(n) < 0.5)
     ev["arrived_at"] = np.where(no_arrival, NULL_T, ev["start"].to_numpy())
@@ -114,16 +142,27 @@ def build_timeline(rng: np.random.Generator, org: Org, n_events: int) -> Timelin
     vis_unrec = rng.random(len(vis)) < 0.05
     vm = members.merge(vis[["slot_id", "start", "end"]].assign(unrec=vis_unrec), on="slot_id")
     vm = vm[~vm["unrec"]]
-    vrec = pd.DataFrame({"slot_id": vm["slot_id"].to_numpy(), "police_no": vm["police_no"].to_numpy(),
-                         "s": vm["start"].to_numpy() - rng.integers(0, 120, len(vm)),
-                         "t": vm["end"].to_numpy() + rng.integers(0, 150, len(vm))})
+    vrec = pd.DataFrame(
+        {
+            "slot_id": vm["slot_id"].to_numpy(),
+            "police_no": vm["police_no"].to_numpy(),
+            "s": vm["start"].to_numpy() - rng.integers(0, 120, len(vm)),
+            "t": vm["end"].to_numpy() + rng.integers(0, 150, len(vm)),
+        }
+    )
     pat = slots[slots["kind"] == PATROL]
     pm = members.merge(pat[["slot_id", "start", "end", "size"]], on="slot_id")
     solo = rng.random(len(pm)) < 0.25
     first = group_rank(pm["slot_id"].to_numpy()) == 0
     pm = pm[~solo | first]
-    prec = pd.DataFrame({"slot_id": pm["slot_id"].to_numpy(), "police_no": pm["police_no"].to_numpy(),
-                         "s": pm["start"].to_numpy(), "t": pm["end"].to_numpy()})
+    prec = pd.DataFrame(
+        {
+            "slot_id": pm["slot_id"].to_numpy(),
+            "police_no": pm["police_no"].to_numpy(),
+            "s": pm["start"].to_numpy(),
+            "t": pm["end"].to_numpy(),
+        }
+    )
     recs = pd.concat([recs, vrec, prec], ignore_index=True)
     recs = recs.sort_values(["slot_id", "police_no", "s"], kind="stable").reset_index(drop=True)
 
@@ -177,11 +216,18 @@ def _reports(rng: np.random.Generator, ev: pd.DataFrame, members: pd.DataFrame, 
     out = r["report"].to_numpy() == "outsider"
     writer[out] = alt.reindex(next_tid[out]).to_numpy()
     n = len(r)
-    delay = np.where(r["report"].to_numpy() == "late", rng.integers(25 * HOUR, 96 * HOUR, n),
-                     rng.integers(HOUR, 20 * HOUR, n))
-    reasons = np.array(["执法记录仪电量耗尽", "设备故障自动关机", "现场情况紧急未及时开启", "存储卡已满", "设备进水损坏"])
-    return pd.DataFrame({
-        "report_id": ["BG" + str(x).zfill(8) for x in range(1, n + 1)],
-        "incident_no": r["incident_no"].to_numpy(), "police_no": writer,
-        "reason": rng.choice(reasons, n), "reported_at": r["ended_at"].to_numpy() + delay,
-    })
+    delay = np.where(
+        r["report"].to_numpy() == "late", rng.integers(25 * HOUR, 96 * HOUR, n), rng.integers(HOUR, 20 * HOUR, n)
+    )
+    reasons = np.array(
+        ["执法记录仪电量耗尽", "设备故障自动关机", "现场情况紧急未及时开启", "存储卡已满", "设备进水损坏"]
+    )
+    return pd.DataFrame(
+        {
+            "report_id": ["BG" + str(x).zfill(8) for x in range(1, n + 1)],
+            "incident_no": r["incident_no"].to_numpy(),
+            "police_no": writer,
+            "reason": rng.choice(reasons, n),
+            "reported_at": r["ended_at"].to_numpy() + delay,
+        }
+    )

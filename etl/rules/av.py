@@ -15,8 +15,14 @@ CAUSE_CN = {
 
 
 def _window_text(ev: pd.DataFrame) -> pd.Series:
-    return ("警情 " + txt(ev["incident_no"]) + " 现场执法 " + base.fmt_ts(ev["arrived_at"]).to_numpy()
-            + " 至 " + base.fmt_ts(ev["ended_at"]).to_numpy())
+    return (
+        "警情 "
+        + txt(ev["incident_no"])
+        + " 现场执法 "
+        + base.fmt_ts(ev["arrived_at"]).to_numpy()
+        + " 至 "
+        + base.fmt_ts(ev["ended_at"]).to_numpy()
+    )
 
 
 def _officers_text(ctx: Ctx, cov, incidents: pd.Series) -> pd.Series:  # noqa: ANN001
@@ -30,39 +36,80 @@ def rules(ctx: Ctx) -> list[pd.DataFrame]:
     ev = cov.events
     bad = ev[ev["status"].isin(["none", "partial"])].copy()
     bad["cause_cn"] = bad["cause"].map(CAUSE_CN).fillna("")
-    who = _officers_text(ctx, cov, bad["incident_no"]).reindex(bad["incident_no"]).fillna("（无出警人员登记）").to_numpy()
+    who = (
+        _officers_text(ctx, cov, bad["incident_no"]).reindex(bad["incident_no"]).fillna("（无出警人员登记）").to_numpy()
+    )
 
     none = bad[bad["status"] == "none"]
     who_none = who[(bad["status"] == "none").to_numpy()]
-    av_none = pd.DataFrame({
-        "rule_id": "AV-NONE", "unit_code": none["unit_code"], "incident_no": none["incident_no"],
-        "occurred_at": none["arrived_at"], "cause": none["cause"],
-        "detail": (_window_text(none) + "（" + base.fmt_duration(none["window_s"]).to_numpy() + "），"
-                   + who_none + " 无任何录像；原因提示：" + none["cause_cn"]),
-    })
+    av_none = pd.DataFrame(
+        {
+            "rule_id": "AV-NONE",
+            "unit_code": none["unit_code"],
+            "incident_no": none["incident_no"],
+            "occurred_at": none["arrived_at"],
+            "cause": none["cause"],
+            "detail": (
+                _window_text(none)
+                + "（"
+                + base.fmt_duration(none["window_s"]).to_numpy()
+                + "），"
+                + who_none
+                + " 无任何录像；原因提示："
+                + none["cause_cn"]
+            ),
+        }
+    )
 
     part = bad[bad["status"] == "partial"]
-    g = cov.gaps.merge(part[["incident_no", "unit_code", "arrived_at", "ended_at", "cause", "cause_cn"]],
-                       on="incident_no")
+    g = cov.gaps.merge(
+        part[["incident_no", "unit_code", "arrived_at", "ended_at", "cause", "cause_cn"]], on="incident_no"
+    )
     kind = pd.Series("录像中断", index=g.index)
     kind = kind.mask(g["gap_end"] == g["ended_at"], "提前停止录像")
     kind = kind.mask(g["gap_start"] == g["arrived_at"], "未及时开始录像")
     tol = ctx.params["gap_tolerance_s"]
-    av_gap = pd.DataFrame({
-        "rule_id": "AV-GAP", "unit_code": g["unit_code"], "incident_no": g["incident_no"],
-        "occurred_at": g["arrived_at"], "cause": g["cause"],
-        "gap_start": g["gap_start"], "gap_end": g["gap_end"], "gap_s": g["gap_s"],
-        "detail": (_window_text(g) + "，" + kind + "：" + base.fmt_ts(g["gap_start"]).to_numpy() + " 至 "
-                   + base.fmt_ts(g["gap_end"]).to_numpy() + "，时长 " + base.fmt_duration(g["gap_s"]).to_numpy()
-                   + f"（超过允许的{tol:g}秒）；原因提示：" + g["cause_cn"]),
-    })
+    av_gap = pd.DataFrame(
+        {
+            "rule_id": "AV-GAP",
+            "unit_code": g["unit_code"],
+            "incident_no": g["incident_no"],
+            "occurred_at": g["arrived_at"],
+            "cause": g["cause"],
+            "gap_start": g["gap_start"],
+            "gap_end": g["gap_end"],
+            "gap_s": g["gap_s"],
+            "detail": (
+                _window_text(g)
+                + "，"
+                + kind
+                + "："
+                + base.fmt_ts(g["gap_start"]).to_numpy()
+                + " 至 "
+                + base.fmt_ts(g["gap_end"]).to_numpy()
+                + "，时长 "
+                + base.fmt_duration(g["gap_s"]).to_numpy()
+                + f"（超过允许的{tol:g}秒）；原因提示："
+                + g["cause_cn"]
+            ),
+        }
+    )
 
     ok = ev[ev["status"].isin(["full", "partial"])][["incident_no", "unit_code", "arrived_at", "ended_at"]]
     miss = cov.pairs[~cov.pairs["has_clip"]].merge(ok, on="incident_no")
-    av_off = pd.DataFrame({
-        "rule_id": "AV-OFFICER", "unit_code": miss["unit_code"], "incident_no": miss["incident_no"],
-        "police_no": miss["police_no"], "occurred_at": miss["arrived_at"],
-        "detail": (_window_text(miss) + "，" + ctx.officer_label(miss["police_no"], with_kind=True)
-                   + " 没有与执法时段重叠的录像（应每名民警和辅警全程录音录像）"),
-    })
+    av_off = pd.DataFrame(
+        {
+            "rule_id": "AV-OFFICER",
+            "unit_code": miss["unit_code"],
+            "incident_no": miss["incident_no"],
+            "police_no": miss["police_no"],
+            "occurred_at": miss["arrived_at"],
+            "detail": (
+                _window_text(miss)
+                + "，"
+                + ctx.officer_label(miss["police_no"], with_kind=True)
+                + " 没有与执法时段重叠的录像（应每名民警和辅警全程录音录像）"
+            ),
+        }
+    )
     return [av_none, av_gap, av_off]

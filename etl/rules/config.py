@@ -15,11 +15,18 @@ from etl.errors import ConfigError
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "config"
 
 PARAMS = {
-    "gap_tolerance_s": 30, "report_deadline_h": 24, "emergency_backfill_h": 24, "performance_check_days": 30,
-    "repair_days": 30, "retention_days": 180, "upload_deadline_h": 24,
+    "gap_tolerance_s": 30,
+    "report_deadline_h": 24,
+    "emergency_backfill_h": 24,
+    "performance_check_days": 30,
+    "repair_days": 30,
+    "retention_days": 180,
+    "upload_deadline_h": 24,
 }
 _LISTS = {
-    "signature_required": [], "served_documents": [], "decision_documents": ["penalty_decision", "on_spot_decision"],
+    "signature_required": [],
+    "served_documents": [],
+    "decision_documents": ["penalty_decision", "on_spot_decision"],
     "start_approval_sources": ["ex_officio"],
     "not_filed_notice_sources": ["complaint", "report", "assigned", "transferred"],
     "simple_procedure_documents": ["on_spot_decision", "statement_record", "filing_record"],
@@ -74,10 +81,12 @@ def validate(raw: dict, cdir: Path) -> dict:
         "params": params,
         "actions": norm_actions,
         "documents": {str(k): str(v) for k, v in (raw.get("documents") or {}).items()},
-        "delivery_requirements": {str(k): [str(f) for f in (v or [])]
-                                  for k, v in (raw.get("delivery_requirements") or {}).items()},
-        "av_replaces_document": {str(k): [str(d) for d in (v or [])]
-                                 for k, v in (raw.get("av_replaces_document") or {}).items()},
+        "delivery_requirements": {
+            str(k): [str(f) for f in (v or [])] for k, v in (raw.get("delivery_requirements") or {}).items()
+        },
+        "av_replaces_document": {
+            str(k): [str(d) for d in (v or [])] for k, v in (raw.get("av_replaces_document") or {}).items()
+        },
         "retention": dict(raw.get("retention") or {"evidence_permanent": True}),
         "active_scheme": str(raw.get("active_scheme") or "measures-2026"),
         "dir": cdir,

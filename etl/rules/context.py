@@ -1,15 +1,27 @@
-"""Evaluation context handed to every rule family: tables read once, helpers for details."""
+"""Evaluation context handed to every rule family: tables read once, helpers for details.
+
+A rule asks its ``Ctx`` for a table (``t`` for a whole mirror read once, ``read`` for a filtered read);
+whether the frame came from the mirror or from its snapshot (``snapshots``, the run's) is decided by the
+warehouse's reader.  The frames other steps computed before the rules (clip runs, coverage, clips per
+device and month) are handed in as fields; a rule evaluated alone gets them from the warehouse.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
 from etl.rules import base
+
+if TYPE_CHECKING:
+    from etl.rules.coverage import Coverage
+    from etl.warehouse.clip_runs import Runs
+    from etl.warehouse.snapshots import Snapshots
 
 KIND_CN = {"police": "民警", "auxiliary": "辅警"}
 
@@ -22,8 +34,10 @@ class Ctx:
     integrity_checked: bool = False
     _tables: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # frames shared by several rules of one family
-    runs: object | None = None  # etl.warehouse.clip_runs.Runs: every officer's clips as merged runs
-    coverage: object | None = None
+    snapshots: Snapshots | None = None  # the run's snapshots (etl.warehouse.snapshots), None outside a run
+    runs: Runs | None = None  # every officer's clips as merged runs (etl.warehouse.clip_runs)
+    coverage: Coverage | None = None  # coverage of every on-site event (etl.rules.coverage)
+    clip_months: pd.DataFrame | None = None  # clips per device and month (etl.warehouse.clip_days.per_month)
 
     @property
     def as_of_s(self) -> float:
@@ -33,6 +47,20 @@ class Ctx:
     def params(self) -> dict:
         return self.cfg["params"]
 
+    def read(
+        self, table: str, columns: list[str] | None = None, where: str = "", kept: bool | None = None
+    ) -> pd.DataFrame:
+        """A mirror table's rows (datetimes as epoch seconds): ``etl.warehouse.reads.read_table``."""
+        return base.read_table(self.conn, table, columns, where, kept, snapshots=self.snapshots)
+
+    def clips_per_month(self) -> pd.DataFrame:
+        """Clips per device and month up to the evaluation date (read here when not handed in)."""
+        if self.clip_months is None:
+            from etl.warehouse import clip_days
+
+            self.clip_months = clip_days.per_month(self.conn, self.as_of)
+        return self.clip_months
+
     def t(self, name: str) -> pd.DataFrame:
         """A mirror table (datetimes as epoch seconds), read once per evaluation."""
         if name not in self._tables:
@@ -41,13 +69,11 @@ class Ctx:
 
                 self._tables[name] = pd.DataFrame(columns=TABLES[name].column_names)
             elif name == "case_documents":  # the columns every case rule needs; others query their few rows
-                self._tables[name] = base.read_table(
-                    self.conn, name, ["doc_id", "case_no", "action_id", "doc_type", "created_at"])
+                self._tables[name] = self.read(name, ["doc_id", "case_no", "action_id", "doc_type", "created_at"])
             elif name == "media_files":
-                self._tables[name] = base.read_table(
-                    self.conn, "media_files", ["clip_id", "file_path", "present", "sha256_actual"])
+                self._tables[name] = self.read("media_files", ["clip_id", "file_path", "present", "sha256_actual"])
             else:
-                self._tables[name] = base.read_table(self.conn, name)
+                self._tables[name] = self.read(name)
         return self._tables[name]
 
     # --- lookups for details -------------------------------------------------------
@@ -67,8 +93,10 @@ class Ctx:
     def unit_label(self, unit_code: pd.Series) -> pd.Series:
         units = self.t("org_units").drop_duplicates("unit_code").set_index("unit_code")
         names = pd.Series(units["name"].reindex(unit_code.to_numpy()).to_numpy(), index=unit_code.index)
-        return pd.Series(np.where(names.notna(), names.astype(str) + "(" + unit_code.astype(str) + ")",
-                                  unit_code.astype(str)), index=unit_code.index)
+        return pd.Series(
+            np.where(names.notna(), names.astype(str) + "(" + unit_code.astype(str) + ")", unit_code.astype(str)),
+            index=unit_code.index,
+        )
 
     def doc_name(self, doc_type: pd.Series) -> pd.Series:
         return doc_type.map(self.cfg["documents"]).fillna(doc_type.astype(str))
@@ -76,7 +104,6 @@ class Ctx:
     def action_name(self, action_type: pd.Series) -> pd.Series:
         names = {k: v["name"] for k, v in self.cfg["actions"].items()}
         return action_type.map(names).fillna(action_type.astype(str))
-
 
 
 def txt(s: pd.Series) -> pd.Series:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,8 @@ from etl.rules import base
 from etl.warehouse import clip_runs
 from etl.warehouse.db import bulk_insert
 
-COVERAGE_CACHE = "etl.rules.coverage"
+if TYPE_CHECKING:
+    from etl.warehouse.snapshots import Snapshots
 
 
 @dataclass
@@ -52,23 +54,39 @@ def on_site_events(incidents: pd.DataFrame, as_of_s: float) -> pd.DataFrame:
     return ev.sort_values("incident_no").reset_index(drop=True)
 
 
-def evaluate(conn: Connection, as_of: datetime, cfg: dict, runs: clip_runs.Runs | None = None) -> Coverage:
-    """Coverage of every on-site event; no writes."""
+def evaluate(
+    conn: Connection, as_of: datetime, cfg: dict, runs: clip_runs.Runs | None = None, snapshots: Snapshots | None = None
+) -> Coverage:
+    """Coverage of every on-site event; no writes.  ``runs``: every officer's runs when the caller holds
+    them (else read here); ``snapshots``: the run's, through which the large mirrors are read."""
     as_of_s = base.to_epoch(as_of)
     tol = float(cfg["params"]["gap_tolerance_s"])
     # the filter of on_site_events but the date, also in SQL so that other incidents never leave the database
     # (without the date, the rows kept between runs serve every evaluation date: etl.warehouse.snapshots)
     where = "on_site = 1 AND arrived_at IS NOT NULL AND ended_at IS NOT NULL"
-    ev = on_site_events(base.read_table(conn, "incidents", _EVENT_COLS, where=where, kept=True), as_of_s)
-    att = base.read_table(conn, "incident_officers")  # filtered to on-site events (and deduplicated) below
+
+    def read(table: str, columns: list[str] | None = None, where: str = "", kept: bool | None = None) -> pd.DataFrame:
+        return base.read_table(conn, table, columns, where, kept, snapshots=snapshots)
+
+    ev = on_site_events(read("incidents", _EVENT_COLS, where=where, kept=True), as_of_s)
+    att = read("incident_officers")  # filtered to on-site events (and deduplicated) below
     if runs is None:
         runs = clip_runs.read(conn)
-    return compute_frames(ev, att, runs, base.read_table(conn, "interruption_reports"),
-                          base.read_table(conn, "device_assignments"), base.read_table(conn, "devices"), cfg, tol)
+    return compute_frames(
+        ev, att, runs, read("interruption_reports"), read("device_assignments"), read("devices"), cfg, tol
+    )
 
 
-def compute_frames(ev: pd.DataFrame, att: pd.DataFrame, runs: clip_runs.Runs, reports: pd.DataFrame,
-                   assignments: pd.DataFrame, devices: pd.DataFrame, cfg: dict, tol: float) -> Coverage:
+def compute_frames(
+    ev: pd.DataFrame,
+    att: pd.DataFrame,
+    runs: clip_runs.Runs,
+    reports: pd.DataFrame,
+    assignments: pd.DataFrame,
+    devices: pd.DataFrame,
+    cfg: dict,
+    tol: float,
+) -> Coverage:
     """Pure part of ``evaluate``: frames and the officers' clip runs in, coverage frames out."""
     n = len(ev)
     ev_index = pd.Index(ev["incident_no"].to_numpy(), dtype=object)  # object: no string-dtype conversion
@@ -99,29 +117,44 @@ def compute_frames(ev: pd.DataFrame, att: pd.DataFrame, runs: clip_runs.Runs, re
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(window > 0, covered / np.where(window > 0, window, 1), np.nan)
 
-    out = pd.DataFrame({
-        "incident_no": pd.Series(ev["incident_no"].to_numpy(), dtype=object),
-        "unit_code": pd.Series(ev["unit_code"].to_numpy(), dtype=object),
-        "arrived_at": ev["arrived_at"].to_numpy(), "ended_at": ev["ended_at"].to_numpy(),
-        "window_s": window, "covered_s": covered.astype(np.float64), "covered_fraction": fraction,
-        "gap_count": gap_count.astype(np.int64), "raw_status": pd.Series(raw, dtype=object),
-        "officers": np.bincount(a_ev, minlength=n)[:n] if n else np.zeros(0, dtype=np.int64),
-    })
+    out = pd.DataFrame(
+        {
+            "incident_no": pd.Series(ev["incident_no"].to_numpy(), dtype=object),
+            "unit_code": pd.Series(ev["unit_code"].to_numpy(), dtype=object),
+            "arrived_at": ev["arrived_at"].to_numpy(),
+            "ended_at": ev["ended_at"].to_numpy(),
+            "window_s": window,
+            "covered_s": covered.astype(np.float64),
+            "covered_fraction": fraction,
+            "gap_count": gap_count.astype(np.int64),
+            "raw_status": pd.Series(raw, dtype=object),
+            "officers": np.bincount(a_ev, minlength=n)[:n] if n else np.zeros(0, dtype=np.int64),
+        }
+    )
     out["report_id"] = _excusing_reports(out, att, reports, cfg)
     excused = out["report_id"].notna() & out["raw_status"].isin(["none", "partial"])
-    out["status"] = pd.Series(np.where(excused, "excused", out["raw_status"]).astype(object), index=out.index,
-                              dtype=object)
+    out["status"] = pd.Series(
+        np.where(excused, "excused", out["raw_status"]).astype(object), index=out.index, dtype=object
+    )
     out.loc[~excused, "report_id"] = None
     out["cause"] = _causes(out, att, assignments, devices)
 
-    gaps = pd.DataFrame({
-        "incident_no": pd.Series(out["incident_no"].to_numpy()[g_ev], dtype=object),
-        "gap_start": g_s.astype(np.float64) + base_t, "gap_end": g_e.astype(np.float64) + base_t,
-        "gap_s": (g_e - g_s).astype(np.float64),
-    })
+    gaps = pd.DataFrame(
+        {
+            "incident_no": pd.Series(out["incident_no"].to_numpy()[g_ev], dtype=object),
+            "gap_start": g_s.astype(np.float64) + base_t,
+            "gap_end": g_e.astype(np.float64) + base_t,
+            "gap_s": (g_e - g_s).astype(np.float64),
+        }
+    )
     gaps.insert(1, "gap_no", gaps.groupby("incident_no").cumcount().to_numpy() + 1 if len(gaps) else [])
-    pairs = pd.DataFrame({"incident_no": pd.Series(att["incident_no"].to_numpy(), dtype=object),
-                          "police_no": pd.Series(att["police_no"].to_numpy(), dtype=object), "has_clip": has_clip})
+    pairs = pd.DataFrame(
+        {
+            "incident_no": pd.Series(att["incident_no"].to_numpy(), dtype=object),
+            "police_no": pd.Series(att["police_no"].to_numpy(), dtype=object),
+            "has_clip": has_clip,
+        }
+    )
     return Coverage(out, gaps, pairs)
 
 
@@ -132,8 +165,11 @@ def _excusing_reports(out: pd.DataFrame, att: pd.DataFrame, reports: pd.DataFram
     """
     deadline = float(cfg["params"]["report_deadline_h"]) * 3600
     r = reports.dropna(subset=["reported_at"])
-    r = r.assign(ev=pd.Index(out["incident_no"].to_numpy(), dtype=object)
-                 .get_indexer(r["incident_no"].to_numpy()).astype(np.int64))
+    r = r.assign(
+        ev=pd.Index(out["incident_no"].to_numpy(), dtype=object)
+        .get_indexer(r["incident_no"].to_numpy())
+        .astype(np.int64)
+    )
     r = r[r["ev"].to_numpy() >= 0]
     mine = att[np.isin(att["ev"].to_numpy(), r["ev"].to_numpy())][["ev", "police_no"]]
     r = r.merge(mine.astype({"police_no": object}), on=["ev", "police_no"])
@@ -155,10 +191,10 @@ def _causes(out: pd.DataFrame, att: pd.DataFrame, assignments: pd.DataFrame, dev
         return pd.Series(cause, index=out.index, dtype=object)
     x = att[bad[att["ev"].to_numpy()]][["ev", "police_no"]].astype({"police_no": object})
     x = x.assign(arrived_at=out["arrived_at"].to_numpy()[x["ev"].to_numpy()])
-    held = x.merge(assignments[["device_sn", "police_no", "from_at", "to_at"]].astype({"police_no": object}),
-                   on="police_no")
-    held = held[(held["from_at"] <= held["arrived_at"])
-                & (held["to_at"].isna() | (held["arrived_at"] < held["to_at"]))]
+    held = x.merge(
+        assignments[["device_sn", "police_no", "from_at", "to_at"]].astype({"police_no": object}), on="police_no"
+    )
+    held = held[(held["from_at"] <= held["arrived_at"]) & (held["to_at"].isna() | (held["arrived_at"] < held["to_at"]))]
     held = held.merge(devices[["device_sn", "status", "status_since"]], on="device_sn", how="left")
     held["broken"] = held["status"].isin(["repair", "lost"]) & (held["status_since"] <= held["arrived_at"])
     per = held.groupby("ev")["broken"].all()
@@ -168,17 +204,34 @@ def _causes(out: pd.DataFrame, att: pd.DataFrame, assignments: pd.DataFrame, dev
     return pd.Series(cause, index=out.index, dtype=object)
 
 
-_COV_COLS = ["incident_no", "unit_code", "arrived_at", "ended_at", "window_s", "covered_s", "covered_fraction",
-             "gap_count", "status", "raw_status", "cause", "officers", "report_id"]
+_COV_COLS = [
+    "incident_no",
+    "unit_code",
+    "arrived_at",
+    "ended_at",
+    "window_s",
+    "covered_s",
+    "covered_fraction",
+    "gap_count",
+    "status",
+    "raw_status",
+    "cause",
+    "officers",
+    "report_id",
+]
 
 
-def compute(conn: Connection, as_of: datetime, cfg: dict) -> None:
-    """Rebuild event_coverage and event_gaps inside the caller's transaction."""
-    runs = clip_runs.read(conn)
-    cov = evaluate(conn, as_of, cfg, runs=runs)
-    # hand-over to findings.compute in the same transaction (see base.take_cached)
-    base.put_cached(conn, clip_runs.RUNS_CACHE, as_of, cfg, runs)
-    base.put_cached(conn, COVERAGE_CACHE, as_of, cfg, cov)
+def compute(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    *,
+    runs: clip_runs.Runs | None = None,
+    snapshots: Snapshots | None = None,
+) -> Coverage:
+    """Rebuild event_coverage and event_gaps inside the caller's transaction; returns the coverage (for the
+    findings step, ``etl.rules.findings.compute(coverage=...)``).  ``runs``, ``snapshots``: see ``evaluate``."""
+    cov = evaluate(conn, as_of, cfg, runs=runs, snapshots=snapshots)
     ev = cov.events[_COV_COLS].copy()
     for col in ("arrived_at", "ended_at"):
         ev[col] = base.fmt_ts(ev[col]).replace("", None).to_numpy(dtype=object)
@@ -193,3 +246,4 @@ def compute(conn: Connection, as_of: datetime, cfg: dict) -> None:
     conn.exec_driver_sql("DELETE FROM event_coverage")
     bulk_insert(conn, "event_coverage", ev, plain=True)
     bulk_insert(conn, "event_gaps", gaps, plain=True)
+    return cov

@@ -7,7 +7,6 @@ import pandas as pd
 
 from etl.rules import base
 from etl.rules.context import Ctx, txt
-from etl.scoring.metrics import clip_months
 from etl.sources.contract import LEDGER_STATUS
 
 STATUS_CN = {v: k for k, v in LEDGER_STATUS.items()}
@@ -26,11 +25,19 @@ def equip_admin(ctx: Ctx) -> pd.DataFrame:
     bad = owning[~owning.index.isin(current)]
     u = pd.Series(bad.index, dtype=object)
     when = base.fmt_ts(np.full(len(u), t))
-    return pd.DataFrame({
-        "rule_id": "EQUIP-ADMIN", "unit_code": u, "occurred_at": t,
-        "detail": ctx.unit_label(u) + " 配有执法记录仪等设备 " + pd.Series(bad.to_numpy()).astype(str)
-        + " 台，评估日 " + when + " 没有在任的执法记录仪管理员",
-    })
+    return pd.DataFrame(
+        {
+            "rule_id": "EQUIP-ADMIN",
+            "unit_code": u,
+            "occurred_at": t,
+            "detail": ctx.unit_label(u)
+            + " 配有执法记录仪等设备 "
+            + pd.Series(bad.to_numpy()).astype(str)
+            + " 台，评估日 "
+            + when
+            + " 没有在任的执法记录仪管理员",
+        }
+    )
 
 
 def equip_repair(ctx: Ctx) -> pd.DataFrame:
@@ -39,12 +46,23 @@ def equip_repair(ctx: Ctx) -> pd.DataFrame:
     t = ctx.as_of_s
     d = d[(d["status"] == "repair") & (t - d["status_since"] > days * 86400)]
     held = ((t - d["status_since"]) // 86400).astype("int64").astype(str)
-    return pd.DataFrame({
-        "rule_id": "EQUIP-REPAIR", "unit_code": d["unit_code"], "device_sn": d["device_sn"], "occurred_at": t,
-        "detail": "执法记录仪 " + txt(d["device_sn"]) + "（" + txt(d["model"]) + "）自 "
-        + base.fmt_ts(d["status_since"]).to_numpy() + " 起处于维修状态，至评估日已 " + held
-        + f" 天（超过{days:g}天），应及时修复或更换",
-    })
+    return pd.DataFrame(
+        {
+            "rule_id": "EQUIP-REPAIR",
+            "unit_code": d["unit_code"],
+            "device_sn": d["device_sn"],
+            "occurred_at": t,
+            "detail": "执法记录仪 "
+            + txt(d["device_sn"])
+            + "（"
+            + txt(d["model"])
+            + "）自 "
+            + base.fmt_ts(d["status_since"]).to_numpy()
+            + " 起处于维修状态，至评估日已 "
+            + held
+            + f" 天（超过{days:g}天），应及时修复或更换",
+        }
+    )
 
 
 def _month_start(sec: pd.Series) -> pd.Series:
@@ -81,18 +99,31 @@ def equip_idle(ctx: Ctx) -> pd.DataFrame:
     grp = x.sort_values([*keys, "police_no"]).drop_duplicates(keys)[[*keys, "police_no"]]
     events = x.drop_duplicates([*keys, "incident_no"]).groupby(keys).size().rename("events").reset_index()
     grp = grp.merge(events, on=keys)
-    used = clip_months(ctx.conn, ctx.as_of)  # clips per device and month up to the evaluation date
-    used = pd.DataFrame({"device_sn": used["device_sn"].astype(object).to_numpy(),
-                         "month_s": _month_seconds(used["month"])}).drop_duplicates()
+    used = ctx.clips_per_month()  # clips per device and month up to the evaluation date
+    used = pd.DataFrame(
+        {"device_sn": used["device_sn"].astype(object).to_numpy(), "month_s": _month_seconds(used["month"])}
+    ).drop_duplicates()
     grp = grp.merge(used.assign(used=True), on=["device_sn", "month_s"], how="left")
     g = grp[grp["used"].isna()].merge(in_use, on="device_sn")
     month_cn = pd.to_datetime(g["month_s"], unit="s").dt.strftime("%Y年%m月")
-    return pd.DataFrame({
-        "rule_id": "EQUIP-IDLE", "unit_code": g["unit_code"], "device_sn": g["device_sn"],
-        "police_no": g["police_no"], "occurred_at": g["month_s"],
-        "detail": "在用执法记录仪 " + txt(g["device_sn"]) + " 的使用人 " + ctx.officer_label(g["police_no"]) + " 于 "
-        + month_cn + " 参加现场执法 " + g["events"].astype(str) + " 起，该设备当月没有任何录像",
-    })
+    return pd.DataFrame(
+        {
+            "rule_id": "EQUIP-IDLE",
+            "unit_code": g["unit_code"],
+            "device_sn": g["device_sn"],
+            "police_no": g["police_no"],
+            "occurred_at": g["month_s"],
+            "detail": "在用执法记录仪 "
+            + txt(g["device_sn"])
+            + " 的使用人 "
+            + ctx.officer_label(g["police_no"])
+            + " 于 "
+            + month_cn
+            + " 参加现场执法 "
+            + g["events"].astype(str)
+            + " 起，该设备当月没有任何录像",
+        }
+    )
 
 
 def equip_ledger(ctx: Ctx) -> pd.DataFrame:
@@ -122,10 +153,20 @@ def equip_ledger(ctx: Ctx) -> pd.DataFrame:
     status_diff = known & ~other & (_norm(l_status) != _norm(p_status)).to_numpy()
     why = np.where(~known, "台账登记的设备在平台中不存在", "")
     why = np.where(other, "台账登记的设备在平台中属于其他单位 " + _norm(p_unit).astype(str), why)
-    h_txt = ("台账使用人 " + _norm(l_holder).replace("", "（空）").astype(str) + " 与平台领用人 "
-             + _norm(p_holder).replace("", "（空）").astype(str) + " 不一致")
-    s_txt = ("台账状态 " + pd.Series(l_status, dtype=object).map(STATUS_CN).fillna("（空）") + " 与平台状态 "
-             + pd.Series(p_status, dtype=object).map(STATUS_CN).fillna("（空）") + " 不一致")
+    h_txt = (
+        "台账使用人 "
+        + _norm(l_holder).replace("", "（空）").astype(str)
+        + " 与平台领用人 "
+        + _norm(p_holder).replace("", "（空）").astype(str)
+        + " 不一致"
+    )
+    s_txt = (
+        "台账状态 "
+        + pd.Series(l_status, dtype=object).map(STATUS_CN).fillna("（空）")
+        + " 与平台状态 "
+        + pd.Series(p_status, dtype=object).map(STATUS_CN).fillna("（空）")
+        + " 不一致"
+    )
     why = np.where(holder_diff, h_txt, why)
     why = np.where(status_diff & holder_diff, why + "；" + s_txt, np.where(status_diff, s_txt, why))
     rows = led.assign(why=why)
@@ -136,15 +177,28 @@ def equip_ledger(ctx: Ctx) -> pd.DataFrame:
     plat = plat[plat["unit_code"].isin(units) & (plat["status"] != "scrapped")]
     listed = set(zip(led["unit_code"], led["device_sn"], strict=True))
     missing = plat[[(u, s) not in listed for u, s in zip(plat["unit_code"], plat["device_sn"], strict=True)]]
-    missing = pd.DataFrame({"unit_code": missing["unit_code"], "device_sn": missing["device_sn"],
-                            "why": "平台在册设备（状态 " + missing["status"].map(STATUS_CN).fillna("") + "）未登记在台账中"})
+    missing = pd.DataFrame(
+        {
+            "unit_code": missing["unit_code"],
+            "device_sn": missing["device_sn"],
+            "why": "平台在册设备（状态 " + missing["status"].map(STATUS_CN).fillna("") + "）未登记在台账中",
+        }
+    )
     f = pd.concat([rows, missing], ignore_index=True).drop_duplicates(["unit_code", "device_sn"])
     t = ctx.as_of_s
-    return pd.DataFrame({
-        "rule_id": "EQUIP-LEDGER", "unit_code": f["unit_code"], "device_sn": f["device_sn"], "occurred_at": t,
-        "detail": ctx.unit_label(f["unit_code"]) + " 执法记录仪使用管理台账与平台不一致：设备 " + txt(f["device_sn"]) + " "
-        + f["why"],
-    })
+    return pd.DataFrame(
+        {
+            "rule_id": "EQUIP-LEDGER",
+            "unit_code": f["unit_code"],
+            "device_sn": f["device_sn"],
+            "occurred_at": t,
+            "detail": ctx.unit_label(f["unit_code"])
+            + " 执法记录仪使用管理台账与平台不一致：设备 "
+            + txt(f["device_sn"])
+            + " "
+            + f["why"],
+        }
+    )
 
 
 def window_cctv(ctx: Ctx) -> pd.DataFrame:
@@ -154,11 +208,20 @@ def window_cctv(ctx: Ctx) -> pd.DataFrame:
     inst, rec = base.flag(w["cctv_installed"]), base.flag(w["cctv_recording"])
     w = w[~(inst & rec)]
     why = np.where(~inst[w.index], "未安装视频监控", "视频监控未在录像")
-    return pd.DataFrame({
-        "rule_id": "WINDOW-CCTV", "unit_code": w["unit_code"], "window_id": w["window_id"], "occurred_at": ctx.as_of_s,
-        "detail": ctx.unit_label(w["unit_code"]) + " 受理窗口 " + txt(w["window_id"]) + " " + why
-        + "，不能记录受理、办理全过程",
-    })
+    return pd.DataFrame(
+        {
+            "rule_id": "WINDOW-CCTV",
+            "unit_code": w["unit_code"],
+            "window_id": w["window_id"],
+            "occurred_at": ctx.as_of_s,
+            "detail": ctx.unit_label(w["unit_code"])
+            + " 受理窗口 "
+            + txt(w["window_id"])
+            + " "
+            + why
+            + "，不能记录受理、办理全过程",
+        }
+    )
 
 
 def rules(ctx: Ctx) -> list[pd.DataFrame]:

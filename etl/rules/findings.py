@@ -8,7 +8,9 @@ transaction.  Times inside the rules are epoch seconds (see ``base``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,34 +18,113 @@ from sqlalchemy.engine import Connection
 
 from etl.rules import av, base, cases, coverage, equipment, media
 from etl.rules.context import Ctx
+from etl.rules.coverage import Coverage
 from etl.rules.keys import RULES
-from etl.scoring import metrics
-from etl.scoring import scores as scoring
 from etl.warehouse import clip_runs
 from etl.warehouse.db import bulk_insert
 
-COLUMNS = ["finding_id", "rule_id", "article", "unit_code", "case_no", "action_id", "doc_id", "incident_no", "clip_id",
-           "device_sn", "log_id", "police_no", "doc_type", "window_id", "occurred_at", "month", "cause", "gap_start",
-           "gap_end", "gap_s", "detail"]
+if TYPE_CHECKING:
+    from etl.warehouse.snapshots import Snapshots
+
+COLUMNS = [
+    "finding_id",
+    "rule_id",
+    "article",
+    "unit_code",
+    "case_no",
+    "action_id",
+    "doc_id",
+    "incident_no",
+    "clip_id",
+    "device_sn",
+    "log_id",
+    "police_no",
+    "doc_type",
+    "window_id",
+    "occurred_at",
+    "month",
+    "cause",
+    "gap_start",
+    "gap_end",
+    "gap_s",
+    "detail",
+]
 _TIME_COLS = ["occurred_at", "gap_start", "gap_end"]
 _RULE_ORDER = {r: i for i, r in enumerate(RULES)}
 
 
-def evaluate(conn: Connection, as_of: datetime, cfg: dict, *, integrity_checked: bool) -> pd.DataFrame:
-    """Every finding as a frame with the findings columns (times as datetime64); no writes."""
-    return _evaluate(conn, as_of, cfg, integrity_checked=integrity_checked)[0]
+@dataclass
+class FindingsResult:
+    """What the findings step produces: the findings, and what the metrics and the scores take from the
+    frames it read (so that they do not scan those tables again)."""
+
+    frame: pd.DataFrame  # every finding, as written (findings columns, times as datetime64)
+    counts: dict[str, int]  # findings per rule id (every rule listed)
+    # months 'YYYY-MM' up to the evaluation date holding an on-site event, a case, an action, a document, an
+    # access record or a finding (``etl.scoring.metrics.data_months(found=...)`` adds the clips' months);
+    # None when the access rules did not run
+    months: set[str] | None
+    # access records as the access rules read them (``etl.rules.media``: up to the evaluation date or without
+    # time, ``at`` in epoch seconds, ``unit_code`` of the clip's device), for the scores; None likewise
+    access: pd.DataFrame | None
 
 
-def _evaluate(conn: Connection, as_of: datetime, cfg: dict, *, integrity_checked: bool) -> tuple[pd.DataFrame, Ctx]:
-    ctx = Ctx(conn, as_of, cfg, integrity_checked=integrity_checked)
-    ctx.runs = base.take_cached(conn, clip_runs.RUNS_CACHE, as_of, cfg)
-    if ctx.runs is None:
-        ctx.runs = clip_runs.read(conn)
-    ctx.coverage = base.take_cached(conn, coverage.COVERAGE_CACHE, as_of, cfg)
-    if ctx.coverage is None:
-        ctx.coverage = coverage.evaluate(conn, as_of, cfg, runs=ctx.runs)
+def evaluate(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    *,
+    integrity_checked: bool,
+    runs: clip_runs.Runs | None = None,
+    coverage: Coverage | None = None,
+    clip_months: pd.DataFrame | None = None,
+    snapshots: Snapshots | None = None,
+) -> pd.DataFrame:
+    """Every finding as a frame with the findings columns (times as datetime64); no writes.  The optional
+    arguments: see ``compute``."""
+    return _evaluate(
+        conn,
+        as_of,
+        cfg,
+        integrity_checked=integrity_checked,
+        runs=runs,
+        cov=coverage,
+        clip_months=clip_months,
+        snapshots=snapshots,
+    )[0]
+
+
+def _evaluate(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    *,
+    integrity_checked: bool,
+    runs: clip_runs.Runs | None,
+    cov: Coverage | None,
+    clip_months: pd.DataFrame | None,
+    snapshots: Snapshots | None,
+) -> tuple[pd.DataFrame, Ctx]:
+    ctx = Ctx(conn, as_of, cfg, integrity_checked=integrity_checked, snapshots=snapshots, clip_months=clip_months)
+    ctx.runs = runs if runs is not None else clip_runs.read(conn)
+    ctx.coverage = cov if cov is not None else coverage.evaluate(conn, as_of, cfg, runs=ctx.runs, snapshots=snapshots)
     frames = [*av.rules(ctx), *cases.rules(ctx), *equipment.rules(ctx), *media.rules(ctx)]
     return assemble(frames), ctx
+
+
+def months_up_to(as_of: datetime, times: list[np.ndarray], months: pd.Series) -> set[str]:
+    """The months 'YYYY-MM' of ``times`` (epoch seconds; those after the evaluation date, or NaN, left out)
+    and the distinct texts of ``months``."""
+    as_of_s = float(np.floor(base.to_epoch(as_of)))  # whole seconds, as SQL compares the bound evaluation date
+    found = {m for m in pd.unique(pd.Series(months, dtype=object)) if isinstance(m, str)}
+    for sec in times:
+        sec = np.asarray(sec, dtype=np.float64)
+        sec = sec[sec <= as_of_s]  # NaN (no time) compares False: left out, as SQL's <= leaves it
+        # whole seconds to months in numpy (floor, as the text 'YYYY-MM-DD HH:MM:SS' the database cuts to
+        # its first 7 characters), then text for the few distinct months only
+        month = np.unique(np.floor(sec).astype("int64").astype("datetime64[s]").astype("datetime64[M]"))
+        found |= {str(m) for m in month.astype(str)}
+    return found
 
 
 def assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -65,8 +146,22 @@ def assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
     df["gap_s"] = pd.to_numeric(df["gap_s"], errors="coerce")
     df["month"] = df["occurred_at"].dt.strftime("%Y-%m")
     df["_order"] = df["rule_id"].map(_RULE_ORDER).fillna(len(_RULE_ORDER))
-    keys = ["_order", "unit_code", "case_no", "action_id", "doc_id", "incident_no", "clip_id", "device_sn", "log_id",
-            "police_no", "doc_type", "window_id", "occurred_at", "gap_start"]
+    keys = [
+        "_order",
+        "unit_code",
+        "case_no",
+        "action_id",
+        "doc_id",
+        "incident_no",
+        "clip_id",
+        "device_sn",
+        "log_id",
+        "police_no",
+        "doc_type",
+        "window_id",
+        "occurred_at",
+        "gap_start",
+    ]
     sort = df[keys].copy()
     for k in keys:
         if sort[k].dtype == object:
@@ -76,15 +171,48 @@ def assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return df[COLUMNS]
 
 
-def compute(conn: Connection, as_of: datetime, cfg: dict, *, integrity_checked: bool) -> dict[str, int]:
-    """Rebuild ``findings``; returns the number of findings per rule id (every rule listed)."""
-    df, ctx = _evaluate(conn, as_of, cfg, integrity_checked=integrity_checked)
+def compute(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    *,
+    integrity_checked: bool,
+    runs: clip_runs.Runs | None = None,
+    coverage: Coverage | None = None,
+    clip_months: pd.DataFrame | None = None,
+    snapshots: Snapshots | None = None,
+) -> FindingsResult:
+    """Rebuild ``findings`` inside the caller's transaction.
+
+    What earlier steps of the evaluation computed is passed in (each read here when None): ``runs``
+    (``etl.warehouse.clip_runs.read``), ``coverage`` (``etl.rules.coverage.compute``'s), ``clip_months``
+    (``etl.warehouse.clip_days.per_month``), ``snapshots`` (the run's, through which large mirrors are read).
+    """
+    df, ctx = _evaluate(
+        conn,
+        as_of,
+        cfg,
+        integrity_checked=integrity_checked,
+        runs=runs,
+        cov=coverage,
+        clip_months=clip_months,
+        snapshots=snapshots,
+    )
     conn.exec_driver_sql("DELETE FROM findings")
     bulk_insert(conn, "findings", df)
-    if "_access" in ctx.cache:  # the months of the metrics' data from frames read here (metrics.data_months)
-        metrics.remember_data_months(conn, as_of, [
-            ctx.coverage.events["arrived_at"], ctx.t("cases")["registered_at"], ctx.t("case_actions")["started_at"],
-            ctx.t("case_documents")["created_at"], ctx.cache["_access"]["at"]], df["month"])
-        scoring.remember_access(conn, as_of, ctx.cache["_access"])  # the access records counted per unit, month
+    access = ctx.cache.get("_access")
+    months = None
+    if access is not None:  # the months of the metrics' data from frames read here (metrics.data_months)
+        months = months_up_to(
+            as_of,
+            [
+                ctx.coverage.events["arrived_at"],
+                ctx.t("cases")["registered_at"],
+                ctx.t("case_actions")["started_at"],
+                ctx.t("case_documents")["created_at"],
+                access["at"],
+            ],
+            df["month"],
+        )
     counts = df["rule_id"].value_counts()
-    return {r: int(counts.get(r, 0)) for r in RULES}
+    return FindingsResult(df, {r: int(counts.get(r, 0)) for r in RULES}, months, access)

@@ -24,23 +24,46 @@ def _access(ctx: Ctx) -> pd.DataFrame:
         conn = ctx.conn
         cols = TABLES["access_log"].column_names
         sel, dt_cols = base.select_list(conn, "access_log", cols, alias="a")
-        log = base.fetch(conn, f"""SELECT {sel}, d.unit_code FROM access_log a
+        log = base.fetch(
+            conn,
+            f"""SELECT {sel}, d.unit_code FROM access_log a
             LEFT JOIN clips c ON c.clip_id = a.clip_id LEFT JOIN devices d ON d.device_sn = c.device_sn
-            WHERE a.at IS NULL OR a.at <= {base.sql_ts(ctx.as_of_s)}""", [*cols, "unit_code"], dt_cols)
+            WHERE a.at IS NULL OR a.at <= {base.sql_ts(ctx.as_of_s)}""",
+            [*cols, "unit_code"],
+            dt_cols,
+        )
         ctx.cache["_access"] = log.assign(occurred_at=log["at"].fillna(ctx.as_of_s))
     return ctx.cache["_access"]
 
 
 def _log_text(ctx: Ctx, log: pd.DataFrame) -> pd.Series:
-    return ("调阅记录 " + txt(log["log_id"]) + "（" + log["action"].map(ACTION_CN).fillna(txt(log["action"]))
-            + " 录像 " + txt(log["clip_id"]) + "，时间 " + base.fmt_ts(log["at"]).replace("", "未记录").to_numpy()
-            + "，操作人 " + ctx.officer_label(log["user_no"]).to_numpy() + "）")
+    return (
+        "调阅记录 "
+        + txt(log["log_id"])
+        + "（"
+        + log["action"].map(ACTION_CN).fillna(txt(log["action"]))
+        + " 录像 "
+        + txt(log["clip_id"])
+        + "，时间 "
+        + base.fmt_ts(log["at"]).replace("", "未记录").to_numpy()
+        + "，操作人 "
+        + ctx.officer_label(log["user_no"]).to_numpy()
+        + "）"
+    )
 
 
 def _frame(rule: str, log: pd.DataFrame, detail: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame({"rule_id": rule, "unit_code": log["unit_code"], "log_id": log["log_id"],
-                         "clip_id": log["clip_id"], "police_no": log["user_no"], "occurred_at": log["occurred_at"],
-                         "detail": detail})
+    return pd.DataFrame(
+        {
+            "rule_id": rule,
+            "unit_code": log["unit_code"],
+            "log_id": log["log_id"],
+            "clip_id": log["clip_id"],
+            "police_no": log["user_no"],
+            "occurred_at": log["occurred_at"],
+            "detail": detail,
+        }
+    )
 
 
 def _list(parts: dict[str, pd.Series], index: pd.Index) -> pd.Series:
@@ -53,8 +76,13 @@ def _list(parts: dict[str, pd.Series], index: pd.Index) -> pd.Series:
 def access_record(ctx: Ctx) -> pd.DataFrame:
     log = _access(ctx)
     needs = log["action"].isin(ctx.cfg["access_approval_actions"])
-    parts = {"操作人": base.blank(log["user_no"]), "时间": log["at"].isna(), "事由": base.blank(log["reason"]),
-             "审批人": needs & base.blank(log["approver_no"]), "审批时间": needs & log["approved_at"].isna()}
+    parts = {
+        "操作人": base.blank(log["user_no"]),
+        "时间": log["at"].isna(),
+        "事由": base.blank(log["reason"]),
+        "审批人": needs & base.blank(log["approver_no"]),
+        "审批时间": needs & log["approved_at"].isna(),
+    }
     what = _list(parts, log.index)
     bad = what != ""
     log = log[bad]
@@ -74,16 +102,29 @@ def access_scope(ctx: Ctx) -> pd.DataFrame:
     user_unit = off.reindex(log["user_no"].to_numpy()).to_numpy()
     anc = ancestors_map(ctx.t("org_units"))
     known = pd.notna(user_unit)
-    ok = np.array([k and isinstance(c, str) and u in anc.get(c, [c])
-                   for k, u, c in zip(known, user_unit, log["unit_code"].to_numpy(), strict=True)], dtype=bool)
+    ok = np.array(
+        [
+            k and isinstance(c, str) and u in anc.get(c, [c])
+            for k, u, c in zip(known, user_unit, log["unit_code"].to_numpy(), strict=True)
+        ],
+        dtype=bool,
+    )
     log = log.assign(user_unit=user_unit)[~ok]
     clip_unit = ctx.unit_label(log["unit_code"].astype(object).fillna("")).to_numpy()
     known_user = log["user_unit"].notna().to_numpy()
     unit_text = ("调阅人所在单位 " + ctx.unit_label(log["user_unit"].astype(object).fillna(""))).to_numpy()
     unknown_text = ("调阅人 " + log["user_no"].astype(str) + " 不在人员名录中，无所属单位").to_numpy()
     user_text = np.where(known_user, unit_text, unknown_text)
-    return _frame("ACCESS-SCOPE", log, _log_text(ctx, log) + "：" + user_text + "，录像属于 " + clip_unit
-                  + "，不在其管辖范围内（上级可调阅下级，同级不可互相调阅）")
+    return _frame(
+        "ACCESS-SCOPE",
+        log,
+        _log_text(ctx, log)
+        + "："
+        + user_text
+        + "，录像属于 "
+        + clip_unit
+        + "，不在其管辖范围内（上级可调阅下级，同级不可互相调阅）",
+    )
 
 
 def access_external(ctx: Ctx) -> pd.DataFrame:
@@ -97,20 +138,41 @@ def access_external(ctx: Ctx) -> pd.DataFrame:
     qualified = leader & pd.Series(level, index=log.index).isin(ctx.cfg["external_approver_levels"])
     no_time = log["approved_at"].isna()
     late = log["approved_at"] > log["at"]
-    why = np.where(base.blank(log["approver_no"]), "未经审批",
-                   np.where(~qualified, "审批人 " + ctx.officer_label(log["approver_no"]).to_numpy()
-                            + " 不是县级或市级公安机关负责人", ""))
+    why = np.where(
+        base.blank(log["approver_no"]),
+        "未经审批",
+        np.where(
+            ~qualified,
+            "审批人 " + ctx.officer_label(log["approver_no"]).to_numpy() + " 不是县级或市级公安机关负责人",
+            "",
+        ),
+    )
     why = pd.Series(why, index=log.index)
     why = why + np.where(no_time, np.where(why == "", "", "；") + "未记录审批时间", "")
-    why = why + np.where(late, np.where(why == "", "", "；") + "审批时间 "
-                         + base.fmt_ts(log["approved_at"]).to_numpy() + " 晚于提供时间", "")
+    why = why + np.where(
+        late,
+        np.where(why == "", "", "；") + "审批时间 " + base.fmt_ts(log["approved_at"]).to_numpy() + " 晚于提供时间",
+        "",
+    )
     bad = why != ""
     log = log[bad]
     return _frame("ACCESS-EXTERNAL", log, _log_text(ctx, log) + "，接收方 " + txt(log["recipient"]) + "：" + why[bad])
 
 
-_CLIP_COLS = ["clip_id", "device_sn", "police_no", "started_at", "ended_at", "sha256", "imported_at", "file_path",
-              "incident_no", "case_no", "is_evidence", "deleted_at"]
+_CLIP_COLS = [
+    "clip_id",
+    "device_sn",
+    "police_no",
+    "started_at",
+    "ended_at",
+    "sha256",
+    "imported_at",
+    "file_path",
+    "incident_no",
+    "case_no",
+    "is_evidence",
+    "deleted_at",
+]
 
 
 def _clips(ctx: Ctx, where: str, join: str = "", extra: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -120,9 +182,14 @@ def _clips(ctx: Ctx, where: str, join: str = "", extra: tuple[str, ...] = ()) ->
     sel, dt_cols = base.select_list(conn, "clips", _CLIP_COLS, alias="c")
     extra_sel = "".join(f", {e}" for e in extra)
     names = [*_CLIP_COLS, "unit_code", *[e.split(" AS ")[-1].strip() for e in extra]]
-    c = base.fetch(conn, f"""SELECT {sel}, d.unit_code{extra_sel} FROM clips c
+    c = base.fetch(
+        conn,
+        f"""SELECT {sel}, d.unit_code{extra_sel} FROM clips c
         LEFT JOIN devices d ON d.device_sn = c.device_sn {join}
-        WHERE c.started_at <= {base.sql_ts(ctx.as_of_s)} AND ({where})""", names, dt_cols)
+        WHERE c.started_at <= {base.sql_ts(ctx.as_of_s)} AND ({where})""",
+        names,
+        dt_cols,
+    )
     c["owner"] = base.resolve_owners(c, ctx.t("device_assignments"))
     return c
 
@@ -132,14 +199,33 @@ def _ep(ctx: Ctx, col: str) -> str:
 
 
 def _clip_frame(rule: str, c: pd.DataFrame, detail: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame({"rule_id": rule, "unit_code": c["unit_code"], "clip_id": c["clip_id"],
-                         "device_sn": c["device_sn"], "police_no": c["owner"], "incident_no": c["incident_no"],
-                         "case_no": c["case_no"], "occurred_at": c["started_at"], "detail": detail})
+    return pd.DataFrame(
+        {
+            "rule_id": rule,
+            "unit_code": c["unit_code"],
+            "clip_id": c["clip_id"],
+            "device_sn": c["device_sn"],
+            "police_no": c["owner"],
+            "incident_no": c["incident_no"],
+            "case_no": c["case_no"],
+            "occurred_at": c["started_at"],
+            "detail": detail,
+        }
+    )
 
 
 def _clip_text(c: pd.DataFrame) -> pd.Series:
-    return ("录像 " + txt(c["clip_id"]) + "（设备 " + txt(c["device_sn"]) + "，拍摄 "
-            + base.fmt_ts(c["started_at"]).to_numpy() + " 至 " + base.fmt_ts(c["ended_at"]).to_numpy() + "）")
+    return (
+        "录像 "
+        + txt(c["clip_id"])
+        + "（设备 "
+        + txt(c["device_sn"])
+        + "，拍摄 "
+        + base.fmt_ts(c["started_at"]).to_numpy()
+        + " 至 "
+        + base.fmt_ts(c["ended_at"]).to_numpy()
+        + "）"
+    )
 
 
 def integrity(ctx: Ctx) -> list[pd.DataFrame]:
@@ -151,27 +237,52 @@ def integrity(ctx: Ctx) -> list[pd.DataFrame]:
     """
     if not ctx.integrity_checked:
         return []
-    c = _clips(ctx, """(c.deleted_at IS NULL AND (m.present IS NULL OR m.present <> 1))
+    c = _clips(
+        ctx,
+        """(c.deleted_at IS NULL AND (m.present IS NULL OR m.present <> 1))
                        OR (m.present = 1 AND c.sha256 IS NOT NULL AND m.sha256_actual IS NOT NULL
                            AND lower(trim(c.sha256)) <> lower(trim(m.sha256_actual)))""",
-               join="LEFT JOIN media_files m ON m.clip_id = c.clip_id",
-               extra=("m.present AS mf_present", "m.sha256_actual AS mf_sha256"))
+        join="LEFT JOIN media_files m ON m.clip_id = c.clip_id",
+        extra=("m.present AS mf_present", "m.sha256_actual AS mf_sha256"),
+    )
     present = base.flag(c["mf_present"])
     actual = c["mf_sha256"]
     rec = c["sha256"].astype("string").str.strip().str.lower()
     act = actual.astype("string").str.strip().str.lower()
     altered = present & rec.notna() & act.notna() & (rec != act).fillna(False).astype(bool)
     h = c[altered]
-    hash_f = _clip_frame("INTEGRITY-HASH", h, _clip_text(h) + " 原始文件 " + txt(h["file_path"])
-                         + " 的 SHA-256 与采集时记录的不一致，原始文件可能被剪接、删改")
+    hash_f = _clip_frame(
+        "INTEGRITY-HASH",
+        h,
+        _clip_text(h)
+        + " 原始文件 "
+        + txt(h["file_path"])
+        + " 的 SHA-256 与采集时记录的不一致，原始文件可能被剪接、删改",
+    )
     m = c[c["deleted_at"].isna() & ~present]
-    miss_f = _clip_frame("INTEGRITY-MISSING", m, _clip_text(m) + " 未登记删除，但原始文件 "
-                         + txt(m["file_path"]).replace("", "（未登记路径）") + " 不存在，录像已丢失")
+    miss_f = _clip_frame(
+        "INTEGRITY-MISSING",
+        m,
+        _clip_text(m)
+        + " 未登记删除，但原始文件 "
+        + txt(m["file_path"]).replace("", "（未登记路径）")
+        + " 不存在，录像已丢失",
+    )
     return [hash_f, miss_f]
 
 
-_DELETED_OR_LATE_COLS = ["clip_id", "device_sn", "police_no", "started_at", "ended_at", "imported_at", "incident_no",
-                         "case_no", "is_evidence", "deleted_at"]
+_DELETED_OR_LATE_COLS = [
+    "clip_id",
+    "device_sn",
+    "police_no",
+    "started_at",
+    "ended_at",
+    "imported_at",
+    "incident_no",
+    "case_no",
+    "is_evidence",
+    "deleted_at",
+]
 
 
 def _deleted_or_late(ctx: Ctx) -> pd.DataFrame:
@@ -184,9 +295,11 @@ def _deleted_or_late(ctx: Ctx) -> pd.DataFrame:
     """
     if "_deleted_or_late" not in ctx.cache:
         h = float(ctx.params["upload_deadline_h"])
-        where = (f"deleted_at IS NOT NULL OR (imported_at IS NOT NULL "
-                 f"AND {_ep(ctx, 'imported_at')} > {_ep(ctx, 'ended_at')} + {h * 3600:.0f})")
-        c = base.read_table(ctx.conn, "clips", _DELETED_OR_LATE_COLS, where=where, kept=True)
+        where = (
+            f"deleted_at IS NOT NULL OR (imported_at IS NOT NULL "
+            f"AND {_ep(ctx, 'imported_at')} > {_ep(ctx, 'ended_at')} + {h * 3600:.0f})"
+        )
+        c = ctx.read("clips", _DELETED_OR_LATE_COLS, where=where, kept=True)
         late = c["imported_at"].to_numpy() > c["ended_at"].to_numpy() + h * 3600
         deleted = c["deleted_at"].to_numpy() <= ctx.as_of_s
         c = c[(c["started_at"].to_numpy() <= ctx.as_of_s) & (deleted | late)].reset_index(drop=True)
@@ -208,10 +321,20 @@ def integrity_deleted(ctx: Ctx) -> pd.DataFrame:
     early = c["deleted_at"] < c["started_at"] + days * 86400
     bad = evidence | early
     c, evidence = c[bad], evidence[bad]
-    ev_txt = ("为执法证据" + np.where(base.blank(c["case_no"]), "", "（关联案件 " + txt(c["case_no"]) + "）")
-              + "，应随案卷永久保存，却于 " + base.fmt_ts(c["deleted_at"]).to_numpy() + " 被删除")
-    other = ("于 " + base.fmt_ts(c["deleted_at"]).to_numpy() + f" 被删除，未满{days:g}天保存期限（应保存至 "
-             + base.fmt_ts(c["started_at"] + days * 86400).to_numpy() + "）")
+    ev_txt = (
+        "为执法证据"
+        + np.where(base.blank(c["case_no"]), "", "（关联案件 " + txt(c["case_no"]) + "）")
+        + "，应随案卷永久保存，却于 "
+        + base.fmt_ts(c["deleted_at"]).to_numpy()
+        + " 被删除"
+    )
+    other = (
+        "于 "
+        + base.fmt_ts(c["deleted_at"]).to_numpy()
+        + f" 被删除，未满{days:g}天保存期限（应保存至 "
+        + base.fmt_ts(c["started_at"] + days * 86400).to_numpy()
+        + "）"
+    )
     return _clip_frame("INTEGRITY-DELETED", c, _clip_text(c) + " " + np.where(evidence, ev_txt, other))
 
 
@@ -220,10 +343,24 @@ def upload_late(ctx: Ctx) -> pd.DataFrame:
     c = _deleted_or_late(ctx)
     c = c[c["imported_at"] > c["ended_at"] + h * 3600]
     late = base.fmt_duration(c["imported_at"] - c["ended_at"]).to_numpy()
-    return _clip_frame("UPLOAD-LATE", c, _clip_text(c) + " 于 " + base.fmt_ts(c["imported_at"]).to_numpy()
-                       + " 才上传导入，距拍摄结束 " + late + f"，超过{h:g}小时")
+    return _clip_frame(
+        "UPLOAD-LATE",
+        c,
+        _clip_text(c)
+        + " 于 "
+        + base.fmt_ts(c["imported_at"]).to_numpy()
+        + " 才上传导入，距拍摄结束 "
+        + late
+        + f"，超过{h:g}小时",
+    )
 
 
 def rules(ctx: Ctx) -> list[pd.DataFrame]:
-    return [access_record(ctx), access_scope(ctx), access_external(ctx), *integrity(ctx), integrity_deleted(ctx),
-            upload_late(ctx)]
+    return [
+        access_record(ctx),
+        access_scope(ctx),
+        access_external(ctx),
+        *integrity(ctx),
+        integrity_deleted(ctx),
+        upload_late(ctx),
+    ]

@@ -43,15 +43,14 @@ the evaluation date, plus the quarters and years containing them.
 
 Speed (city scale: 2.5M clips): everything is aggregated per unit and month in
 SQL, then summed into periods and scopes in pandas.  Clips are read in one
-grouped pass per device and month (``clip_months``, shared with scoring inside
-the same transaction); the tag look-ups use the partial indexes
+grouped pass per device and month (``clip_months``, read once by the evaluation
+and passed to EQUIP-IDLE, the metrics and the scores); the tag look-ups use the partial indexes
 ``ix_clips_incident_no_tagged`` / ``ix_clips_case_no_tagged_cover`` of etl/schema.py.
 ``case_links`` is the same case-link rule in pandas, for readers and tests.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -60,6 +59,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl import periods as periods_
+from etl.times import ts_param
+from etl.warehouse import clip_days
 from etl.warehouse.db import bulk_insert, read_df
 from etl.warehouse.scope import scope_pairs
 
@@ -76,58 +78,28 @@ METRICS: dict[str, str] = {
 METRIC_COLUMNS = ["period", "unit_code", "metric_id", "numerator", "denominator", "value"]
 
 
-# --- periods ------------------------------------------------------------------------------------
+# --- periods (one implementation: etl.periods) ---------------------------------------------------
+
 
 def period_kind(period: str) -> str:
     """'year', 'quarter' or 'month' for '2026', '2026-Q3', '2026-07'."""
-    if len(period) == 4:
-        return "year"
-    return "quarter" if "Q" in period else "month"
+    return periods_.kind(period)
 
 
 def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """[start, end) of a period as Timestamps."""
-    year = int(period[:4])
-    kind = period_kind(period)
-    if kind == "year":
-        start = pd.Timestamp(year=year, month=1, day=1)
-        return start, start + pd.DateOffset(years=1)
-    if kind == "quarter":
-        q = int(period[-1])
-        start = pd.Timestamp(year=year, month=3 * q - 2, day=1)
-        return start, start + pd.DateOffset(months=3)
-    start = pd.Timestamp(year=year, month=int(period[5:7]), day=1)
-    return start, start + pd.DateOffset(months=1)
+    start, end = periods_.bounds(period)
+    return pd.Timestamp(start), pd.Timestamp(end)
 
 
-def month_periods(months: Iterable[str]) -> pd.DataFrame:
-    """Map each month 'YYYY-MM' to the periods containing it: itself, its quarter, its year."""
-    rows = []
-    for m in sorted(set(months)):
-        q = f"{m[:4]}-Q{(int(m[5:7]) - 1) // 3 + 1}"
-        rows += [(m, m), (m, q), (m, m[:4])]
-    return pd.DataFrame(rows, columns=["month", "period"])
-
-
-def periods_of(months: Iterable[str]) -> list[str]:
-    """All periods (years, quarters, months) that contain one of ``months``, sorted."""
-    return sorted(month_periods(months)["period"].unique().tolist())
-
-
-def days_in_period(period: str, as_of: datetime) -> int:
-    """Calendar days of the period, cut at the evaluation date's day (which counts in full)."""
-    start, end = period_bounds(period)
-    last = min(end - pd.Timedelta(days=1), pd.Timestamp(as_of).normalize())
-    return max(int((last - start).days) + 1, 0)
-
-
-def reference_time(period: str, as_of: datetime) -> pd.Timestamp:
-    """End of the period (last second), or the evaluation date when earlier."""
-    _, end = period_bounds(period)
-    return min(end - pd.Timedelta(seconds=1), pd.Timestamp(as_of))
+month_periods = periods_.month_periods
+periods_of = periods_.periods_of
+days_in_period = periods_.days_in_period
+reference_time = periods_.reference_time
 
 
 # --- SQL helpers shared with scoring ---------------------------------------------------------------
+
 
 def month_sql(conn: Connection, col: str) -> str:
     """SQL expression 'YYYY-MM' of a datetime column on this dialect."""
@@ -148,128 +120,44 @@ def _fmt_sql(conn: Connection, col: str, n: int) -> str:
     return f"substr(CAST({col} AS CHAR), 1, {n})"
 
 
-def ts_param(conn: Connection, value: datetime) -> str | datetime:
-    """A datetime as a bound parameter: text on SQLite (how it stores times), datetime elsewhere."""
-    value = pd.Timestamp(value).to_pydatetime().replace(microsecond=0)
-    return value.strftime("%Y-%m-%d %H:%M:%S") if conn.dialect.name == "sqlite" else value
-
-
-def _txn_cached(conn: Connection, key: str, as_of: datetime, build):  # noqa: ANN001, ANN202
-    """``build()`` once per transaction and evaluation date: metrics and scoring share the big reads.
-
-    The value lives in ``conn.info`` tied to the current transaction object (a weak reference), so a later
-    transaction on the same pooled connection never sees stale data.
-    """
-    found = handed(conn, key, as_of)
-    if found is not None:
-        return found
-    value = build()
-    hand_over(conn, key, as_of, value)
-    return value
-
-
-def hand_over(conn: Connection, key: str, as_of: datetime, value: object) -> None:
-    """Keep ``value`` for a later step of the current transaction and evaluation date (``handed``)."""
-    txn = conn.get_transaction()
-    if txn is not None:
-        conn.info[key] = (weakref.ref(txn), as_of, value)
-
-
-def handed(conn: Connection, key: str, as_of: datetime) -> object | None:
-    """What ``hand_over`` kept under ``key`` in this transaction for this evaluation date, else None."""
-    item = conn.info.get(key)
-    txn = conn.get_transaction()
-    if item is None or txn is None or item[0]() is not txn or item[1] != as_of:
-        return None
-    return item[2]
-
-
 def as_of_seconds(as_of: datetime) -> float:
     """The evaluation date in epoch seconds, whole seconds as ``ts_param`` binds it in SQL."""
     return (pd.Timestamp(as_of).floor("s") - pd.Timestamp(0)).total_seconds()
 
 
-_FOUND_MONTHS = "etl.scoring.metrics.found_months"
+def data_months(
+    conn: Connection, as_of: datetime, *, found: Iterable[str] | None = None, clip_months: pd.DataFrame | None = None
+) -> list[str]:
+    """Months 'YYYY-MM' holding any object or finding, up to the evaluation date's month.
 
-
-def remember_data_months(conn: Connection, as_of: datetime, times: Iterable[np.ndarray],
-                         finding_months: Iterable) -> None:
-    """Hand ``data_months`` the months of its sources but the clips, from frames the rules step holds already
-    (epoch seconds of event arrivals, case registrations, action starts, document creations and access times;
-    the findings' months), so that it does not scan those tables again in this transaction."""
-    as_of_s = as_of_seconds(as_of)
-    months = {m for m in pd.unique(pd.Series(finding_months, dtype=object)) if isinstance(m, str)}
-    for sec in times:
-        sec = np.asarray(sec, dtype=np.float64)
-        sec = sec[sec <= as_of_s]  # NaN (no time) compares False: left out, as SQL's <= leaves it
-        # whole seconds to months in numpy (floor, as the text 'YYYY-MM-DD HH:MM:SS' the database cuts to
-        # its first 7 characters), then text for the few distinct months only
-        month = np.unique(np.floor(sec).astype("int64").astype("datetime64[s]").astype("datetime64[M]"))
-        months |= {str(m) for m in month.astype(str)}
-    hand_over(conn, _FOUND_MONTHS, as_of, months)
-
-
-def data_months(conn: Connection, as_of: datetime) -> list[str]:
-    """Months 'YYYY-MM' holding any object or finding, up to the evaluation date's month."""
-    def build() -> list[str]:
-        found = handed(conn, _FOUND_MONTHS, as_of)
-        if found is not None:
-            months = set(found)  # from the rules step of this transaction (remember_data_months)
-        else:
-            sources = [
-                ("event_coverage", "arrived_at"), ("cases", "registered_at"), ("case_actions", "started_at"),
-                ("case_documents", "created_at"), ("access_log", "at"),
-            ]
-            parts = [f"SELECT DISTINCT {month_sql(conn, c)} AS m FROM {t} WHERE {c} <= :as_of" for t, c in sources]
-            parts.append("SELECT DISTINCT month AS m FROM findings")
-            df = read_df(conn, " UNION ".join(parts), {"as_of": ts_param(conn, as_of)})
-            months = set(df["m"].dropna().astype(str))
-        months |= set(clip_months(conn, as_of)["month"])
-        limit = pd.Timestamp(as_of).strftime("%Y-%m")
-        return sorted(m for m in months if len(m) == 7 and m <= limit)
-
-    return _txn_cached(conn, "etl.scoring.metrics.months", as_of, build)
+    ``found``: the months of every source but the clips, as the findings step found them in the frames it read
+    (``etl.rules.findings.FindingsResult.months``), else scanned here in SQL; ``clip_months``: the frame of
+    ``clip_months`` when the caller holds it, else read here.
+    """
+    if found is not None:
+        months = set(found)
+    else:
+        sources = [
+            ("event_coverage", "arrived_at"),
+            ("cases", "registered_at"),
+            ("case_actions", "started_at"),
+            ("case_documents", "created_at"),
+            ("access_log", "at"),
+        ]
+        parts = [f"SELECT DISTINCT {month_sql(conn, c)} AS m FROM {t} WHERE {c} <= :as_of" for t, c in sources]
+        parts.append("SELECT DISTINCT month AS m FROM findings")
+        df = read_df(conn, " UNION ".join(parts), {"as_of": ts_param(conn, as_of)})
+        months = set(df["m"].dropna().astype(str))
+    months |= set((clip_months if clip_months is not None else clip_days.per_month(conn, as_of))["month"])
+    limit = pd.Timestamp(as_of).strftime("%Y-%m")
+    return sorted(m for m in months if len(m) == 7 and m <= limit)
 
 
 def clip_months(conn: Connection, as_of: datetime) -> pd.DataFrame:
     """Clips per device and month up to the evaluation date: device_sn, month, clips, days (distinct days
-    with a clip), last_start.  From ``clip_days`` (kept by the load), shared by every metric, EQUIP-IDLE and
-    the scores within one transaction."""
-    def query() -> pd.DataFrame:
-        from etl.warehouse import clip_days
-
-        if clip_days.needs_full_rebuild(conn):  # a warehouse written around the loader
-            clip_days.rebuild(conn)
-        stamp = pd.Timestamp(as_of).replace(microsecond=0)
-        day = stamp.strftime("%Y-%m-%d")
-        whole_day = stamp.strftime("%H:%M:%S") == "23:59:59"  # the evaluation day counts in full
-        df = read_df(conn, f"""
-            SELECT device_sn, substr(day, 1, 7) AS month, SUM(clips) AS clips, COUNT(*) AS days,
-                   MAX(last_start) AS last_start
-            FROM clip_days WHERE day {'<=' if whole_day else '<'} :day GROUP BY device_sn, substr(day, 1, 7)""",
-                     {"day": day})
-        if whole_day:
-            return df
-        # the evaluation day up to its time, from the clips themselves
-        part = read_df(conn, """SELECT device_sn, COUNT(*) AS clips, MAX(started_at) AS last_start FROM clips
-                                WHERE started_at >= :d0 AND started_at <= :as_of GROUP BY device_sn""",
-                       {"d0": ts_param(conn, stamp.normalize()), "as_of": ts_param(conn, as_of)})
-        if part.empty:
-            return df
-        part = part.assign(month=day[:7], days=1)
-        both = pd.concat([df, part[df.columns]], ignore_index=True)
-        both["last_start"] = both["last_start"].astype(str)
-        return both.groupby(["device_sn", "month"], as_index=False).agg(
-            clips=("clips", "sum"), days=("days", "sum"), last_start=("last_start", "max"))
-
-    def build() -> pd.DataFrame:
-        df = query()
-        for col in ("clips", "days"):
-            df[col] = pd.to_numeric(df[col]).astype("int64")
-        df["month"] = df["month"].astype(str)
-        return df
-
-    return _txn_cached(conn, "etl.scoring.metrics.clip_months", as_of, build)
+    with a clip), last_start (``etl.warehouse.clip_days.per_month``).  Read once per evaluation by
+    ``etl.evaluation`` and passed to EQUIP-IDLE, ``compute`` and the scores."""
+    return clip_days.per_month(conn, as_of)
 
 
 def isin(values: pd.Series, candidates: Iterable) -> pd.Series:  # noqa: ANN001
@@ -279,6 +167,7 @@ def isin(values: pd.Series, candidates: Iterable) -> pd.Series:  # noqa: ANN001
 
 
 # --- pure computation -------------------------------------------------------------------------------
+
 
 def _scope_sum(per_unit: pd.DataFrame, pairs: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
     """Sum per-unit values over every scope: result keyed by scope unit (as unit_code) and ``keys``."""
@@ -294,19 +183,32 @@ def _by_period(per_month: pd.DataFrame, mp: pd.DataFrame, values: list[str]) -> 
 
 
 def _metric_rows(df: pd.DataFrame, metric_id: str, num: str, den: str) -> pd.DataFrame:
-    out = pd.DataFrame({
-        "period": df["period"], "unit_code": df["unit_code"], "metric_id": metric_id,
-        "numerator": df[num].astype(float), "denominator": df[den].astype(float),
-    })
-    out["value"] = np.where(out["denominator"] > 0, out["numerator"] / out["denominator"].where(
-        out["denominator"] > 0, 1.0), np.nan)
+    out = pd.DataFrame(
+        {
+            "period": df["period"],
+            "unit_code": df["unit_code"],
+            "metric_id": metric_id,
+            "numerator": df[num].astype(float),
+            "denominator": df[den].astype(float),
+        }
+    )
+    out["value"] = np.where(
+        out["denominator"] > 0, out["numerator"] / out["denominator"].where(out["denominator"] > 0, 1.0), np.nan
+    )
     return out
 
 
 def compute_metrics(
-    units: pd.DataFrame, months: list[str], as_of: datetime, *,
-    events: pd.DataFrame, cases: pd.DataFrame, clips: pd.DataFrame, device_days: pd.DataFrame,
-    devices: pd.DataFrame, officers: pd.DataFrame,
+    units: pd.DataFrame,
+    months: list[str],
+    as_of: datetime,
+    *,
+    events: pd.DataFrame,
+    cases: pd.DataFrame,
+    clips: pd.DataFrame,
+    device_days: pd.DataFrame,
+    devices: pd.DataFrame,
+    officers: pd.DataFrame,
 ) -> pd.DataFrame:
     """All standard metrics for every unit (over its scope) and period.
 
@@ -325,8 +227,9 @@ def compute_metrics(
     periods = periods_of(months)
     mp = month_periods(months)
     pairs = scope_pairs(units)
-    grid = pd.MultiIndex.from_product([periods, units["unit_code"].astype(str).tolist()],
-                                      names=["period", "unit_code"]).to_frame(index=False)
+    grid = pd.MultiIndex.from_product(
+        [periods, units["unit_code"].astype(str).tolist()], names=["period", "unit_code"]
+    ).to_frame(index=False)
 
     def full(per_unit_period: pd.DataFrame, values: list[str]) -> pd.DataFrame:
         scoped = _scope_sum(per_unit_period, pairs, ["period"], values)
@@ -339,14 +242,18 @@ def compute_metrics(
     # events: incident link, whole process, mean coverage
     if "n" not in events.columns:  # one row per event
         events = events.assign(
-            n=1.0, tagged=events["tagged"].astype(float),
+            n=1.0,
+            tagged=events["tagged"].astype(float),
             whole=events["status"].isin(["full", "excused"]).astype(float),
-            frac=pd.to_numeric(events["covered_fraction"], errors="coerce").fillna(0.0).astype(float))
+            frac=pd.to_numeric(events["covered_fraction"], errors="coerce").fillna(0.0).astype(float),
+        )
     ev = events[["unit_code", "month", "n", "tagged", "whole", "frac"]]
     ev = full(_by_period(ev, mp, ["n", "tagged", "whole", "frac"]), ["n", "tagged", "whole", "frac"])
-    parts += [_metric_rows(ev, "incident_link_rate", "tagged", "n"),
-              _metric_rows(ev, "whole_process_rate", "whole", "n"),
-              _metric_rows(ev, "mean_coverage", "frac", "n")]
+    parts += [
+        _metric_rows(ev, "incident_link_rate", "tagged", "n"),
+        _metric_rows(ev, "whole_process_rate", "whole", "n"),
+        _metric_rows(ev, "mean_coverage", "frac", "n"),
+    ]
 
     if "n" not in cases.columns:  # one row per case
         cases = cases.assign(n=1.0, linked=cases["linked"].astype(float))
@@ -399,8 +306,15 @@ def case_links(cases: pd.DataFrame, actions: pd.DataFrame, tagged_clips: pd.Data
 
 # --- warehouse I/O -----------------------------------------------------------------------------------
 
-def load_inputs(conn: Connection, as_of: datetime) -> dict[str, pd.DataFrame]:
-    """Read what compute_metrics needs, already summed per unit and month in SQL."""
+
+def load_inputs(
+    conn: Connection,
+    as_of: datetime,
+    *,
+    clip_months: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Read what compute_metrics needs, already summed per unit and month in SQL.  ``clip_months``: the frame
+    of ``clip_months`` when the caller holds it, else read here."""
     p = {"as_of": ts_param(conn, as_of)}
     units = read_df(conn, "SELECT unit_code, parent_code, level FROM org_units")
     em, cm = month_sql(conn, "e.arrived_at"), month_sql(conn, "c.registered_at")
@@ -419,43 +333,85 @@ def load_inputs(conn: Connection, as_of: datetime) -> dict[str, pd.DataFrame]:
         tag_join = f"LEFT JOIN (SELECT DISTINCT incident_no AS k FROM ({tagged_incidents}) x) t ON t.k = e.incident_no"
         link_join = f"LEFT JOIN (SELECT DISTINCT case_no AS k FROM ({linked_cases}) x) l ON l.k = c.case_no"
         tagged, linked = "t.k IS NOT NULL", "l.k IS NOT NULL"
-    events = read_df(conn, f"""
+    events = read_df(
+        conn,
+        f"""
         SELECT e.unit_code, {em} AS month, COUNT(*) AS n, SUM(CASE WHEN {tagged} THEN 1 ELSE 0 END) AS tagged,
                SUM(CASE WHEN e.status IN ('full', 'excused') THEN 1 ELSE 0 END) AS whole,
                SUM(COALESCE(e.covered_fraction, 0)) AS frac
-        FROM event_coverage e {tag_join} WHERE e.arrived_at <= :as_of GROUP BY e.unit_code, {em}""", p)
-    cases = read_df(conn, f"""
+        FROM event_coverage e {tag_join} WHERE e.arrived_at <= :as_of GROUP BY e.unit_code, {em}""",
+        p,
+    )
+    cases = read_df(
+        conn,
+        f"""
         SELECT c.unit_code, {cm} AS month, COUNT(*) AS n, SUM(CASE WHEN {linked} THEN 1 ELSE 0 END) AS linked
         FROM cases c {link_join}
         WHERE c.registered_at <= :as_of AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = c.case_no)
-        GROUP BY c.unit_code, {cm}""", p)
+        GROUP BY c.unit_code, {cm}""",
+        p,
+    )
     devices = read_df(conn, "SELECT device_sn, unit_code, kind, status, status_since FROM devices")
-    cd = clip_months(conn, as_of).merge(devices[["device_sn", "unit_code", "status"]], on="device_sn")
+    if clip_months is None:
+        clip_months = clip_days.per_month(conn, as_of)
+    cd = clip_months.merge(devices[["device_sn", "unit_code", "status"]], on="device_sn")
     clips = cd.groupby(["unit_code", "month"], as_index=False)["clips"].sum()
     # from the findings alone: an UPLOAD-LATE finding carries its clip's device_sn and started_at (occurred_at,
     # etl.rules.media._clip_frame), so no look-up into the clip table per finding
-    late = read_df(conn, f"""
-        SELECT d.unit_code, {month_sql(conn, 'f.occurred_at')} AS month, COUNT(DISTINCT f.clip_id) AS late
+    late = read_df(
+        conn,
+        f"""
+        SELECT d.unit_code, {month_sql(conn, "f.occurred_at")} AS month, COUNT(DISTINCT f.clip_id) AS late
         FROM findings f JOIN devices d ON d.device_sn = f.device_sn
         WHERE f.rule_id = 'UPLOAD-LATE' AND f.occurred_at <= :as_of
-        GROUP BY d.unit_code, {month_sql(conn, 'f.occurred_at')}""", p)
+        GROUP BY d.unit_code, {month_sql(conn, "f.occurred_at")}""",
+        p,
+    )
     clips = clips.merge(late, on=["unit_code", "month"], how="left")
-    device_days = (cd.loc[cd["status"] == "in_use"].groupby(["unit_code", "month"])["days"].sum()
-                   .rename("device_days").reset_index())
+    device_days = (
+        cd.loc[cd["status"] == "in_use"]
+        .groupby(["unit_code", "month"])["days"]
+        .sum()
+        .rename("device_days")
+        .reset_index()
+    )
     officers = read_df(conn, "SELECT unit_code, active FROM officers")
     for df in (events, cases, clips, device_days):
         for col in df.columns[2:]:
             df[col] = pd.to_numeric(df[col]).fillna(0).astype(float)
-    return {"units": units, "events": events, "cases": cases, "clips": clips, "device_days": device_days,
-            "devices": devices, "officers": officers}
+    return {
+        "units": units,
+        "events": events,
+        "cases": cases,
+        "clips": clips,
+        "device_days": device_days,
+        "devices": devices,
+        "officers": officers,
+    }
 
 
-def compute(conn: Connection, as_of: datetime, cfg: dict) -> int:  # noqa: ARG001 - cfg kept for the common signature
-    """Rebuild table ``metrics`` inside the caller's transaction; returns the number of rows."""
-    inputs = load_inputs(conn, as_of)
-    months = data_months(conn, as_of)
+def compute(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    *,  # noqa: ARG001 - cfg kept for the common signature
+    months: list[str] | None = None,
+    clip_months: pd.DataFrame | None = None,
+) -> int:
+    """Rebuild table ``metrics`` inside the caller's transaction; returns the number of rows.
+
+    ``months`` (``data_months``) and ``clip_months`` (``clip_months``) when the caller holds them, else read
+    here."""
+    if clip_months is None:
+        clip_months = clip_days.per_month(conn, as_of)
+    inputs = load_inputs(conn, as_of, clip_months=clip_months)
+    if months is None:
+        months = data_months(conn, as_of, clip_months=clip_months)
     units = inputs.pop("units")
-    frame = compute_metrics(units, months, as_of, **inputs) if months and len(units) else pd.DataFrame(
-        columns=METRIC_COLUMNS)
+    frame = (
+        compute_metrics(units, months, as_of, **inputs)
+        if months and len(units)
+        else pd.DataFrame(columns=METRIC_COLUMNS)
+    )
     conn.execute(sa.text("DELETE FROM metrics"))
     return bulk_insert(conn, "metrics", frame, METRIC_COLUMNS)

@@ -101,7 +101,7 @@ def resolve_url(url: str, base: Path) -> str:
     """``sqlite:///relative/path`` relative to ``base``; every other URL unchanged."""
     prefix = "sqlite:///"
     if url.startswith(prefix):
-        rest = url[len(prefix):]
+        rest = url[len(prefix) :]
         path_part, sep, query = rest.partition("?")
         if path_part and path_part != ":memory:" and not Path(path_part).is_absolute():
             return prefix + str((base / path_part).resolve()) + sep + query
@@ -134,8 +134,9 @@ def _parse_system(name: str, spec, base: Path) -> SystemSource:  # noqa: ANN001
     if url:
         if spec.get("format") is not None:
             raise ConfigError(f"数据源配置错误：系统 {name} 使用 url 时不应声明 format")
-        return SystemSource(name, url=resolve_url(_str(url, f"{name}.url"), base), encoding=encoding,
-                            datetime_format=dt_format)
+        return SystemSource(
+            name, url=resolve_url(_str(url, f"{name}.url"), base), encoding=encoding, datetime_format=dt_format
+        )
     fmt = spec.get("format", "xlsx" if name == "ledgers" else "csv")
     if fmt not in FORMATS or (name == "ledgers" and fmt != "xlsx"):
         raise ConfigError(f"数据源配置错误：系统 {name} 的 format 应为 csv 或 xlsx（台账为 xlsx），而非 {fmt}")
@@ -194,8 +195,9 @@ def parse(data, path: Path, sources_hash: str = "") -> SourcesConfig:  # noqa: A
         raise ConfigError("数据源配置错误：缺少 systems")
     unknown = set(systems_spec) - set(SYSTEMS)
     if unknown:
-        raise ConfigError(f"数据源配置错误：未知的源系统 {', '.join(sorted(map(str, unknown)))}"
-                          f"（可用：{', '.join(SYSTEMS)}）")
+        raise ConfigError(
+            f"数据源配置错误：未知的源系统 {', '.join(sorted(map(str, unknown)))}（可用：{', '.join(SYSTEMS)}）"
+        )
     missing = [s for s in SYSTEMS if s not in OPTIONAL_SYSTEMS and s not in systems_spec]
     if missing:
         raise ConfigError(f"数据源配置错误：缺少必需的源系统 {', '.join(missing)}")
@@ -214,8 +216,14 @@ def parse(data, path: Path, sources_hash: str = "") -> SourcesConfig:  # noqa: A
                 raise ConfigError(f"数据源配置错误：tables.{name} 所属的系统 {table.system} 未声明")
             continue
         tables[name] = _parse_table(name, tables_spec.get(name), system)
-    return SourcesConfig(path=path.resolve(), version=version, media_root=media_path, systems=systems,
-                         tables=tables, sources_hash=sources_hash)
+    return SourcesConfig(
+        path=path.resolve(),
+        version=version,
+        media_root=media_path,
+        systems=systems,
+        tables=tables,
+        sources_hash=sources_hash,
+    )
 
 
 def load(path: Path | str) -> SourcesConfig:

@@ -83,91 +83,315 @@ def _t(table: Table) -> None:
 
 
 # 1. Organisation directory (system "org")
-_t(Table("org_units", "org", ("unit_code",), (
-    S("unit_code", required=True), T("name", required=True), S("parent_code"),
-    S("level", required=True, choices=LEVELS),
-), refs=(("parent_code", "org_units", "unit_code"),)))
-_t(Table("officers", "org", ("police_no",), (
-    S("police_no", required=True), T("name", required=True), S("unit_code", required=True),
-    S("kind", required=True, choices=OFFICER_KINDS), B("leader", required=True), B("active", required=True),
-), refs=(("unit_code", "org_units", "unit_code"),)))
+_t(
+    Table(
+        "org_units",
+        "org",
+        ("unit_code",),
+        (
+            S("unit_code", required=True),
+            T("name", required=True),
+            S("parent_code"),
+            S("level", required=True, choices=LEVELS),
+        ),
+        refs=(("parent_code", "org_units", "unit_code"),),
+    )
+)
+_t(
+    Table(
+        "officers",
+        "org",
+        ("police_no",),
+        (
+            S("police_no", required=True),
+            T("name", required=True),
+            S("unit_code", required=True),
+            S("kind", required=True, choices=OFFICER_KINDS),
+            B("leader", required=True),
+            B("active", required=True),
+        ),
+        refs=(("unit_code", "org_units", "unit_code"),),
+    )
+)
 
 # 2. Case-handling system (system "cases")
-_t(Table("cases", "cases", ("case_no",), (
-    S("case_no", required=True), S("unit_code", required=True), T("title"),
-    S("procedure", required=True, choices=PROCEDURES), S("source", required=True, choices=CASE_SOURCES),
-    B("is_major", required=True), B("emergency_start", required=True), DT("registered_at", required=True),
-    DT("started_at"), DT("start_approved_at"), B("filed"), DT("decided_at"), DT("closed_at"),
-    B("enforcement_power", required=True), DT("updated_at", required=True),
-), refs=(("unit_code", "org_units", "unit_code"),)))
-_t(Table("case_officers", "cases", ("case_no", "police_no"), (
-    S("case_no", required=True), S("police_no", required=True), S("role", required=True, choices=OFFICER_ROLES),
-), refs=(("case_no", "cases", "case_no"), ("police_no", "officers", "police_no"))))
-_t(Table("case_actions", "cases", ("action_id",), (
-    S("action_id", required=True), S("case_no", required=True), S("action_type", required=True),
-    DT("started_at", required=True), DT("ended_at", required=True), S("police_no"), DT("updated_at", required=True),
-), refs=(("case_no", "cases", "case_no"), ("police_no", "officers", "police_no")),
-    order=(("started_at", "ended_at"),)))
-_t(Table("case_documents", "cases", ("doc_id",), (
-    S("doc_id", required=True), S("case_no", required=True), S("action_id"), S("doc_type", required=True),
-    DT("created_at", required=True), S("drafter_no"), S("reviewer_no"), S("approver_no"), T("legal_basis"),
-    B("party_signed"), B("party_refused"), B("officer_signed"), B("witness_signed"), DT("updated_at", required=True),
-), refs=(("case_no", "cases", "case_no"), ("action_id", "case_actions", "action_id"))))
-_t(Table("deliveries", "cases", ("delivery_id",), (
-    S("delivery_id", required=True), S("doc_id", required=True), S("method", required=True, choices=DELIVERY_METHODS),
-    DT("delivered_at", required=True), B("receipt_signed"), B("postal_receipt"), T("reason"), T("entrustee"), T("note"),
-), refs=(("doc_id", "case_documents", "doc_id"),)))
+_t(
+    Table(
+        "cases",
+        "cases",
+        ("case_no",),
+        (
+            S("case_no", required=True),
+            S("unit_code", required=True),
+            T("title"),
+            S("procedure", required=True, choices=PROCEDURES),
+            S("source", required=True, choices=CASE_SOURCES),
+            B("is_major", required=True),
+            B("emergency_start", required=True),
+            DT("registered_at", required=True),
+            DT("started_at"),
+            DT("start_approved_at"),
+            B("filed"),
+            DT("decided_at"),
+            DT("closed_at"),
+            B("enforcement_power", required=True),
+            DT("updated_at", required=True),
+        ),
+        refs=(("unit_code", "org_units", "unit_code"),),
+    )
+)
+_t(
+    Table(
+        "case_officers",
+        "cases",
+        ("case_no", "police_no"),
+        (
+            S("case_no", required=True),
+            S("police_no", required=True),
+            S("role", required=True, choices=OFFICER_ROLES),
+        ),
+        refs=(("case_no", "cases", "case_no"), ("police_no", "officers", "police_no")),
+    )
+)
+_t(
+    Table(
+        "case_actions",
+        "cases",
+        ("action_id",),
+        (
+            S("action_id", required=True),
+            S("case_no", required=True),
+            S("action_type", required=True),
+            DT("started_at", required=True),
+            DT("ended_at", required=True),
+            S("police_no"),
+            DT("updated_at", required=True),
+        ),
+        refs=(("case_no", "cases", "case_no"), ("police_no", "officers", "police_no")),
+        order=(("started_at", "ended_at"),),
+    )
+)
+_t(
+    Table(
+        "case_documents",
+        "cases",
+        ("doc_id",),
+        (
+            S("doc_id", required=True),
+            S("case_no", required=True),
+            S("action_id"),
+            S("doc_type", required=True),
+            DT("created_at", required=True),
+            S("drafter_no"),
+            S("reviewer_no"),
+            S("approver_no"),
+            T("legal_basis"),
+            B("party_signed"),
+            B("party_refused"),
+            B("officer_signed"),
+            B("witness_signed"),
+            DT("updated_at", required=True),
+        ),
+        refs=(("case_no", "cases", "case_no"), ("action_id", "case_actions", "action_id")),
+    )
+)
+_t(
+    Table(
+        "deliveries",
+        "cases",
+        ("delivery_id",),
+        (
+            S("delivery_id", required=True),
+            S("doc_id", required=True),
+            S("method", required=True, choices=DELIVERY_METHODS),
+            DT("delivered_at", required=True),
+            B("receipt_signed"),
+            B("postal_receipt"),
+            T("reason"),
+            T("entrustee"),
+            T("note"),
+        ),
+        refs=(("doc_id", "case_documents", "doc_id"),),
+    )
+)
 
 # 3. Dispatch system (system "dispatch")
-_t(Table("incidents", "dispatch", ("incident_no",), (
-    S("incident_no", required=True), S("unit_code", required=True), T("category"), DT("received_at", required=True),
-    DT("arrived_at"), DT("ended_at"), B("on_site", required=True), S("case_no"), DT("updated_at", required=True),
-), refs=(("unit_code", "org_units", "unit_code"),), order=(("arrived_at", "ended_at"),)))
-_t(Table("incident_officers", "dispatch", ("incident_no", "police_no"), (
-    S("incident_no", required=True), S("police_no", required=True),
-), refs=(("incident_no", "incidents", "incident_no"), ("police_no", "officers", "police_no"))))
-_t(Table("interruption_reports", "dispatch", ("report_id",), (
-    S("report_id", required=True), S("incident_no", required=True), S("police_no", required=True),
-    T("reason"), DT("reported_at", required=True),
-), refs=(("incident_no", "incidents", "incident_no"), ("police_no", "officers", "police_no"))))
+_t(
+    Table(
+        "incidents",
+        "dispatch",
+        ("incident_no",),
+        (
+            S("incident_no", required=True),
+            S("unit_code", required=True),
+            T("category"),
+            DT("received_at", required=True),
+            DT("arrived_at"),
+            DT("ended_at"),
+            B("on_site", required=True),
+            S("case_no"),
+            DT("updated_at", required=True),
+        ),
+        refs=(("unit_code", "org_units", "unit_code"),),
+        order=(("arrived_at", "ended_at"),),
+    )
+)
+_t(
+    Table(
+        "incident_officers",
+        "dispatch",
+        ("incident_no", "police_no"),
+        (
+            S("incident_no", required=True),
+            S("police_no", required=True),
+        ),
+        refs=(("incident_no", "incidents", "incident_no"), ("police_no", "officers", "police_no")),
+    )
+)
+_t(
+    Table(
+        "interruption_reports",
+        "dispatch",
+        ("report_id",),
+        (
+            S("report_id", required=True),
+            S("incident_no", required=True),
+            S("police_no", required=True),
+            T("reason"),
+            DT("reported_at", required=True),
+        ),
+        refs=(("incident_no", "incidents", "incident_no"), ("police_no", "officers", "police_no")),
+    )
+)
 
 # 4. Body-worn camera media platform (system "media")
-_t(Table("devices", "media", ("device_sn",), (
-    S("device_sn", required=True), S("kind", required=True, choices=DEVICE_KINDS), T("model"),
-    S("unit_code", required=True), S("status", required=True, choices=DEVICE_STATUSES),
-    DT("status_since", required=True), Column("purchased_at", "date"),
-), refs=(("unit_code", "org_units", "unit_code"),)))
-_t(Table("device_assignments", "media", ("device_sn", "from_at"), (
-    S("device_sn", required=True), S("police_no", required=True), DT("from_at", required=True), DT("to_at"),
-), refs=(("device_sn", "devices", "device_sn"), ("police_no", "officers", "police_no")),
-    order=(("from_at", "to_at"),)))
-_t(Table("unit_admins", "media", ("unit_code", "police_no", "from_at"), (
-    S("unit_code", required=True), S("police_no", required=True), DT("from_at", required=True), DT("to_at"),
-), refs=(("unit_code", "org_units", "unit_code"), ("police_no", "officers", "police_no")),
-    order=(("from_at", "to_at"),)))
-_t(Table("clips", "media", ("clip_id",), (
-    S("clip_id", required=True), S("device_sn", required=True), S("police_no"),
-    DT("started_at", required=True), DT("ended_at", required=True), Column("size_bytes", "int"),
-    S("sha256", max_len=128), DT("imported_at"), T("file_path"), S("incident_no"), S("case_no"),
-    B("is_evidence"), DT("deleted_at"), DT("updated_at", required=True),
-), refs=(("device_sn", "devices", "device_sn"), ("police_no", "officers", "police_no")),
-    order=(("started_at", "ended_at"),)))
-_t(Table("access_log", "media", ("log_id",), (
-    S("log_id", required=True), S("clip_id", required=True), S("action", required=True, choices=ACCESS_ACTIONS),
-    S("user_no"), DT("at"), T("reason"), S("approver_no"), DT("approved_at"), T("recipient"),
-), refs=(("clip_id", "clips", "clip_id"),)))
+_t(
+    Table(
+        "devices",
+        "media",
+        ("device_sn",),
+        (
+            S("device_sn", required=True),
+            S("kind", required=True, choices=DEVICE_KINDS),
+            T("model"),
+            S("unit_code", required=True),
+            S("status", required=True, choices=DEVICE_STATUSES),
+            DT("status_since", required=True),
+            Column("purchased_at", "date"),
+        ),
+        refs=(("unit_code", "org_units", "unit_code"),),
+    )
+)
+_t(
+    Table(
+        "device_assignments",
+        "media",
+        ("device_sn", "from_at"),
+        (
+            S("device_sn", required=True),
+            S("police_no", required=True),
+            DT("from_at", required=True),
+            DT("to_at"),
+        ),
+        refs=(("device_sn", "devices", "device_sn"), ("police_no", "officers", "police_no")),
+        order=(("from_at", "to_at"),),
+    )
+)
+_t(
+    Table(
+        "unit_admins",
+        "media",
+        ("unit_code", "police_no", "from_at"),
+        (
+            S("unit_code", required=True),
+            S("police_no", required=True),
+            DT("from_at", required=True),
+            DT("to_at"),
+        ),
+        refs=(("unit_code", "org_units", "unit_code"), ("police_no", "officers", "police_no")),
+        order=(("from_at", "to_at"),),
+    )
+)
+_t(
+    Table(
+        "clips",
+        "media",
+        ("clip_id",),
+        (
+            S("clip_id", required=True),
+            S("device_sn", required=True),
+            S("police_no"),
+            DT("started_at", required=True),
+            DT("ended_at", required=True),
+            Column("size_bytes", "int"),
+            S("sha256", max_len=128),
+            DT("imported_at"),
+            T("file_path"),
+            S("incident_no"),
+            S("case_no"),
+            B("is_evidence"),
+            DT("deleted_at"),
+            DT("updated_at", required=True),
+        ),
+        refs=(("device_sn", "devices", "device_sn"), ("police_no", "officers", "police_no")),
+        order=(("started_at", "ended_at"),),
+    )
+)
+_t(
+    Table(
+        "access_log",
+        "media",
+        ("log_id",),
+        (
+            S("log_id", required=True),
+            S("clip_id", required=True),
+            S("action", required=True, choices=ACCESS_ACTIONS),
+            S("user_no"),
+            DT("at"),
+            T("reason"),
+            S("approver_no"),
+            DT("approved_at"),
+            T("recipient"),
+        ),
+        refs=(("clip_id", "clips", "clip_id"),),
+    )
+)
 
 # 5. Service windows (system "windows", optional)
-_t(Table("service_windows", "windows", ("unit_code", "window_id"), (
-    S("unit_code", required=True), S("window_id", required=True), B("cctv_installed"), B("cctv_recording"),
-), optional=True, refs=(("unit_code", "org_units", "unit_code"),)))
+_t(
+    Table(
+        "service_windows",
+        "windows",
+        ("unit_code", "window_id"),
+        (
+            S("unit_code", required=True),
+            S("window_id", required=True),
+            B("cctv_installed"),
+            B("cctv_recording"),
+        ),
+        optional=True,
+        refs=(("unit_code", "org_units", "unit_code"),),
+    )
+)
 
 # 6. Equipment ledger workbooks (system "ledgers", optional): one row per
 # workbook row, unit_code taken from the file name.
-_t(Table("ledger_entries", "ledgers", ("unit_code", "device_sn"), (
-    S("unit_code", required=True), S("device_sn", required=True), S("police_no"), DT("from_at"),
-    S("status", choices=DEVICE_STATUSES),
-), optional=True, refs=(("unit_code", "org_units", "unit_code"),)))
+_t(
+    Table(
+        "ledger_entries",
+        "ledgers",
+        ("unit_code", "device_sn"),
+        (
+            S("unit_code", required=True),
+            S("device_sn", required=True),
+            S("police_no"),
+            DT("from_at"),
+            S("status", choices=DEVICE_STATUSES),
+        ),
+        optional=True,
+        refs=(("unit_code", "org_units", "unit_code"),),
+    )
+)
 
 SYSTEMS: dict[str, list[str]] = {}
 for _tab in TABLES.values():

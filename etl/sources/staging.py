@@ -31,8 +31,14 @@ KEY_SEP = "|"
 
 # What a reference points at, for the reason text ("未知单位 140499000000").
 REF_NOUNS = {
-    "org_units": "单位", "officers": "人员", "devices": "设备", "cases": "案件", "incidents": "警情",
-    "case_actions": "执法活动", "case_documents": "文书", "clips": "视频",
+    "org_units": "单位",
+    "officers": "人员",
+    "devices": "设备",
+    "cases": "案件",
+    "incidents": "警情",
+    "case_actions": "执法活动",
+    "case_documents": "文书",
+    "clips": "视频",
 }
 _BOOL = {"0": 0, "1": 1, "false": 0, "true": 1}
 
@@ -50,6 +56,7 @@ class Staged:
 
 
 # --- casting (Series in, Series out) ---------------------------------------------------------
+
 
 def _dt_text(parsed: pd.Series) -> pd.Series:
     """Datetimes -> ``YYYY-MM-DD HH:MM:SS`` text (vectorised; NaT -> NA)."""
@@ -114,11 +121,14 @@ def parse_int(s: pd.Series) -> pd.Series:
 
 # --- helpers ---------------------------------------------------------------------------------
 
+
 def isin(s: pd.Series, values: Collection) -> pd.Series:
     """``s.isin(values)`` for text, in Arrow's C kernel (pandas' own path loops in Python for Arrow strings)."""
     if not isinstance(values, pa.Array):
-        values = pa.array(np.asarray(list(values) if not isinstance(values, (pd.Index, np.ndarray)) else values,
-                                     dtype=object), type=pa.large_string())
+        values = pa.array(
+            np.asarray(list(values) if not isinstance(values, (pd.Index, np.ndarray)) else values, dtype=object),
+            type=pa.large_string(),
+        )
     arr = pa.array(s.astype("str"), type=pa.large_string(), from_pandas=True)
     hit = pc.fill_null(pc.is_in(arr, value_set=values, skip_nulls=True), False)
     return pd.Series(hit.to_numpy(zero_copy_only=False), index=s.index)
@@ -157,8 +167,7 @@ def _payload(raw: pd.DataFrame) -> list[str]:
     return [json.dumps(rec, ensure_ascii=False) for rec in obj.to_dict("records")]
 
 
-def _select(raw: pd.DataFrame, table: Table, columns: Mapping[str, str], label: str,
-            trim: bool = True) -> pd.DataFrame:
+def _select(raw: pd.DataFrame, table: Table, columns: Mapping[str, str], label: str, trim: bool = True) -> pd.DataFrame:
     """Rename source columns to contract names; drop extras; add missing optional columns as NA; trim
     (``trim=False``: the caller trims)."""
     targets = set(columns.values())
@@ -193,11 +202,19 @@ def _trim(s: pd.Series) -> pd.Series:
 
 # --- the stage -------------------------------------------------------------------------------
 
-def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = None,
-          columns: Mapping[str, str] | None = None, dt_format: str = CONTRACT_DT_FORMAT,
-          known: Mapping[str, Collection] | None = None,
-          watermark: tuple[str, str] | None = None, loaded: Callable[[pd.DataFrame], np.ndarray] | None = None
-          ) -> Staged:
+
+def stage(
+    raw: pd.DataFrame,
+    table: Table,
+    *,
+    source: str,
+    label: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    dt_format: str = CONTRACT_DT_FORMAT,
+    known: Mapping[str, Collection] | None = None,
+    watermark: tuple[str, str] | None = None,
+    loaded: Callable[[pd.DataFrame], np.ndarray] | None = None,
+) -> Staged:
     """Validate one table's raw rows against the contract.
 
     ``known`` maps a referenced table name to the keys already valid for it
@@ -309,21 +326,31 @@ def stage(raw: pd.DataFrame, table: Table, *, source: str, label: str | None = N
     for c in table.columns:
         if c.kind in ("str", "dt", "date"):
             clean[c.name] = clean[c.name].astype("str")
-    quarantine = pd.DataFrame({
-        "source": source,
-        "table_name": table.name,
-        "row_key": keys[bad].to_numpy(dtype=object),
-        "reason": reasons.values[bad].to_numpy(dtype=object),
-        "payload": _payload(raw[bad.to_numpy()]) if bad.any() else [],
-    }, columns=QUARANTINE_COLUMNS)
+    quarantine = pd.DataFrame(
+        {
+            "source": source,
+            "table_name": table.name,
+            "row_key": keys[bad].to_numpy(dtype=object),
+            "reason": reasons.values[bad].to_numpy(dtype=object),
+            "payload": _payload(raw[bad.to_numpy()]) if bad.any() else [],
+        },
+        columns=QUARANTINE_COLUMNS,
+    )
 
     wm = None
     if table.has_updated_at and len(clean):
         ck = row_keys(clean, table.key)
         top = clean["updated_at"].max()
         wm = (str(top), str(ck[clean["updated_at"] == top].max()))
-    return Staged(clean=clean, quarantine=quarantine, read=read, unchanged=unchanged, collapsed=collapsed,
-                  watermark=wm, rows=np.flatnonzero(good.to_numpy()))
+    return Staged(
+        clean=clean,
+        quarantine=quarantine,
+        read=read,
+        unchanged=unchanged,
+        collapsed=collapsed,
+        watermark=wm,
+        rows=np.flatnonzero(good.to_numpy()),
+    )
 
 
 def with_retried(staged: Staged, retried: Staged, table: Table) -> Staged:
@@ -335,8 +362,9 @@ def with_retried(staged: Staged, retried: Staged, table: Table) -> Staged:
         newer = set(row_keys(staged.clean, table.key))
         clean = clean[~row_keys(clean, table.key).isin(newer).to_numpy()]
     if len(clean):
-        clean = pd.concat([staged.clean, clean], ignore_index=True) if len(staged.clean) else \
-            clean.reset_index(drop=True)
+        clean = (
+            pd.concat([staged.clean, clean], ignore_index=True) if len(staged.clean) else clean.reset_index(drop=True)
+        )
     else:
         clean = staged.clean
     return dataclasses.replace(staged, clean=clean, retried_quarantine=retried.quarantine, rows=None)

@@ -12,7 +12,7 @@ merge) as two little-endian int64 arrays of epoch seconds (naive wall-clock,
 as everywhere in the rules).
 
 Ownership is rules.md's: ``police_no`` when set, otherwise the officer the
-device was assigned to at ``started_at`` (``etl.rules.base.resolve_owners``).
+device was assigned to at ``started_at`` (``etl.warehouse.intervals.resolve_owners``).
 Only positive-length clips count.
 
 What a load can change, and what is refreshed then (``Maintenance``):
@@ -41,13 +41,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl.rules import base
+from etl.times import TS_FORMAT
 from etl.warehouse import clip_days
-from etl.warehouse.db import bulk_insert, temp_keys
-from etl.warehouse.load import is_empty
+from etl.warehouse.db import bulk_insert, is_empty, temp_keys
+from etl.warehouse.intervals import merge_runs, resolve_owners
+from etl.warehouse.reads import read_table
 
 TABLE = "clip_runs"
-RUNS_CACHE = "etl.warehouse.clip_runs"  # conn.info key: coverage hands the runs to the case rules
 _DTYPE = np.dtype("<i8")
 
 
@@ -64,7 +64,7 @@ def compute(clips: pd.DataFrame, assignments: pd.DataFrame, officers: Iterable[s
 
     ``officers``: keep only these owners (None: all).
     """
-    owner = base.resolve_owners(clips, assignments)
+    owner = resolve_owners(clips, assignments)
     ok = owner.notna().to_numpy() & clips["started_at"].notna().to_numpy() & clips["ended_at"].notna().to_numpy()
     if officers is not None:
         ok &= owner.isin(list(officers)).to_numpy()
@@ -73,10 +73,16 @@ def compute(clips: pd.DataFrame, assignments: pd.DataFrame, officers: Iterable[s
     pos = end > start
     names = owner.to_numpy(dtype=object)[ok][pos]
     if not len(names):
-        return pd.DataFrame({"police_no": pd.Series(dtype=object), "runs": pd.Series(dtype="int64"),
-                             "starts": pd.Series(dtype=object), "ends": pd.Series(dtype=object)})
+        return pd.DataFrame(
+            {
+                "police_no": pd.Series(dtype=object),
+                "runs": pd.Series(dtype="int64"),
+                "starts": pd.Series(dtype=object),
+                "ends": pd.Series(dtype=object),
+            }
+        )
     codes, uniques = pd.factorize(names, sort=True)
-    rg, rs, re = base.merge_runs(codes.astype(np.int64), start[pos].astype(np.int64), end[pos].astype(np.int64))
+    rg, rs, re = merge_runs(codes.astype(np.int64), start[pos].astype(np.int64), end[pos].astype(np.int64))
     return _rows_of(np.asarray(uniques, dtype=object), rg, rs, re)
 
 
@@ -84,12 +90,14 @@ def _rows_of(names: np.ndarray, rg: np.ndarray, rs: np.ndarray, re: np.ndarray) 
     """``clip_runs`` rows from merged runs (group codes index ``names``)."""
     bounds = np.flatnonzero(np.r_[True, rg[1:] != rg[:-1], True]) if len(rg) else np.zeros(1, dtype=np.int64)
     lo, hi = bounds[:-1], bounds[1:]
-    return pd.DataFrame({
-        "police_no": pd.Series(names[rg[lo]], dtype=object),
-        "runs": (hi - lo).astype(np.int64),
-        "starts": pd.Series([encode(rs[a:b]) for a, b in zip(lo, hi, strict=True)], dtype=object),
-        "ends": pd.Series([encode(re[a:b]) for a, b in zip(lo, hi, strict=True)], dtype=object),
-    })
+    return pd.DataFrame(
+        {
+            "police_no": pd.Series(names[rg[lo]], dtype=object),
+            "runs": (hi - lo).astype(np.int64),
+            "starts": pd.Series([encode(rs[a:b]) for a, b in zip(lo, hi, strict=True)], dtype=object),
+            "ends": pd.Series([encode(re[a:b]) for a, b in zip(lo, hi, strict=True)], dtype=object),
+        }
+    )
 
 
 def _write(conn: Connection, rows: pd.DataFrame, officers: list[str] | None) -> None:
@@ -102,7 +110,7 @@ def _write(conn: Connection, rows: pd.DataFrame, officers: list[str] | None) -> 
 
 
 def _assignments(conn: Connection) -> pd.DataFrame:
-    return base.read_table(conn, "device_assignments", ["device_sn", "police_no", "from_at", "to_at"])
+    return read_table(conn, "device_assignments", ["device_sn", "police_no", "from_at", "to_at"])
 
 
 def rebuild(conn: Connection, officers: Iterable[str] | None = None) -> int:
@@ -110,39 +118,47 @@ def rebuild(conn: Connection, officers: Iterable[str] | None = None) -> int:
     asg = _assignments(conn)
     cols = ["device_sn", "police_no", "started_at", "ended_at"]
     if officers is None:
-        clips = base.read_table(conn, "clips", cols)
+        clips = read_table(conn, "clips", cols)
     else:
         officers = sorted({str(o) for o in officers if o is not None})
         if not officers:
             return 0
         # their own clips, and the unowned clips of every device ever assigned to them
         devices = sorted(set(asg.loc[asg["police_no"].isin(officers), "device_sn"].dropna()))
-        cond = (f"police_no IN {temp_keys(conn, 'etl_officers', officers)}"
-                f" OR ((police_no IS NULL OR TRIM(police_no) = '')"
-                f" AND device_sn IN {temp_keys(conn, 'etl_devices', devices)})")
-        clips = base.read_table(conn, "clips", cols, where=cond)
+        cond = (
+            f"police_no IN {temp_keys(conn, 'etl_officers', officers)}"
+            f" OR ((police_no IS NULL OR TRIM(police_no) = '')"
+            f" AND device_sn IN {temp_keys(conn, 'etl_devices', devices)})"
+        )
+        clips = read_table(conn, "clips", cols, where=cond)
     rows = compute(clips, asg, officers)
     _write(conn, rows, officers)
     return len(rows)
 
 
-def rebuild_from_staged(conn: Connection, staged_clips: pd.DataFrame, started_s: np.ndarray,
-                        ended_s: np.ndarray) -> int:
+def rebuild_from_staged(
+    conn: Connection, staged_clips: pd.DataFrame, started_s: np.ndarray, ended_s: np.ndarray
+) -> int:
     """First load into an empty clip mirror: the runs straight from the staged frame (its start and end times
     as epoch seconds)."""
-    clips = pd.DataFrame({
-        "device_sn": staged_clips["device_sn"].astype(object).to_numpy(),
-        "police_no": staged_clips["police_no"].astype(object).where(staged_clips["police_no"].notna(), None)
-        .to_numpy(),
-        "started_at": started_s, "ended_at": ended_s,
-    })
+    clips = pd.DataFrame(
+        {
+            "device_sn": staged_clips["device_sn"].astype(object).to_numpy(),
+            "police_no": staged_clips["police_no"]
+            .astype(object)
+            .where(staged_clips["police_no"].notna(), None)
+            .to_numpy(),
+            "started_at": started_s,
+            "ended_at": ended_s,
+        }
+    )
     rows = compute(clips, _assignments(conn))
     _write(conn, rows, None)
     return len(rows)
 
 
 def _epoch(text: pd.Series) -> np.ndarray:
-    ts = pd.to_datetime(text.astype(object), format=base.TS_FMT, errors="coerce")
+    ts = pd.to_datetime(text.astype(object), format=TS_FORMAT, errors="coerce")
     sec = ts.to_numpy(dtype="datetime64[s]").astype(np.int64).astype(np.float64)
     sec[ts.isna().to_numpy()] = np.nan
     return sec
@@ -171,10 +187,12 @@ def unpack(rows: Iterable[tuple]) -> Runs:
     ends = [decode(r[2]) for r in rows]
     counts = np.array([len(x) for x in starts], dtype=np.int64)
     empty = np.empty(0, dtype=np.int64)
-    return Runs(officers=pd.Index([r[0] for r in rows], dtype=object),
-                group=np.repeat(np.arange(len(rows), dtype=np.int64), counts),
-                start=np.concatenate(starts).astype(np.int64) if rows else empty,
-                end=np.concatenate(ends).astype(np.int64) if rows else empty)
+    return Runs(
+        officers=pd.Index([r[0] for r in rows], dtype=object),
+        group=np.repeat(np.arange(len(rows), dtype=np.int64), counts),
+        start=np.concatenate(starts).astype(np.int64) if rows else empty,
+        end=np.concatenate(ends).astype(np.int64) if rows else empty,
+    )
 
 
 def read(conn: Connection) -> Runs:
@@ -225,18 +243,24 @@ class Maintenance:
     def _clips_changed(self, asg: pd.DataFrame, clean: pd.DataFrame) -> None:
         """New clips are merged into their owner's runs; a changed clip whose owner or interval moved makes
         its old and new owner's runs be recomputed (a run cannot be split without the other clips)."""
-        new = pd.DataFrame({
-            "clip_id": clean["clip_id"].astype(object).to_numpy(),
-            "device_sn": clean["device_sn"].astype(object).to_numpy(),
-            "police_no": clean["police_no"].astype(object).where(clean["police_no"].notna(), None).to_numpy(),
-            "started_at": _epoch(clean["started_at"]), "ended_at": _epoch(clean["ended_at"]),
-        })
+        new = pd.DataFrame(
+            {
+                "clip_id": clean["clip_id"].astype(object).to_numpy(),
+                "device_sn": clean["device_sn"].astype(object).to_numpy(),
+                "police_no": clean["police_no"].astype(object).where(clean["police_no"].notna(), None).to_numpy(),
+                "started_at": _epoch(clean["started_at"]),
+                "ended_at": _epoch(clean["ended_at"]),
+            }
+        )
         new = _owned_interval(new, asg)
         old = _owned_interval(self._old_clips, asg) if self._old_clips is not None else new.iloc[:0]
         both = new.merge(old, on="clip_id", how="left", suffixes=("", "_old"), indicator=True)
         fresh = both["_merge"] == "left_only"
-        same = (both["owner"].eq(both["owner_old"]) | (both["owner"].isna() & both["owner_old"].isna())) \
-            & both["start"].eq(both["start_old"]) & both["end"].eq(both["end_old"])
+        same = (
+            (both["owner"].eq(both["owner_old"]) | (both["owner"].isna() & both["owner_old"].isna()))
+            & both["start"].eq(both["start_old"])
+            & both["end"].eq(both["end_old"])
+        )
         moved = both[~fresh & ~same]
         self.officers |= set(moved["owner"].dropna()) | set(moved["owner_old"].dropna())
         add = both[fresh & both["owner"].notna()][["owner", "start", "end"]]
@@ -264,13 +288,18 @@ class Maintenance:
 def _owned_interval(clips: pd.DataFrame, asg: pd.DataFrame) -> pd.DataFrame:
     """clip_id, owner, start, end of clips as coverage counts them: owner None and times NaN when the clip
     adds nothing (no owner, no times, not positive)."""
-    owner = base.resolve_owners(clips, asg)
+    owner = resolve_owners(clips, asg)
     start = clips["started_at"].to_numpy(dtype=np.float64)
     end = clips["ended_at"].to_numpy(dtype=np.float64)
     counts = owner.notna().to_numpy() & (end > start)
-    return pd.DataFrame({"clip_id": clips["clip_id"].astype(object).to_numpy(),
-                         "owner": np.where(counts, owner.to_numpy(dtype=object), None),
-                         "start": np.where(counts, start, np.nan), "end": np.where(counts, end, np.nan)})
+    return pd.DataFrame(
+        {
+            "clip_id": clips["clip_id"].astype(object).to_numpy(),
+            "owner": np.where(counts, owner.to_numpy(dtype=object), None),
+            "start": np.where(counts, start, np.nan),
+            "end": np.where(counts, end, np.nan),
+        }
+    )
 
 
 def _merge_added(conn: Connection, added: pd.DataFrame) -> int:
@@ -286,7 +315,7 @@ def _merge_added(conn: Connection, added: pd.DataFrame) -> int:
     starts = np.r_[stored.start, added["start"].to_numpy(dtype=np.int64)]
     ends = np.r_[stored.end, added["end"].to_numpy(dtype=np.int64)]
     codes, uniques = pd.factorize(names, sort=True)
-    rg, rs, re = base.merge_runs(codes.astype(np.int64), starts, ends)
+    rg, rs, re = merge_runs(codes.astype(np.int64), starts, ends)
     _write(conn, _rows_of(np.asarray(uniques, dtype=object), rg, rs, re), owners)
     return len(owners)
 
@@ -295,7 +324,7 @@ def _previous_versions(conn: Connection, keys: pd.Series) -> pd.DataFrame:
     """The stored versions of the clips about to be replaced (what their runs were built from)."""
     cols = ["clip_id", "device_sn", "police_no", "started_at", "ended_at"]
     keys_sql = temp_keys(conn, "etl_clip_keys", keys.astype(object).to_numpy())
-    return base.read_table(conn, "clips", cols, where=f"clip_id IN {keys_sql}")
+    return read_table(conn, "clips", cols, where=f"clip_id IN {keys_sql}")
 
 
 def _assignment_officers(old: pd.DataFrame, new: pd.DataFrame) -> set[str]:

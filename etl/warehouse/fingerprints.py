@@ -63,8 +63,9 @@ class Stored:
 
 
 def read(conn: Connection, table: Table, sources_hash: str) -> Stored | None:
-    row = conn.execute(sa.text(f"SELECT sources_hash, version, data FROM {TABLE} WHERE table_name = :t"),
-                       {"t": table.name}).first()
+    row = conn.execute(
+        sa.text(f"SELECT sources_hash, version, data FROM {TABLE} WHERE table_name = :t"), {"t": table.name}
+    ).first()
     if row is None or row[0] != sources_hash or row[1] != VERSION or row[2] is None:
         return None
     try:
@@ -77,14 +78,21 @@ def read(conn: Connection, table: Table, sources_hash: str) -> Stored | None:
 
 
 def write(conn: Connection, table: Table, sources_hash: str, prints: np.ndarray, keys: pd.DataFrame) -> None:
-    data = pa.table({"h1": pa.array(prints[:, 0]), "h2": pa.array(prints[:, 1]),
-                     **{k: pa.array(keys[k].astype(object), type=pa.large_string()) for k in table.key}})
+    data = pa.table(
+        {
+            "h1": pa.array(prints[:, 0]),
+            "h2": pa.array(prints[:, 1]),
+            **{k: pa.array(keys[k].astype(object), type=pa.large_string()) for k in table.key},
+        }
+    )
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, data.schema) as out:
         out.write_table(data)
     forget(conn, table.name)
-    conn.execute(sa.text(f"INSERT INTO {TABLE} (table_name, sources_hash, version, data) VALUES (:t, :h, :v, :d)"),
-                 {"t": table.name, "h": sources_hash, "v": VERSION, "d": sink.getvalue().to_pybytes()})
+    conn.execute(
+        sa.text(f"INSERT INTO {TABLE} (table_name, sources_hash, version, data) VALUES (:t, :h, :v, :d)"),
+        {"t": table.name, "h": sources_hash, "v": VERSION, "d": sink.getvalue().to_pybytes()},
+    )
 
 
 def forget(conn: Connection, name: str) -> None:
@@ -123,4 +131,3 @@ def split(raw: pd.DataFrame, stored: Stored) -> Split | None:
         return None
     kept_stored = _found(stored.prints, prints)
     return Split(prints, kept, kept_stored, stored)
-

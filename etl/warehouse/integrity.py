@@ -45,8 +45,9 @@ def _stat(root: Path, rel: str | None) -> tuple[int, int | None, int | None]:
     return 1, st.st_size, st.st_mtime_ns
 
 
-def check_media(conn: Connection, media_root: Path | None, changed: Collection[str] | None = None,
-                now: datetime | None = None) -> dict:
+def check_media(
+    conn: Connection, media_root: Path | None, changed: Collection[str] | None = None, now: datetime | None = None
+) -> dict:
     """Refresh ``media_files`` for every clip; ``changed`` = clip ids whose row was (re)loaded this run.
 
     Returns ``{"checked": bool, "reason": str | None, "clips": n, "present": n, "missing": n,
@@ -59,8 +60,12 @@ def check_media(conn: Connection, media_root: Path | None, changed: Collection[s
         return {"checked": False, "reason": f"媒体根目录不存在（{root}），跳过完整性检查"}
     now_text = (now or datetime.now()).strftime(TS_FORMAT)
     clips = conn.exec_driver_sql("SELECT clip_id, file_path FROM clips").fetchall()
-    prev = {r[0]: r[1:] for r in conn.exec_driver_sql(
-        "SELECT clip_id, file_path, present, size_bytes, mtime_ns, sha256_actual FROM media_files").fetchall()}
+    prev = {
+        r[0]: r[1:]
+        for r in conn.exec_driver_sql(
+            "SELECT clip_id, file_path, present, size_bytes, mtime_ns, sha256_actual FROM media_files"
+        ).fetchall()
+    }
     changed_set = set(changed or ())
     out_rows: list[tuple] = []
     hashed = present_n = 0
@@ -88,5 +93,12 @@ def check_media(conn: Connection, media_root: Path | None, changed: Collection[s
         conn.exec_driver_sql(f"DELETE FROM media_files WHERE clip_id IN {temp_keys(conn, 'etl_keys', stale)}")
     if out_rows:
         bulk_insert(conn, "media_files", pd.DataFrame(out_rows, columns=COLUMNS, dtype=object))
-    return {"checked": True, "reason": None, "clips": len(clips), "present": present_n,
-            "missing": len(clips) - present_n, "hashed": hashed, "updated": len(out_rows)}
+    return {
+        "checked": True,
+        "reason": None,
+        "clips": len(clips),
+        "present": present_n,
+        "missing": len(clips) - present_n,
+        "hashed": hashed,
+        "updated": len(out_rows),
+    }

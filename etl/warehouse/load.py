@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,18 +32,21 @@ from sqlalchemy.engine import Connection
 
 from etl.sources.contract import Table
 from etl.sources.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged, isin
-from etl.warehouse import snapshots
 from etl.warehouse.db import (
     TS_FORMAT,
     bulk_insert,
     fetch_frame,
     fetch_rows,
     insert_arrow,
+    is_empty,
     key_in,
     param_mark,
     temp_keys,
 )
 from etl.warehouse.schema import metadata
+
+if TYPE_CHECKING:
+    from etl.warehouse.snapshots import Snapshots
 
 CHUNK_ROWS = 50_000
 INDEX_REBUILD_ROWS = 50_000  # from this many rows into an empty table, drop and rebuild secondary indexes
@@ -61,8 +65,14 @@ def _q(conn: Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
 
 
-def insert_frame(conn: Connection, name: str, df: pd.DataFrame, on_chunk: Progress | None = None,
-                 chunk: int = CHUNK_ROWS, order: np.ndarray | None = None) -> int:
+def insert_frame(
+    conn: Connection,
+    name: str,
+    df: pd.DataFrame,
+    on_chunk: Progress | None = None,
+    chunk: int = CHUNK_ROWS,
+    order: np.ndarray | None = None,
+) -> int:
     """Bulk-insert a frame in chunks (bounded memory for the tuples the driver needs).
 
     ``order`` (row positions) inserts in that order without copying the whole frame.
@@ -73,7 +83,7 @@ def insert_frame(conn: Connection, name: str, df: pd.DataFrame, on_chunk: Progre
         return len(df)
     total = 0
     for start in range(0, len(df), chunk):
-        rows = slice(start, start + chunk) if order is None else order[start:start + chunk]
+        rows = slice(start, start + chunk) if order is None else order[start : start + chunk]
         part = _plain(df.iloc[rows])
         total += bulk_insert(conn, name, part, plain=True)
         if on_chunk:
@@ -96,21 +106,19 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=df.columns)
 
 
-def is_empty(conn: Connection, name: str) -> bool:
-    return conn.exec_driver_sql(f"SELECT 1 FROM {_q(conn, name)} LIMIT 1").first() is None
-
-
 def get_watermark(conn: Connection, table: str) -> tuple[str, str] | None:
     row = conn.exec_driver_sql(
-        "SELECT updated_at, row_key FROM watermarks WHERE table_name = " + param_mark(conn), (table,)).first()
+        "SELECT updated_at, row_key FROM watermarks WHERE table_name = " + param_mark(conn), (table,)
+    ).first()
     return (row[0], row[1]) if row else None
 
 
 def set_watermark(conn: Connection, table: str, wm: tuple[str, str]) -> None:
     p = param_mark(conn)
     conn.exec_driver_sql(f"DELETE FROM watermarks WHERE table_name = {p}", (table,))
-    conn.exec_driver_sql(f"INSERT INTO watermarks (table_name, updated_at, row_key) VALUES ({p}, {p}, {p})",
-                         (table, wm[0], wm[1]))
+    conn.exec_driver_sql(
+        f"INSERT INTO watermarks (table_name, updated_at, row_key) VALUES ({p}, {p}, {p})", (table, wm[0], wm[1])
+    )
 
 
 def content_hash(df: pd.DataFrame, key: tuple[str, ...]) -> str:
@@ -123,7 +131,8 @@ def content_hash(df: pd.DataFrame, key: tuple[str, ...]) -> str:
 
 def get_hash(conn: Connection, table: str) -> str | None:
     row = conn.exec_driver_sql(
-        f"SELECT content_hash FROM table_hashes WHERE table_name = {param_mark(conn)}", (table,)).first()
+        f"SELECT content_hash FROM table_hashes WHERE table_name = {param_mark(conn)}", (table,)
+    ).first()
     return row[0] if row else None
 
 
@@ -137,27 +146,39 @@ def forget_hash(conn: Connection, table: str) -> None:
     conn.exec_driver_sql(f"DELETE FROM table_hashes WHERE table_name = {param_mark(conn)}", (table,))
 
 
-def apply_kept(conn: Connection, table: Table, gone: pd.DataFrame, staged: Staged, run_id: int | None,
-               on_chunk: Progress | None = None) -> LoadResult:
+def apply_kept(
+    conn: Connection,
+    table: Table,
+    gone: pd.DataFrame,
+    staged: Staged,
+    run_id: int | None,
+    on_chunk: Progress | None = None,
+    *,
+    snapshots: Snapshots | None = None,
+) -> LoadResult:
     """The load of a full-compare table whose unchanged rows skipped staging (``etl.warehouse.fingerprints``): delete the
     mirror rows whose source row is gone or changed (``gone``: their keys), insert the staged new rows."""
     res = LoadResult(was_empty=False)
     if len(gone):
-        _delete_rows(conn, table, gone)
-    res.loaded = insert_sorted(conn, table, staged.clean, False, on_chunk)
+        _delete_rows(conn, table, gone, snapshots)
+    res.loaded = insert_sorted(conn, table, staged.clean, False, on_chunk, snapshots=snapshots)
     res.replaced = bool(len(gone) or res.loaded)
     res.quarantined = write_quarantine(conn, staged.quarantine, run_id)
     return res
 
 
-def delete_keys(conn: Connection, table: Table, keys: pd.Series) -> None:
-    """Delete the mirror rows whose (single-column) key is in ``keys``, via a temporary key table."""
+def delete_keys(conn: Connection, table: Table, keys: pd.Series, snapshots: Snapshots | None = None) -> None:
+    """Delete the mirror rows whose (single-column) key is in ``keys``, via a temporary key table (told to
+    the run's ``snapshots``, when given)."""
     if len(table.key) != 1:
         raise ValueError(f"{table.name}: delete by key needs a single-column key")
     col = _q(conn, table.key[0])
-    snapshots.note(conn, table.name, pd.DataFrame({table.key[0]: keys.to_numpy()}))
-    conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {col} IN "
-                         f"{temp_keys(conn, 'etl_keys', keys.astype(object).to_numpy())}")
+    if snapshots is not None:
+        snapshots.note(table.name, pd.DataFrame({table.key[0]: keys.to_numpy()}))
+    conn.exec_driver_sql(
+        f"DELETE FROM {_q(conn, table.name)} WHERE {col} IN "
+        f"{temp_keys(conn, 'etl_keys', keys.astype(object).to_numpy())}"
+    )
 
 
 class WarehouseKeys:
@@ -177,8 +198,9 @@ class WarehouseKeys:
 
     def _rows(self) -> int:
         if self._count is None:
-            self._count = int(self.conn.exec_driver_sql(f"SELECT COUNT(*) FROM {_q(self.conn, self.table.name)}")
-                              .scalar())
+            self._count = int(
+                self.conn.exec_driver_sql(f"SELECT COUNT(*) FROM {_q(self.conn, self.table.name)}").scalar()
+            )
         return self._count
 
     def contains(self, s: pd.Series) -> pd.Series:
@@ -196,8 +218,15 @@ class WarehouseKeys:
         return isin(s, pd.Index([r[0] for r in found], dtype=object))
 
 
-def insert_sorted(conn: Connection, table: Table, df: pd.DataFrame, into_empty: bool,
-                  on_chunk: Progress | None = None) -> int:
+def insert_sorted(
+    conn: Connection,
+    table: Table,
+    df: pd.DataFrame,
+    into_empty: bool,
+    on_chunk: Progress | None = None,
+    *,
+    snapshots: Snapshots | None = None,
+) -> int:
     """Insert rows in key order; into an empty table, secondary indexes are built once afterwards.
 
     Key order makes the primary-key B-tree append-only; building an index over
@@ -205,7 +234,8 @@ def insert_sorted(conn: Connection, table: Table, df: pd.DataFrame, into_empty: 
     """
     if df.empty:
         return 0
-    snapshots.note(conn, table.name, df)
+    if snapshots is not None:
+        snapshots.note(table.name, df)
     keys = pa.table({k: pa.array(df[k], type=pa.large_string()) for k in table.key})
     order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in table.key]).to_numpy()
     if bool((order == np.arange(len(order))).all()):  # already in key order (usual for a first load): no gather
@@ -219,14 +249,21 @@ def insert_sorted(conn: Connection, table: Table, df: pd.DataFrame, into_empty: 
     return n
 
 
-def load_incremental(conn: Connection, table: Table, staged: Staged, on_chunk: Progress | None = None) -> LoadResult:
+def load_incremental(
+    conn: Connection,
+    table: Table,
+    staged: Staged,
+    on_chunk: Progress | None = None,
+    *,
+    snapshots: Snapshots | None = None,
+) -> LoadResult:
     """Replace changed rows of a table with ``updated_at`` and move its watermark."""
     res = LoadResult(was_empty=is_empty(conn, table.name))
     clean = staged.clean
     if len(clean):
         if not res.was_empty:
-            delete_keys(conn, table, clean[table.key[0]])
-        res.loaded = insert_sorted(conn, table, clean, res.was_empty, on_chunk)
+            delete_keys(conn, table, clean[table.key[0]], snapshots)
+        res.loaded = insert_sorted(conn, table, clean, res.was_empty, on_chunk, snapshots=snapshots)
     if staged.watermark is not None:
         old = get_watermark(conn, table.name)
         if old is None or staged.watermark > old:
@@ -234,8 +271,16 @@ def load_incremental(conn: Connection, table: Table, staged: Staged, on_chunk: P
     return res
 
 
-def load_full(conn: Connection, table: Table, staged: Staged, on_chunk: Progress | None = None,
-              mirror: Mirror | None = None, hashed: bool = True) -> LoadResult:
+def load_full(
+    conn: Connection,
+    table: Table,
+    staged: Staged,
+    on_chunk: Progress | None = None,
+    mirror: Mirror | None = None,
+    hashed: bool = True,
+    *,
+    snapshots: Snapshots | None = None,
+) -> LoadResult:
     """Bring a table without ``updated_at`` to the staged content when that content changed.
 
     Into an empty mirror everything is inserted.  Otherwise the rows are compared
@@ -246,19 +291,19 @@ def load_full(conn: Connection, table: Table, staged: Staged, on_chunk: Progress
     if not hashed:  # fingerprinted (etl.warehouse.fingerprints): unchanged content is found row by row, no table hash
         forget_hash(conn, table.name)
         if res.was_empty:
-            res.loaded = insert_sorted(conn, table, staged.clean, True, on_chunk)
+            res.loaded = insert_sorted(conn, table, staged.clean, True, on_chunk, snapshots=snapshots)
             res.replaced = res.loaded > 0
         else:
-            res.loaded, deleted = _apply_difference(conn, table, staged.clean, on_chunk, mirror)
+            res.loaded, deleted = _apply_difference(conn, table, staged.clean, on_chunk, mirror, snapshots)
             res.replaced = bool(res.loaded or deleted)
         return res
     digest = content_hash(staged.clean, table.key)
     if digest == get_hash(conn, table.name) and not (res.was_empty and len(staged.clean)):
         return res
     if res.was_empty:
-        res.loaded = insert_sorted(conn, table, staged.clean, True, on_chunk)
+        res.loaded = insert_sorted(conn, table, staged.clean, True, on_chunk, snapshots=snapshots)
     else:
-        res.loaded, _deleted = _apply_difference(conn, table, staged.clean, on_chunk, mirror)
+        res.loaded, _deleted = _apply_difference(conn, table, staged.clean, on_chunk, mirror, snapshots)
     res.replaced = True
     set_hash(conn, table.name, digest)
     return res
@@ -281,13 +326,17 @@ def row_text(df: pd.DataFrame, columns: list[str]) -> pa.Array:
     for c in columns:
         s = df[c]
         try:
-            arr = pa.array(s.astype(object) if s.dtype == object or isinstance(s.dtype, pd.StringDtype) else s,
-                           from_pandas=True)
+            arr = pa.array(
+                s.astype(object) if s.dtype == object or isinstance(s.dtype, pd.StringDtype) else s, from_pandas=True
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed value types in one column: text one by one
             arr = pa.array([None if pd.isna(v) else str(v) for v in s.astype(object)], type=pa.large_string())
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-            arr = pc.cast(arr, pa.large_string()) if not pa.types.is_null(arr.type) else \
-                pa.nulls(len(arr), pa.large_string())
+            arr = (
+                pc.cast(arr, pa.large_string())
+                if not pa.types.is_null(arr.type)
+                else pa.nulls(len(arr), pa.large_string())
+            )
         parts.append(pc.cast(arr, pa.large_string()))
     sep = pa.scalar("\x1f", type=pa.large_string())
     return pc.binary_join_element_wise(*parts, sep, null_handling="replace", null_replacement="\x00")
@@ -314,8 +363,14 @@ def read_mirror(conn: Connection, table: Table) -> Mirror:
     return Mirror(rows, row_text(rows, cols))
 
 
-def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_chunk: Progress | None,
-                      mirror: Mirror | None = None) -> tuple[int, int]:
+def _apply_difference(
+    conn: Connection,
+    table: Table,
+    clean: pd.DataFrame,
+    on_chunk: Progress | None,
+    mirror: Mirror | None = None,
+    snapshots: Snapshots | None = None,
+) -> tuple[int, int]:
     """Delete the mirror rows that are gone or changed; insert the new and changed rows (counts returned).
 
     Rows are compared as whole texts: a mirror row whose text is not among the staged rows is deleted (its key
@@ -327,13 +382,16 @@ def _apply_difference(conn: Connection, table: Table, clean: pd.DataFrame, on_ch
     gone = ~pc.fill_null(pc.is_in(mirror.text, value_set=new_text), False).to_numpy(zero_copy_only=False)
     drop = mirror.rows.loc[gone, list(table.key)]
     if len(drop):
-        _delete_rows(conn, table, drop)
-    return insert_sorted(conn, table, clean[fresh].reset_index(drop=True), False, on_chunk), len(drop)
+        _delete_rows(conn, table, drop, snapshots)
+    return insert_sorted(conn, table, clean[fresh].reset_index(drop=True), False, on_chunk, snapshots=snapshots), len(
+        drop
+    )
 
 
-def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame) -> None:
+def _delete_rows(conn: Connection, table: Table, keys: pd.DataFrame, snapshots: Snapshots | None = None) -> None:
     """Delete mirror rows by (possibly multi-column) key."""
-    snapshots.note(conn, table.name, keys)
+    if snapshots is not None:
+        snapshots.note(table.name, keys)
     kinds = [table.column(k).kind for k in table.key]
     conn.exec_driver_sql(f"DELETE FROM {_q(conn, table.name)} WHERE {key_in(conn, 'etl_del', table.key, keys, kinds)}")
 
@@ -361,20 +419,40 @@ def write_quarantine(conn: Connection, quarantine: pd.DataFrame, run_id: int | N
     return bulk_insert(conn, "quarantine", q[["run_id", *QUARANTINE_COLUMNS]])
 
 
-def load_table(conn: Connection, table: Table, staged: Staged, run_id: int | None,
-               on_chunk: Progress | None = None, mirror: Mirror | None = None, hashed: bool = True) -> LoadResult:
+def load_table(
+    conn: Connection,
+    table: Table,
+    staged: Staged,
+    run_id: int | None,
+    on_chunk: Progress | None = None,
+    mirror: Mirror | None = None,
+    hashed: bool = True,
+    *,
+    snapshots: Snapshots | None = None,
+) -> LoadResult:
     """Load one staged table (incremental or full compare) and record its quarantine.  ``mirror``: the
     table's mirror already read (full compare), so it is not read twice.  ``hashed=False``: a fingerprinted
-    full-compare table, compared row by row without a table content hash."""
+    full-compare table, compared row by row without a table content hash.  ``snapshots``: the run's
+    (``etl.warehouse.snapshots.Snapshots``), told every key deleted or inserted."""
     if table.has_updated_at:
-        res = load_incremental(conn, table, staged, on_chunk)
+        res = load_incremental(conn, table, staged, on_chunk, snapshots=snapshots)
     else:
-        res = load_full(conn, table, staged, on_chunk, mirror, hashed)
+        res = load_full(conn, table, staged, on_chunk, mirror, hashed, snapshots=snapshots)
     res.quarantined = write_quarantine(conn, staged.quarantine, run_id)
     if staged.retried_quarantine is not None:  # already recorded: adds nothing unless the reason changed
         res.quarantined += write_quarantine(conn, staged.retried_quarantine, run_id)
     return res
 
 
-__all__ = ["KEY_SEP", "LoadResult", "load_table", "get_watermark", "WarehouseKeys", "write_quarantine",
-           "insert_frame", "content_hash", "apply_kept"]
+__all__ = [
+    "KEY_SEP",
+    "LoadResult",
+    "load_table",
+    "get_watermark",
+    "WarehouseKeys",
+    "write_quarantine",
+    "insert_frame",
+    "content_hash",
+    "apply_kept",
+    "is_empty",
+]

@@ -38,126 +38,207 @@ for _tab in TABLES.values():
 
 # --- ETL bookkeeping -----------------------------------------------------------------
 etl_runs = sa.Table(
-    "etl_runs", metadata,
+    "etl_runs",
+    metadata,
     sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("started_at", DT), sa.Column("ended_at", DT),
+    sa.Column("started_at", DT),
+    sa.Column("ended_at", DT),
     sa.Column("status", sa.Text),  # running | ok | failed
-    sa.Column("sources_hash", sa.Text), sa.Column("sources_file", sa.Text),
+    sa.Column("sources_hash", sa.Text),
+    sa.Column("sources_file", sa.Text),
     sa.Column("as_of", DT),
     sa.Column("stats", sa.Text),  # JSON: per table read / loaded / quarantined, per rule counts, timings
     sa.Column("message", sa.Text),
 )
 watermarks = sa.Table(
-    "watermarks", metadata,
+    "watermarks",
+    metadata,
     sa.Column("table_name", sa.Text, primary_key=True),
-    sa.Column("updated_at", sa.Text), sa.Column("row_key", sa.Text),
+    sa.Column("updated_at", sa.Text),
+    sa.Column("row_key", sa.Text),
 )
 table_hashes = sa.Table(
-    "table_hashes", metadata,
-    sa.Column("table_name", sa.Text, primary_key=True), sa.Column("content_hash", sa.Text),
+    "table_hashes",
+    metadata,
+    sa.Column("table_name", sa.Text, primary_key=True),
+    sa.Column("content_hash", sa.Text),
 )
 raw_fingerprints = sa.Table(  # etl.warehouse.fingerprints: the raw rows each full-compare table was last loaded from
-    "raw_fingerprints", metadata,
-    sa.Column("table_name", sa.Text, primary_key=True), sa.Column("sources_hash", sa.Text),
-    sa.Column("version", sa.Text), sa.Column("data", sa.LargeBinary),
+    "raw_fingerprints",
+    metadata,
+    sa.Column("table_name", sa.Text, primary_key=True),
+    sa.Column("sources_hash", sa.Text),
+    sa.Column("version", sa.Text),
+    sa.Column("data", sa.LargeBinary),
 )
 rule_snapshots = sa.Table(  # etl.warehouse.snapshots: the large mirrors as the rules last read them
-    "rule_snapshots", metadata,
-    sa.Column("name", sa.Text, primary_key=True), sa.Column("run_id", sa.Integer),
-    sa.Column("version", sa.Text), sa.Column("data", sa.LargeBinary),
+    "rule_snapshots",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("version", sa.Text),
+    sa.Column("data", sa.LargeBinary),
 )
 quarantine = sa.Table(
-    "quarantine", metadata,
-    sa.Column("run_id", sa.Integer), sa.Column("source", sa.Text), sa.Column("table_name", sa.Text),
-    sa.Column("row_key", sa.Text), sa.Column("reason", sa.Text), sa.Column("payload", sa.Text),
+    "quarantine",
+    metadata,
+    sa.Column("run_id", sa.Integer),
+    sa.Column("source", sa.Text),
+    sa.Column("table_name", sa.Text),
+    sa.Column("row_key", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("payload", sa.Text),
 )
 
 # --- integrity -------------------------------------------------------------------------
 media_files = sa.Table(
-    "media_files", metadata,
-    sa.Column("clip_id", sa.Text, primary_key=True), sa.Column("file_path", sa.Text),
-    sa.Column("present", sa.SmallInteger), sa.Column("size_bytes", sa.BigInteger),
-    sa.Column("mtime_ns", sa.BigInteger), sa.Column("sha256_actual", sa.Text), sa.Column("checked_at", DT),
+    "media_files",
+    metadata,
+    sa.Column("clip_id", sa.Text, primary_key=True),
+    sa.Column("file_path", sa.Text),
+    sa.Column("present", sa.SmallInteger),
+    sa.Column("size_bytes", sa.BigInteger),
+    sa.Column("mtime_ns", sa.BigInteger),
+    sa.Column("sha256_actual", sa.Text),
+    sa.Column("checked_at", DT),
 )
 
 # --- derived at load: each officer's recorded time as merged runs (etl.warehouse.clip_runs) ----------
 clip_runs = sa.Table(
-    "clip_runs", metadata,
-    sa.Column("police_no", sa.Text, primary_key=True), sa.Column("runs", sa.Integer),
-    sa.Column("starts", sa.LargeBinary), sa.Column("ends", sa.LargeBinary),  # little-endian int64 epoch seconds
+    "clip_runs",
+    metadata,
+    sa.Column("police_no", sa.Text, primary_key=True),
+    sa.Column("runs", sa.Integer),
+    sa.Column("starts", sa.LargeBinary),
+    sa.Column("ends", sa.LargeBinary),  # little-endian int64 epoch seconds
 )
 
 clip_days = sa.Table(  # etl.warehouse.clip_days: clips per device and day
-    "clip_days", metadata,
-    sa.Column("device_sn", sa.Text, primary_key=True), sa.Column("day", sa.Text, primary_key=True),
-    sa.Column("clips", sa.Integer), sa.Column("last_start", DT),
+    "clip_days",
+    metadata,
+    sa.Column("device_sn", sa.Text, primary_key=True),
+    sa.Column("day", sa.Text, primary_key=True),
+    sa.Column("clips", sa.Integer),
+    sa.Column("last_start", DT),
 )
 
 # --- marts (rebuilt by each run, inside its transaction) --------------------------------
 event_coverage = sa.Table(
-    "event_coverage", metadata,
-    sa.Column("incident_no", sa.Text, primary_key=True), sa.Column("unit_code", sa.Text),
-    sa.Column("arrived_at", DT), sa.Column("ended_at", DT),
-    sa.Column("window_s", sa.Float), sa.Column("covered_s", sa.Float), sa.Column("covered_fraction", sa.Float),
+    "event_coverage",
+    metadata,
+    sa.Column("incident_no", sa.Text, primary_key=True),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("arrived_at", DT),
+    sa.Column("ended_at", DT),
+    sa.Column("window_s", sa.Float),
+    sa.Column("covered_s", sa.Float),
+    sa.Column("covered_fraction", sa.Float),
     sa.Column("gap_count", sa.Integer),
     sa.Column("status", sa.Text),  # full | partial | none | excused
     sa.Column("raw_status", sa.Text),  # full | partial | none before excuse
     sa.Column("cause", sa.Text),  # no_device | device_repair | not_recorded (none/partial only)
-    sa.Column("officers", sa.Integer), sa.Column("report_id", sa.Text),
+    sa.Column("officers", sa.Integer),
+    sa.Column("report_id", sa.Text),
 )
 event_gaps = sa.Table(
-    "event_gaps", metadata,
-    sa.Column("incident_no", sa.Text), sa.Column("gap_no", sa.Integer),
-    sa.Column("gap_start", DT), sa.Column("gap_end", DT), sa.Column("gap_s", sa.Float),
+    "event_gaps",
+    metadata,
+    sa.Column("incident_no", sa.Text),
+    sa.Column("gap_no", sa.Integer),
+    sa.Column("gap_start", DT),
+    sa.Column("gap_end", DT),
+    sa.Column("gap_s", sa.Float),
 )
 findings = sa.Table(
-    "findings", metadata,
+    "findings",
+    metadata,
     sa.Column("finding_id", sa.Integer, primary_key=True),
-    sa.Column("rule_id", sa.Text), sa.Column("article", sa.Text), sa.Column("unit_code", sa.Text),
-    sa.Column("case_no", sa.Text), sa.Column("action_id", sa.Text), sa.Column("doc_id", sa.Text),
-    sa.Column("incident_no", sa.Text), sa.Column("clip_id", sa.Text), sa.Column("device_sn", sa.Text),
-    sa.Column("log_id", sa.Text), sa.Column("police_no", sa.Text),
+    sa.Column("rule_id", sa.Text),
+    sa.Column("article", sa.Text),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("case_no", sa.Text),
+    sa.Column("action_id", sa.Text),
+    sa.Column("doc_id", sa.Text),
+    sa.Column("incident_no", sa.Text),
+    sa.Column("clip_id", sa.Text),
+    sa.Column("device_sn", sa.Text),
+    sa.Column("log_id", sa.Text),
+    sa.Column("police_no", sa.Text),
     sa.Column("doc_type", sa.Text),  # DOC-MISSING: the missing type
     sa.Column("window_id", sa.Text),  # WINDOW-CCTV
     sa.Column("occurred_at", DT),  # the time that assigns it to a period
     sa.Column("month", sa.Text),  # YYYY-MM of occurred_at (period assignment)
     sa.Column("cause", sa.Text),  # AV-NONE / AV-GAP cause hint
-    sa.Column("gap_start", DT), sa.Column("gap_end", DT), sa.Column("gap_s", sa.Float),
+    sa.Column("gap_start", DT),
+    sa.Column("gap_end", DT),
+    sa.Column("gap_s", sa.Float),
     sa.Column("detail", sa.Text),
 )
 metrics = sa.Table(
-    "metrics", metadata,
-    sa.Column("period", sa.Text), sa.Column("unit_code", sa.Text), sa.Column("metric_id", sa.Text),
-    sa.Column("numerator", sa.Float), sa.Column("denominator", sa.Float), sa.Column("value", sa.Float),
+    "metrics",
+    metadata,
+    sa.Column("period", sa.Text),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("metric_id", sa.Text),
+    sa.Column("numerator", sa.Float),
+    sa.Column("denominator", sa.Float),
+    sa.Column("value", sa.Float),
 )
 unit_scores = sa.Table(
-    "unit_scores", metadata,
-    sa.Column("scheme_id", sa.Text), sa.Column("scheme_version", sa.Text), sa.Column("active", sa.SmallInteger),
-    sa.Column("period", sa.Text), sa.Column("unit_code", sa.Text), sa.Column("unit_level", sa.Text),
-    sa.Column("total", sa.Float), sa.Column("grade", sa.Text), sa.Column("rank", sa.Integer),
+    "unit_scores",
+    metadata,
+    sa.Column("scheme_id", sa.Text),
+    sa.Column("scheme_version", sa.Text),
+    sa.Column("active", sa.SmallInteger),
+    sa.Column("period", sa.Text),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("unit_level", sa.Text),
+    sa.Column("total", sa.Float),
+    sa.Column("grade", sa.Text),
+    sa.Column("rank", sa.Integer),
     sa.Column("veto", sa.SmallInteger),
 )
 unit_item_scores = sa.Table(
-    "unit_item_scores", metadata,
-    sa.Column("scheme_id", sa.Text), sa.Column("scheme_version", sa.Text), sa.Column("active", sa.SmallInteger),
-    sa.Column("period", sa.Text), sa.Column("unit_code", sa.Text), sa.Column("item_id", sa.Text),
+    "unit_item_scores",
+    metadata,
+    sa.Column("scheme_id", sa.Text),
+    sa.Column("scheme_version", sa.Text),
+    sa.Column("active", sa.SmallInteger),
+    sa.Column("period", sa.Text),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("item_id", sa.Text),
     sa.Column("item_name", sa.Text),
-    sa.Column("points", sa.Float), sa.Column("objects", sa.Integer), sa.Column("clean", sa.Integer),
-    sa.Column("deductions", sa.Float), sa.Column("score", sa.Float),
+    sa.Column("points", sa.Float),
+    sa.Column("objects", sa.Integer),
+    sa.Column("clean", sa.Integer),
+    sa.Column("deductions", sa.Float),
+    sa.Column("score", sa.Float),
 )
 evaluation = sa.Table(
-    "evaluation", metadata,
-    sa.Column("run_id", sa.Integer), sa.Column("as_of", DT), sa.Column("data_as_of", DT),
-    sa.Column("scheme_id", sa.Text), sa.Column("scheme_version", sa.Text),
-    sa.Column("integrity_checked", sa.SmallInteger), sa.Column("computed_at", DT),
+    "evaluation",
+    metadata,
+    sa.Column("run_id", sa.Integer),
+    sa.Column("as_of", DT),
+    sa.Column("data_as_of", DT),
+    sa.Column("scheme_id", sa.Text),
+    sa.Column("scheme_version", sa.Text),
+    sa.Column("integrity_checked", sa.SmallInteger),
+    sa.Column("computed_at", DT),
 )
 
 # --- the dashboard's own audit log (append-only from the application) -------------------
 audit_log = sa.Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", DT), sa.Column("username", sa.Text), sa.Column("role", sa.Text), sa.Column("scope", sa.Text),
-    sa.Column("page", sa.Text), sa.Column("action", sa.Text), sa.Column("object", sa.Text), sa.Column("reason", sa.Text),
+    sa.Column("at", DT),
+    sa.Column("username", sa.Text),
+    sa.Column("role", sa.Text),
+    sa.Column("scope", sa.Text),
+    sa.Column("page", sa.Text),
+    sa.Column("action", sa.Text),
+    sa.Column("object", sa.Text),
+    sa.Column("reason", sa.Text),
 )
 
 for _t, _cols in {
@@ -230,8 +311,8 @@ def ensure_schema(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         for table, column in UNCOMPRESSED_BLOBS:
             storage = conn.exec_driver_sql(
-                "SELECT attstorage FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s",
-                (table, column)).scalar()
+                "SELECT attstorage FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s", (table, column)
+            ).scalar()
             if storage != "e":
                 conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL")
     for name, body in VIEWS.items():

@@ -7,7 +7,7 @@ read costs ~7 s of a daily run on SQLite, ~5 s on PostgreSQL, while a day
 changes a few thousand of those rows.  So each run keeps, per (table,
 columns, row filter) read, the rows it read as one Arrow IPC blob.  The next
 run takes the blob and reads from the mirror only the rows whose key the load
-touched (deleted or inserted; ``note``), putting them back in the read's
+touched (deleted or inserted; ``Snapshots.note``), putting them back in the read's
 order, so the frame is the one a whole read gives:
 - SQLite: rowid order (each row's ``rowid`` is kept in the blob);
 - PostgreSQL: key order in bytes (``order_by``: ``COLLATE "C"``, the order
@@ -17,7 +17,8 @@ order, so the frame is the one a whole read gives:
 A snapshot is used only where that holds (otherwise the table is read whole
 and its snapshot written anew):
 - SQLite or PostgreSQL warehouse, inside an ``etl run`` that tracks its load
-  (``track``);
+  (a ``Snapshots`` object, created by the pipeline and handed to the load and
+  to the rules' table reader);
 - the snapshot was written by the last successful run (``etl_runs``): a run
   without rules, or anything else between, leaves it out of date;
 - same ``VERSION`` and the same columns;
@@ -34,8 +35,6 @@ back with the mirrors they describe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -44,7 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.sources.contract import TABLES
-from etl.warehouse.db import key_in, param_mark
+from etl.warehouse.db import fetch, key_in, param_mark
 
 TABLE = "rule_snapshots"
 VERSION = "1"  # bump when the stored form or the frame it gives changes
@@ -62,109 +61,105 @@ KEPT = frozenset(
     }
 )
 MAX_DELTA = 100_000  # touched keys beyond which reading the table whole is the cheaper way
-_INFO = "etl_snapshots"
 _ROWID = "_rowid"
 _SEP = "\x1f"
 
 
-@dataclass
-class _Tracking:
-    tx: int  # id of the transaction this tracking belongs to
-    trusted_run: int | None  # snapshots written by this run are up to date at the start
-    run_id: int
-    touched: dict[str, list[tuple[np.ndarray, ...]] | None] = field(default_factory=dict)  # None: too many
-    # snapshots this run read or patched, written by ``finish``: a frame read whole (with _rowid) or a
-    # patched table; a frame is kept as read (copy-on-write: callers' edits do not reach it)
-    pending: dict[str, pd.DataFrame | pa.Table] = field(default_factory=dict)
+class Snapshots:
+    """The snapshots of one ``etl run``, the one interface to them: created by the pipeline in the run's
+    transaction (after its ``etl_runs`` row, before the load), told by the load which keys it touched
+    (``note``), asked by the rules' table reader for frames (``read``), written at the end (``finish``).
 
+    Without a ``Snapshots`` (a run without the pipeline: tests, benchmarks, the workbook) nothing is kept
+    and every table is read from its mirror."""
 
-def track(conn: Connection, run_id: int) -> None:
-    """Start tracking the mirror writes of this transaction (call before the load, after the etl_runs row)."""
-    from etl.warehouse.schema import etl_runs
+    def __init__(self, conn: Connection, run_id: int) -> None:
+        from etl.warehouse.schema import etl_runs
 
-    last = conn.execute(
-        sa.select(sa.func.max(etl_runs.c.run_id)).where((etl_runs.c.status == "ok") & (etl_runs.c.run_id != run_id))
-    ).scalar()
-    conn.info[_INFO] = _Tracking(id(conn.get_transaction()), last, run_id)
+        self.run_id = run_id
+        # snapshots written by the last successful run (or by this one) are up to date at the start
+        self.trusted_run: int | None = conn.execute(
+            sa.select(sa.func.max(etl_runs.c.run_id)).where((etl_runs.c.status == "ok") & (etl_runs.c.run_id != run_id))
+        ).scalar()
+        self.touched: dict[str, list[tuple[np.ndarray, ...]] | None] = {}  # None: too many
+        # snapshots this run read or patched, written by ``finish``: a frame read whole (with _rowid) or a
+        # patched table; a frame is kept as read (copy-on-write: callers' edits do not reach it)
+        self.pending: dict[str, pd.DataFrame | pa.Table] = {}
 
+    def note(self, table: str, keys: pd.DataFrame) -> None:
+        """The load deleted or inserted the rows of ``table`` with these keys (key columns of the contract)."""
+        if table not in KEPT or not len(keys):
+            return
+        seen = self.touched.get(table, [])
+        if seen is None:
+            return
+        if sum(len(k[0]) for k in seen) + len(keys) > MAX_DELTA:
+            self.touched[table] = None
+            return
+        seen.append(tuple(keys[c].astype(object).to_numpy() for c in TABLES[table].key))
+        self.touched[table] = seen
 
-def _tracking(conn: Connection) -> _Tracking | None:
-    t = conn.info.get(_INFO)
-    if t is None or t.tx != id(conn.get_transaction()):
-        return None
-    return t
+    def read(
+        self, conn: Connection, table: str, columns: list[str], select: str, dt_cols: set[str], where: str = ""
+    ) -> pd.DataFrame | None:
+        """The rows of mirror ``table`` matching ``where`` (``select``: its columns as the rules read them)
+        through their snapshot; None where snapshots do not apply (the caller reads the mirror).
 
+        ``where`` must depend on the row alone (not on the evaluation date or other tables), and the columns
+        must include the table's key."""
+        if table not in KEPT or conn.dialect.name not in ("sqlite", "postgresql"):
+            return None
+        if any(k not in columns for k in TABLES[table].key):  # cannot be patched (e.g. clip_runs' read of every clip)
+            return None
+        name = _name(table, columns, where)
+        mine = self.pending.get(name)
+        if mine is not None:  # read before in this run: as it was then (nothing writes mirrors after the load)
+            return mine[columns] if isinstance(mine, pd.DataFrame) else _frame(mine, columns)
+        cond = f" WHERE {where}" if where else ""
+        q = conn.dialect.identifier_preparer.quote
+        stored, current = self._stored(conn, name)
+        touched = [] if current else self.touched.get(table, [])  # read before in this run: patched already
+        if stored is not None and touched is not None:
+            tab = _patch(conn, table, stored, touched, select, dt_cols, columns, where) if touched else stored
+            if tab is not None and tab.num_rows == _count(conn, q(table) + cond):
+                if touched:
+                    self.pending[name] = tab
+                elif not current:
+                    p = param_mark(conn)
+                    conn.exec_driver_sql(f"UPDATE {TABLE} SET run_id = {p} WHERE name = {p}", (self.run_id, name))
+                return _frame(tab, columns)
+        df = _fetch(conn, table, select, cond, columns, dt_cols)
+        self.pending[name] = df.copy(deep=False)
+        return df[columns]
 
-def note(conn: Connection, table: str, keys: pd.DataFrame) -> None:
-    """The load deleted or inserted the rows of ``table`` with these keys (key columns of the contract)."""
-    t = _tracking(conn)
-    if t is None or table not in KEPT or not len(keys):
-        return
-    seen = t.touched.get(table, [])
-    if seen is None:
-        return
-    if sum(len(k[0]) for k in seen) + len(keys) > MAX_DELTA:
-        t.touched[table] = None
-        return
-    seen.append(tuple(keys[c].astype(object).to_numpy() for c in TABLES[table].key))
-    t.touched[table] = seen
+    def finish(self, conn: Connection) -> None:
+        """Write the snapshots this run read whole or patched, drop those it did not use (out of date from
+        now on).  Written here, after the rules, so that their cost (Arrow conversion, compression) is not
+        the rules' and each is written once."""
+        for name, kept in self.pending.items():
+            tab = _arrow(kept) if isinstance(kept, pd.DataFrame) else kept
+            if tab is None:  # values Arrow would not give back as they are: no snapshot
+                conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE name = {param_mark(conn)}", (name,))
+            else:
+                _write(conn, name, self.run_id, tab)
+        self.pending.clear()
+        if sa.inspect(conn).has_table(TABLE):
+            conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE run_id <> {param_mark(conn)}", (self.run_id,))
+
+    def _stored(self, conn: Connection, name: str) -> tuple[pa.Table | None, bool]:
+        """The snapshot ``name`` where it may be used, and whether this run wrote it already (nothing to patch)."""
+        p = param_mark(conn)
+        row = conn.exec_driver_sql(f"SELECT run_id, version, data FROM {TABLE} WHERE name = {p}", (name,)).first()
+        if row is None or row[0] not in (self.trusted_run, self.run_id) or row[1] != VERSION or row[2] is None:
+            return None, False
+        try:
+            return pa.ipc.open_stream(pa.py_buffer(row[2])).read_all(), row[0] == self.run_id
+        except (pa.ArrowInvalid, OSError):
+            return None, False
 
 
 def _name(table: str, columns: list[str], where: str) -> str:
     return f"{table}:{','.join(columns)}" + (f"|{where}" if where else "")
-
-
-def read(
-    conn: Connection, table: str, columns: list[str], select: str, dt_cols: set[str], where: str = ""
-) -> pd.DataFrame | None:
-    """The rows of mirror ``table`` matching ``where`` (``select``: its columns as the rules read them) through
-    their snapshot; None where snapshots do not apply (the caller reads the mirror).
-
-    ``where`` must depend on the row alone (not on the evaluation date or other tables), and the columns
-    must include the table's key."""
-    t = _tracking(conn)
-    if t is None or table not in KEPT or conn.dialect.name not in ("sqlite", "postgresql"):
-        return None
-    if any(k not in columns for k in TABLES[table].key):  # cannot be patched (e.g. clip_runs' read of every clip)
-        return None
-    name = _name(table, columns, where)
-    mine = t.pending.get(name)
-    if mine is not None:  # read before in this run: as it was then (nothing writes mirrors after the load)
-        return mine[columns] if isinstance(mine, pd.DataFrame) else _frame(mine, columns)
-    cond = f" WHERE {where}" if where else ""
-    q = conn.dialect.identifier_preparer.quote
-    stored, current = _stored(conn, name, t)
-    touched = [] if current else t.touched.get(table, [])  # read before in this run: patched already
-    if stored is not None and touched is not None:
-        tab = _patch(conn, table, stored, touched, select, dt_cols, columns, where) if touched else stored
-        if tab is not None and tab.num_rows == _count(conn, q(table) + cond):
-            if touched:
-                t.pending[name] = tab
-            elif not current:
-                p = param_mark(conn)
-                conn.exec_driver_sql(f"UPDATE {TABLE} SET run_id = {p} WHERE name = {p}", (t.run_id, name))
-            return _frame(tab, columns)
-    df = _fetch(conn, table, select, cond, columns, dt_cols)
-    t.pending[name] = df.copy(deep=False)
-    return df[columns]
-
-
-def finish(conn: Connection) -> None:
-    """Write the snapshots this run read whole or patched, drop those it did not use (out of date from now
-    on).  Written here, after the rules, so that their cost (Arrow conversion, compression) is not the
-    rules' and each is written once."""
-    t = _tracking(conn)
-    if t is None:
-        return
-    for name, kept in t.pending.items():
-        tab = _arrow(kept) if isinstance(kept, pd.DataFrame) else kept
-        if tab is None:  # values Arrow would not give back as they are: no snapshot
-            conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE name = {param_mark(conn)}", (name,))
-        else:
-            _write(conn, name, t.run_id, tab)
-    t.pending.clear()
-    if sa.inspect(conn).has_table(TABLE):
-        conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE run_id <> {param_mark(conn)}", (t.run_id,))
 
 
 def order_by(conn: Connection, table: str) -> str:
@@ -178,10 +173,8 @@ def order_by(conn: Connection, table: str) -> str:
 
 
 def _fetch(conn: Connection, table: str, select: str, cond: str, columns: list[str], dt_cols: set[str]) -> pd.DataFrame:
-    """The rows matching ``cond`` (' WHERE ...' or '') in a snapshot's order: ``etl.rules.base.fetch`` of
-    ``columns``, led by ``_rowid`` on SQLite (imported here: etl.rules.base imports this module)."""
-    from etl.rules.base import fetch
-
+    """The rows matching ``cond`` (' WHERE ...' or '') in a snapshot's order: ``etl.warehouse.db.fetch`` of
+    ``columns``, led by ``_rowid`` on SQLite."""
     q = conn.dialect.identifier_preparer.quote
     if conn.dialect.name == "sqlite":
         sql = f"SELECT rowid, {select} FROM {q(table)}{cond} ORDER BY rowid"
@@ -191,18 +184,6 @@ def _fetch(conn: Connection, table: str, select: str, cond: str, columns: list[s
 
 def _count(conn: Connection, rows: str) -> int:
     return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {rows}").scalar())
-
-
-def _stored(conn: Connection, name: str, t: _Tracking) -> tuple[pa.Table | None, bool]:
-    """The snapshot ``name`` where it may be used, and whether this run wrote it already (nothing to patch)."""
-    p = param_mark(conn)
-    row = conn.exec_driver_sql(f"SELECT run_id, version, data FROM {TABLE} WHERE name = {p}", (name,)).first()
-    if row is None or row[0] not in (t.trusted_run, t.run_id) or row[1] != VERSION or row[2] is None:
-        return None, False
-    try:
-        return pa.ipc.open_stream(pa.py_buffer(row[2])).read_all(), row[0] == t.run_id
-    except (pa.ArrowInvalid, OSError):
-        return None, False
 
 
 def _write(conn: Connection, name: str, run_id: int, tab: pa.Table) -> None:

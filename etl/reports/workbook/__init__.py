@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from etl.errors import EtlError
 from etl.reports.workbook import data, details, sheets
 from etl.reports.workbook.xlsx import splice_rows, stable_zip
+from etl.scoring import schemes
 from etl.warehouse.db import TS_FORMAT, make_engine, warehouse_url
 
 __all__ = ["build_workbook", "assess_cli", "WorkbookStats"]
@@ -160,12 +161,12 @@ def _build_conn(
     units = data.read_units(conn)
     scope, scope_label = data.resolve_scope(units, unit_code, allowed_scope)
 
-    scheme = details.load_scheme(scheme_file) if scheme_file is not None else None
+    scheme = schemes.load_scheme(scheme_file) if scheme_file is not None else None
     if scheme is not None:
         scheme_id = scheme["id"]
     scores, items, sid, version = data.read_scores(conn, per, scope, scheme_id, scheme["version"] if scheme else None)
     if scheme is None:
-        scheme = details.scheme_for(sid, config_dir)
+        scheme = schemes.scheme_for(sid, config_dir)
     item_order = [(it["id"], it["name"], float(it["points"])) for it in scheme["items"]]
 
     evaluation = data.read_evaluation(conn)

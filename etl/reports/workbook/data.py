@@ -7,75 +7,21 @@ period-restricted query because a city has only a few hundred units.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import datetime
-
 import pandas as pd
 from sqlalchemy.engine import Connection
 
 from etl.errors import EtlError
+from etl.periods import Period
+from etl.periods import parse as parse_period  # noqa: F401 - data.parse_period: the builder, bench/workbook.py
+from etl.scoring.lost_points import level_name
 from etl.scoring.metrics import month_sql
-from etl.scoring.scores import level_name
-from etl.warehouse.db import TS_FORMAT, read_df
-from etl.warehouse.scope import ancestors_map, scope_of, scope_pairs
+from etl.times import ts_param, ts_text
+from etl.vocabulary import LEVEL_ORDER
+from etl.warehouse.db import read_df
+from etl.warehouse.scope import ancestors_map, check_unit, roots, scope_of, scope_pairs
 
-LEVEL_ORDER = {"city": 0, "county": 1, "station": 2}
-LEVEL_NAMES = {"city": "市局", "county": "县（区）局", "station": "基层所队"}
-PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
-
-
-# --- periods ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    code: str  # '2026', '2026-Q3', '2026-07'
-    months: tuple[str, ...]  # 'YYYY-MM' it covers
-    start: datetime  # inclusive
-    end: datetime  # exclusive
-
-    @property
-    def label(self) -> str:
-        y = self.code[:4]
-        if len(self.code) == 4:
-            return f"{y}年度"
-        if "Q" in self.code:
-            return f"{y}年第{self.code[-1]}季度"
-        return f"{y}年{int(self.code[5:7])}月"
-
-
-def parse_period(code: str) -> Period:
-    """'2026' (year), '2026-Q3' (quarter) or '2026-07' (month); anything else is a user error."""
-    m = PERIOD_RE.match((code or "").strip())
-    if not m:
-        raise EtlError(f"考评期间格式应为 2026、2026-Q3 或 2026-07：{code}")
-    year = int(m.group(1))
-    if m.group(2):
-        first, count = int(m.group(2)), 1
-    elif m.group(3):
-        first, count = 3 * int(m.group(3)) - 2, 3
-    else:
-        first, count = 1, 12
-    months = tuple(f"{year:04d}-{mm:02d}" for mm in range(first, first + count))
-    last = first + count
-    end = datetime(year + 1, 1, 1) if last > 12 else datetime(year, last, 1)
-    return Period(code.strip(), months, datetime(year, first, 1), end)
-
-
-def ts_param(conn: Connection, value: datetime) -> object:
-    """A datetime bound parameter: text on SQLite (stored as text), datetime elsewhere."""
-    return value.strftime(TS_FORMAT) if conn.dialect.name == "sqlite" else value
-
-
-def fmt_ts(value: object) -> str | None:
-    """'YYYY-MM-DD HH:MM:SS' of a datetime value or text; None for null."""
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
-        return None
-    if isinstance(value, str):
-        return value[:19]
-    ts = pd.Timestamp(value)
-    return None if pd.isna(ts) else ts.strftime(TS_FORMAT)
+# Periods (etl.periods), timestamps (etl.times), level words (etl.vocabulary) and unit scope
+# (etl.warehouse.scope) each have one implementation; this module only reads the warehouse.
 
 
 # --- units and scope ------------------------------------------------------------------------------
@@ -90,12 +36,12 @@ def read_units(conn: Connection) -> pd.DataFrame:
 
 
 def resolve_scope(units: pd.DataFrame, unit_code: str | None, allowed_scope: set[str] | None) -> tuple[set[str], str]:
-    """The unit codes in scope and a Chinese label; enforces a unit administrator's scope."""
-    if allowed_scope is not None and (unit_code is None or unit_code not in allowed_scope):
-        raise PermissionError(f"无权导出该范围的考评表：{unit_code or '全市'}")
+    """The unit codes in scope and a Chinese label; enforces a unit administrator's scope (ScopeError, a
+    PermissionError, from ``etl.warehouse.scope.check_unit``)."""
+    check_unit(allowed_scope, unit_code, f"无权导出该范围的考评表：{unit_code or '全市'}")  # ScopeError
     if unit_code is None:
-        roots = units[units["parent_code"].isna() | ~units["parent_code"].isin(units["unit_code"])]
-        names = "、".join(roots["name"].astype(str)) or "全市"
+        top = set(roots(units))
+        names = "、".join(units.loc[units["unit_code"].isin(top), "name"].astype(str)) or "全市"
         return set(units["unit_code"].astype(str)), f"全市（{names}）"
     if unit_code not in set(units["unit_code"]):
         raise EtlError(f"未知单位代码：{unit_code}")
@@ -104,7 +50,7 @@ def resolve_scope(units: pd.DataFrame, unit_code: str | None, allowed_scope: set
 
 
 def unit_levels(units: pd.DataFrame) -> dict[str, str]:
-    """unit_code -> level, named as the lost points' level columns are (etl.scoring.scores.level_name)."""
+    """unit_code -> level, named as the lost points' level columns are (etl.scoring.lost_points.level_name)."""
     return dict(zip(units["unit_code"].astype(str), units["level"].map(level_name), strict=True))
 
 
@@ -177,16 +123,16 @@ def read_evaluation(conn: Connection) -> dict:
     ev = read_df(conn, "SELECT run_id, as_of, data_as_of, computed_at FROM evaluation")
     out = {"as_of": None, "data_as_of": None}
     if not ev.empty:
-        ev = ev.assign(_k=ev["computed_at"].map(lambda v: fmt_ts(v) or ""), _r=ev["run_id"].fillna(-1)).sort_values(
+        ev = ev.assign(_k=ev["computed_at"].map(lambda v: ts_text(v) or ""), _r=ev["run_id"].fillna(-1)).sort_values(
             ["_k", "_r"]
         )
         last = ev.iloc[-1]
-        out["as_of"], out["data_as_of"] = fmt_ts(last["as_of"]), fmt_ts(last["data_as_of"])
+        out["as_of"], out["data_as_of"] = ts_text(last["as_of"]), ts_text(last["data_as_of"])
     if out["data_as_of"] is None or out["as_of"] is None:
         runs = read_df(conn, "SELECT run_id, ended_at, as_of FROM etl_runs WHERE status = 'ok' ORDER BY run_id")
         if not runs.empty:
-            out["as_of"] = out["as_of"] or fmt_ts(runs["as_of"].iloc[-1])
-            out["data_as_of"] = out["data_as_of"] or fmt_ts(runs["ended_at"].iloc[-1])
+            out["as_of"] = out["as_of"] or ts_text(runs["as_of"].iloc[-1])
+            out["data_as_of"] = out["data_as_of"] or ts_text(runs["ended_at"].iloc[-1])
     return out
 
 
@@ -240,7 +186,7 @@ def read_devices(conn: Connection, period: Period, scope: set[str]) -> pd.DataFr
         WHERE a.to_at IS NULL""",
     )
     if not asg.empty:
-        asg["from_at"] = asg["from_at"].map(fmt_ts)
+        asg["from_at"] = asg["from_at"].map(ts_text)
         asg = asg.sort_values(["device_sn", "from_at", "police_no"]).drop_duplicates("device_sn", keep="last")
     else:
         asg = pd.DataFrame(columns=["device_sn", "police_no", "from_at", "holder_name"])
@@ -253,5 +199,5 @@ def read_devices(conn: Connection, period: Period, scope: set[str]) -> pd.DataFr
     )
     dev = dev.merge(asg, on="device_sn", how="left").merge(clips, on="device_sn", how="left")
     dev["clips"] = dev["clips"].fillna(0).astype(int)
-    dev["status_since"] = dev["status_since"].map(fmt_ts)
+    dev["status_since"] = dev["status_since"].map(ts_text)
     return dev.sort_values(["unit_code", "device_sn"], ignore_index=True)

@@ -1,7 +1,7 @@
 """扣分明细: every lost point of every scored unit and item, traced to objects and findings.
 
 Which object cost how many points is decided in one place, the scoring step:
-``etl.scoring.scores.lost_points_by_level_detail`` returns one row per finding
+``etl.scoring.lost_points.lost_points_by_level_detail`` returns one row per finding
 behind a lost point with the points it costs each scored unit above it, by
 level (a rate item's unclean object costs points ÷ objects *of that unit*,
 shared by its findings; a deduction its configured points; a veto finding its
@@ -32,9 +32,9 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.errors import ConfigError
 from etl.rules.keys import RULES
-from etl.scoring import scores as scoring
+from etl.scoring import lost_points as scoring
+from etl.scoring.schemes import OBJECT_KINDS
 
 DETAIL_COLUMNS = ["owner_unit", "item_id", "item_name", "rule_id", "article", "object", "occurred_at", "detail"]
 KEY_LABELS = {
@@ -76,26 +76,6 @@ _POS = {c: i for i, c in enumerate(FINDING_COLUMNS)}
 _RULE, _ARTICLE, _AT, _DETAIL = (_POS[c] for c in ("rule_id", "article", "occurred_at", "detail"))
 
 
-# --- scheme -----------------------------------------------------------------------------------------
-
-
-def scheme_path(scheme_id: str, config_dir: Path | None = None) -> Path:
-    base = Path(config_dir) if config_dir else Path(__file__).resolve().parents[3] / "config"
-    return base / "schemes" / f"{scheme_id}.yaml"
-
-
-def load_scheme(path: Path) -> dict:
-    """A scheme file, validated by the scoring step (its ``id`` is the field or the file stem)."""
-    return scoring.load_scheme(path)
-
-
-def scheme_for(scheme_id: str, config_dir: Path | None = None) -> dict:
-    path = scheme_path(scheme_id, config_dir)
-    if not path.exists():
-        raise ConfigError(f"找不到考评方案文件：{path}（得分表中的方案 {scheme_id}）")
-    return load_scheme(path)
-
-
 # --- the lost points (scoring) and their presentation ---------------------------------------------------
 
 
@@ -113,7 +93,7 @@ def lost_points(
     metrics: pd.DataFrame,
     config_dir: Path | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The scoring step's rows and levels (see ``etl.scoring.scores.lost_points_by_level``) explaining the stored
+    """The scoring step's rows and levels (see ``etl.scoring.lost_points.lost_points_by_level``) explaining the stored
     item scores ``items`` of ``scope_units``."""
     return scoring.lost_points_by_level_detail(
         conn, period, sorted(scope_units), scheme, items, metrics, config_dir=config_dir
@@ -191,7 +171,7 @@ def present(
             metrics["unit_code"], metrics["metric_id"], metrics["numerator"], metrics["denominator"], strict=True
         )
     }
-    kinds = scoring.OBJECT_KINDS
+    kinds = OBJECT_KINDS
     rows: list[tuple] = []  # owner, item, rule, article, object, occurred_at, detail, then unit/lost per level
     objects: dict[tuple, list] = {}  # (item, kind, object key, owner) -> its rows (rule, finding, unit/lost...)
     data = [_values(lost[c]) for c in scoring.BY_LEVEL_COLUMNS + level_columns(levels)]
@@ -229,7 +209,7 @@ def present(
 
 def _object_row(item: str, kind: str, key: object, owner: str, fs: list, nl: int) -> tuple:
     """One unclean object: its findings (earliest first) joined, the points it cost each level summed."""
-    own_key = scoring.OBJECT_KINDS[kind][1]
+    own_key = OBJECT_KINDS[kind][1]
     label = f"{KEY_LABELS[own_key]} {key}"
     if len(fs) == 1:
         rule, f, lv = fs[0]

@@ -17,7 +17,6 @@ from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from etl.errors import EtlError
-from etl.reports.workbook.data import LEVEL_NAMES
 from etl.reports.workbook.xlsx import (
     BODY_FONT,
     BORDER,
@@ -38,6 +37,7 @@ from etl.reports.workbook.xlsx import (
     setup_print,
     write_header,
 )
+from etl.vocabulary import COVERAGE_STATUS, level_label
 
 TITLE = "长治市公安机关行政执法全过程记录考评表"
 EXCEL_MAX_ROWS = 1_048_576
@@ -153,7 +153,7 @@ def summary_rows(df: pd.DataFrame, item_order: Sequence[tuple[str, str, float]])
     for r in df.to_dict("records"):
         rows.append(
             (
-                LEVEL_NAMES.get(r.get("unit_level"), r.get("unit_level")),
+                level_label(r.get("unit_level")),
                 r["unit_code"],
                 _none(r.get("name")),
                 *[_none(r.get(item_id)) for item_id, _, _ in item_order],
@@ -253,7 +253,7 @@ DETAIL_TEXT_COLS = [
 def detail_columns(levels: Sequence[str]) -> list[Col]:
     """扣分明细's columns: the text columns, then the points lost at each level of the scope, lowest first."""
     return DETAIL_TEXT_COLS + [
-        Col(f"{LEVEL_NAMES.get(lv, lv)}\n扣分", "pts", min_width=9, max_width=13, wrap=True) for lv in levels
+        Col(f"{level_label(lv)}\n扣分", "pts", min_width=9, max_width=13, wrap=True) for lv in levels
     ]
 
 
@@ -292,10 +292,10 @@ COVERAGE_COLS = [
     Col("单位（含下级）", min_width=16, max_width=30),
     Col("月份", min_width=9),
     Col("现场执法事件", "int", min_width=12),
-    Col("全程记录", "int", min_width=10),
-    Col("已报备中断", "int", min_width=10),
-    Col("部分记录", "int", min_width=10),
-    Col("未记录", "int", min_width=8),
+    Col(COVERAGE_STATUS["full"], "int", min_width=10),
+    Col(COVERAGE_STATUS["excused"], "int", min_width=10),
+    Col(COVERAGE_STATUS["partial"], "int", min_width=10),
+    Col(COVERAGE_STATUS["none"], "int", min_width=8),
     Col("全程记录率", "pct", min_width=11),
 ]
 

@@ -1,0 +1,103 @@
+"""The evaluation of an ``etl run``: the regulation's checks, one step after another (shared/spec/rules.md).
+
+``evaluate`` is the one entry the pipeline calls, inside the run's transaction,
+after loading and the integrity check.  It reads top to bottom; every step
+takes what it needs as arguments and returns what it produces, nothing is
+handed over behind the steps' backs:
+
+1. coverage: each officer's merged clip runs (``etl.warehouse.clip_runs``) ->
+   ``event_coverage``, ``event_gaps``;
+2. findings: the runs and the coverage, and the clips per device and month
+   (``etl.warehouse.clip_days.per_month``, read once here and shared by
+   EQUIP-IDLE, the metrics and the scores) -> ``findings``, plus the months
+   of the data and the access records it read;
+3. metrics: the data months (what the findings step found, with the clips'
+   months; computed once here) and the clips per month -> ``metrics``;
+4. scores: the access records, the clips per month and the data months ->
+   ``unit_scores``, ``unit_item_scores``, ``evaluation``;
+5. snapshots: the large mirrors as the rules read them, kept for the next
+   run (``etl.warehouse.snapshots``).
+
+Each step called alone (tests, benchmarks) without those arguments reads the
+warehouse itself.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Connection
+
+from etl.rules import config, coverage, findings
+from etl.scoring import metrics, scores
+from etl.sources.contract import TABLES
+from etl.warehouse import clip_days, clip_runs
+from etl.warehouse.db import refresh_statistics
+from etl.warehouse.snapshots import Snapshots
+
+
+def evaluate(
+    conn: Connection,
+    *,
+    as_of: datetime,
+    integrity_checked: bool,
+    run_id: int | None = None,
+    config_dir: Path | str | None = None,
+    snapshots: Snapshots | None = None,
+) -> dict:
+    """Rebuild event_coverage, event_gaps, findings, metrics, unit_scores, unit_item_scores, evaluation.
+
+    ``snapshots``: the run's (created by the pipeline before the load); written at the end.  Returns
+    {"findings": findings per rule id, "timings": seconds per step}.
+    """
+    cfg = config.load(config_dir)
+    timings: dict[str, float] = {}
+    refresh_statistics(conn, [*TABLES, "media_files"])
+
+    t = time.perf_counter()
+    runs = clip_runs.read(conn)
+    cov = coverage.compute(conn, as_of, cfg, runs=runs, snapshots=snapshots)
+    timings["coverage"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    clip_months = clip_days.per_month(conn, as_of)
+    found = findings.compute(
+        conn,
+        as_of,
+        cfg,
+        integrity_checked=integrity_checked,
+        runs=runs,
+        coverage=cov,
+        clip_months=clip_months,
+        snapshots=snapshots,
+    )
+    counts, found_months, access = found.counts, found.months, found.access
+    del runs, cov, found  # the findings frame and the rules' tables are not needed further
+    refresh_statistics(conn, ["event_coverage", "event_gaps", "findings"])
+    timings["rules"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    months = metrics.data_months(conn, as_of, found=found_months, clip_months=clip_months)
+    metrics.compute(conn, as_of, cfg, months=months, clip_months=clip_months)
+    timings["metrics"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    scores.compute(
+        conn,
+        as_of,
+        cfg,
+        run_id=run_id,
+        integrity_checked=integrity_checked,
+        access=access,
+        clip_months=clip_months,
+        months=months,
+    )
+    timings["scores"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    if snapshots is not None:
+        snapshots.finish(conn)  # the mirrors as read here, kept for the next run
+    timings["snapshots"] = time.perf_counter() - t
+    return {"findings": counts, "timings": timings}

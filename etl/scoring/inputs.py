@@ -1,0 +1,361 @@
+"""What the scoring reads (rules.md "Assessment"): ``Inputs`` and the warehouse queries behind them.
+
+Objects are counted per owning unit and month in SQL (one statement per object
+kind, ``_kind_sql``); only findings and small tables come into memory whole.
+Two frames the earlier steps of the same run already hold can be handed in
+instead of being read again (``load_inputs(access=..., clip_months=..., months=...)``):
+the access rules' record frame, the per-device-month clip pass and the data months.
+
+Periods and objects (decisions where rules.md leaves room):
+  * An object with a period time (event arrived_at, action started_at, case
+    registered_at, clip started_at, access ``at``) belongs to the month of that
+    time; objects after the evaluation date are left out.  An access record
+    without ``at`` belongs to the evaluation date's month.
+  * Findings are matched to objects by the object's key only (an EQUIP-LEDGER
+    finding about a device of another unit makes that device unclean); case
+    findings through their case_no, else their action's or document's case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from etl.scoring import metrics as M
+from etl.scoring.schemes import OBJECT_KINDS
+from etl.times import ts_param
+from etl.warehouse.db import read_df
+
+TIMED_KINDS = [k for k in OBJECT_KINDS if k != "devices"]
+# Rules whose findings are written from the clip itself (etl.rules.media._clip_frame): clip_id, the clip's
+# device_sn and its started_at as occurred_at.
+CLIP_FINDING_RULES = frozenset({"INTEGRITY-HASH", "INTEGRITY-MISSING", "INTEGRITY-DELETED", "UPLOAD-LATE"})
+COUNT_COLUMNS = ["kind", "unit_code", "month", "n"]
+MATCH_COLUMNS = ["kind", "object_key", "unit_code", "month", "finding_id", "rule_id"]
+METRIC_COLUMNS = ["period", "unit_code", "metric_id", "numerator", "denominator", "value"]
+
+
+@dataclass
+class Inputs:
+    """Everything the pure scoring needs, independent of the database.
+
+    units            unit_code, parent_code, level
+    months           data months 'YYYY-MM'
+    object_counts    kind, unit_code, month, n             (timed kinds, per owning unit and month)
+    object_findings  kind, object_key, unit_code, month, finding_id, rule_id
+                     (findings matched to timed objects; unit/month are the object's)
+    devices          device_sn, unit_code, status, status_since
+    findings         finding_id, rule_id, unit_code, month, device_sn
+                     (findings of device rules, deductions and vetoes)
+    metrics          period, unit_code, metric_id, numerator, denominator, value (scope level)
+    """
+
+    units: pd.DataFrame
+    months: list[str]
+    object_counts: pd.DataFrame
+    object_findings: pd.DataFrame
+    devices: pd.DataFrame
+    findings: pd.DataFrame
+    metrics: pd.DataFrame
+
+
+def _kind_sql(kind: str) -> tuple[str, str, str, str, str, str]:
+    """(base table, joins, object key, owning unit, period time, extra condition) of a timed kind."""
+    return {
+        "onsite_events": ("event_coverage o", "", "o.incident_no", "o.unit_code", "o.arrived_at", ""),
+        "av_actions": (
+            "case_actions o",
+            "JOIN cases c ON c.case_no = o.case_no",
+            "o.action_id",
+            "c.unit_code",
+            "o.started_at",
+            "AND o.action_type IN :av_types",
+        ),
+        "cases_with_actions": (
+            "cases o",
+            "",
+            "o.case_no",
+            "o.unit_code",
+            "o.registered_at",
+            "AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = o.case_no)",
+        ),
+        "cases": ("cases o", "", "o.case_no", "o.unit_code", "o.registered_at", ""),
+        "clips": (
+            "clips o",
+            "JOIN devices d ON d.device_sn = o.device_sn",
+            "o.clip_id",
+            "d.unit_code",
+            "o.started_at",
+            "",
+        ),
+        "access_records": (
+            "access_log o",
+            "JOIN clips c ON c.clip_id = o.clip_id JOIN devices d ON d.device_sn = c.device_sn",
+            "o.log_id",
+            "d.unit_code",
+            "COALESCE(o.at, :as_of)",
+            "",
+        ),
+    }[kind]
+
+
+def _match_sql(kind: str, base: str, joins: str, key: str) -> str:
+    """FROM clause matching findings of :rules to ``kind`` objects, driven by the findings (index lookups).
+
+    Case findings are matched through their case_no, else their action's or document's case."""
+    if OBJECT_KINDS[kind][1] == "case_no":
+        return f"""findings f LEFT JOIN case_actions fa ON fa.action_id = f.action_id
+                   LEFT JOIN case_documents fd ON fd.doc_id = f.doc_id
+                   JOIN {base} ON {key} = COALESCE(f.case_no, fa.case_no, fd.case_no) {joins}"""
+    return f"findings f JOIN {base} ON {key} = f.{OBJECT_KINDS[kind][1]} {joins}"
+
+
+def _text(sql: str, *expanding: str) -> sa.TextClause:
+    return sa.text(sql).bindparams(*[sa.bindparam(n, expanding=True) for n in expanding])
+
+
+def _kind_sql(kind: str) -> tuple[str, str, str, str, str, str]:
+    """(base table, joins, object key, owning unit, period time, extra condition) of a timed kind."""
+    return {
+        "onsite_events": ("event_coverage o", "", "o.incident_no", "o.unit_code", "o.arrived_at", ""),
+        "av_actions": (
+            "case_actions o",
+            "JOIN cases c ON c.case_no = o.case_no",
+            "o.action_id",
+            "c.unit_code",
+            "o.started_at",
+            "AND o.action_type IN :av_types",
+        ),
+        "cases_with_actions": (
+            "cases o",
+            "",
+            "o.case_no",
+            "o.unit_code",
+            "o.registered_at",
+            "AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = o.case_no)",
+        ),
+        "cases": ("cases o", "", "o.case_no", "o.unit_code", "o.registered_at", ""),
+        "clips": (
+            "clips o",
+            "JOIN devices d ON d.device_sn = o.device_sn",
+            "o.clip_id",
+            "d.unit_code",
+            "o.started_at",
+            "",
+        ),
+        "access_records": (
+            "access_log o",
+            "JOIN clips c ON c.clip_id = o.clip_id JOIN devices d ON d.device_sn = c.device_sn",
+            "o.log_id",
+            "d.unit_code",
+            "COALESCE(o.at, :as_of)",
+            "",
+        ),
+    }[kind]
+
+
+def _match_sql(kind: str, base: str, joins: str, key: str) -> str:
+    """FROM clause matching findings of :rules to ``kind`` objects, driven by the findings (index lookups).
+
+    Case findings are matched through their case_no, else their action's or document's case."""
+    if OBJECT_KINDS[kind][1] == "case_no":
+        return f"""findings f LEFT JOIN case_actions fa ON fa.action_id = f.action_id
+                   LEFT JOIN case_documents fd ON fd.doc_id = f.doc_id
+                   JOIN {base} ON {key} = COALESCE(f.case_no, fa.case_no, fd.case_no) {joins}"""
+    return f"findings f JOIN {base} ON {key} = f.{OBJECT_KINDS[kind][1]} {joins}"
+
+
+def _text(sql: str, *expanding: str) -> sa.TextClause:
+    return sa.text(sql).bindparams(*[sa.bindparam(n, expanding=True) for n in expanding])
+
+
+def access_counts(access: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """unit_code, month, n: the access records per owning unit and month, from the frame the access rules read
+    (``etl.rules.media._access``: records up to the evaluation date or without time, ``at`` in epoch seconds,
+    with the unit owning the clip's device, null where the clip or device is unknown), so that ``load_inputs``
+    does not join every record to the clip table again.  A record without time counts in the evaluation month."""
+    known = access[access["unit_code"].notna()]
+    at = known["at"].to_numpy(dtype=np.float64)
+    month = pd.to_datetime(np.where(np.isnan(at), M.as_of_seconds(as_of), at), unit="s").strftime("%Y-%m")
+    return (
+        pd.DataFrame({"unit_code": known["unit_code"].to_numpy(dtype=object), "month": month.to_numpy(object)})
+        .groupby(["unit_code", "month"], as_index=False)
+        .size()
+        .rename(columns={"size": "n"})
+    )
+
+
+def av_action_types(cfg: dict) -> list[str]:
+    return sorted(code for code, spec in cfg["actions"].items() if spec.get("av"))
+
+
+def load_inputs(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    schemes: list[dict],
+    *,
+    access: pd.DataFrame | None = None,
+    clip_months: pd.DataFrame | None = None,
+    months: list[str] | None = None,
+) -> Inputs:
+    """Read the warehouse (counts aggregated in SQL; only findings and small tables come in whole).
+
+    ``access``: the access rules' record frame of this evaluation (see ``access_counts``), else the records
+    are counted in SQL.  ``clip_months``: ``metrics.clip_months(conn, as_of)`` when the caller holds it, else
+    it is read here if a scheme scores clips.  ``months``: ``metrics.data_months`` of this evaluation when the
+    caller holds it (the metrics step computed it), else computed here."""
+    p = {"as_of": ts_param(conn, as_of), "av_types": av_action_types(cfg) or ["-"]}
+    items = [it for s in schemes for it in s["items"]]
+    if clip_months is None and (months is None or any(it["objects"] == "clips" for it in items)):
+        clip_months = M.clip_months(conn, as_of)  # read once, for the clip counts and the data months
+    counts, matched = [], []
+    devices = read_df(
+        conn, "SELECT device_sn, unit_code, status, status_since FROM devices", parse_dates=["status_since"]
+    )
+    for kind in TIMED_KINDS:
+        used = [it for it in items if it["objects"] == kind]
+        if not used:
+            continue
+        base, joins, key, unit, t, extra = _kind_sql(kind)
+        month = M.month_sql(conn, t)
+        exp = ("av_types",) if ":av_types" in extra else ()
+        if kind == "clips":  # the shared per-device-month pass of the metrics step, not another scan
+            cd = clip_months.merge(devices[["device_sn", "unit_code"]], on="device_sn")
+            c = cd.groupby(["unit_code", "month"], as_index=False)["clips"].sum().rename(columns={"clips": "n"})
+        elif kind == "access_records" and access is not None:
+            c = access_counts(access, as_of)  # from the frame the access rules read
+        else:
+            c = read_df(
+                conn,
+                _text(
+                    f"""SELECT {unit} AS unit_code, {month} AS month, COUNT(*) AS n FROM {base} {joins}
+                                    WHERE {t} <= :as_of {extra} GROUP BY {unit}, {month}""",
+                    *exp,
+                ),
+                {k: v for k, v in p.items() if k == "as_of" or k in exp},
+            )
+        counts.append(c.assign(kind=kind))
+        rules = sorted({r for it in used for r in it["rules"]})
+        own = [r for r in rules if r in CLIP_FINDING_RULES] if kind == "clips" else []
+        if own:  # these findings carry their clip's device and start: no look-up into the clip table
+            fm = M.month_sql(conn, "f.occurred_at")
+            f = read_df(
+                conn,
+                _text(
+                    f"""
+                SELECT f.clip_id AS object_key, d.unit_code AS unit_code, {fm} AS month, f.finding_id, f.rule_id
+                FROM findings f JOIN devices d ON d.device_sn = f.device_sn
+                WHERE f.rule_id IN :rules AND f.clip_id IS NOT NULL AND f.occurred_at <= :as_of""",
+                    "rules",
+                ),
+                {"rules": own, "as_of": p["as_of"]},
+            )
+            matched.append(f.assign(kind=kind))
+            rules = [r for r in rules if r not in own]
+        if rules:
+            f = read_df(
+                conn,
+                _text(
+                    f"""
+                SELECT {key} AS object_key, {unit} AS unit_code, {month} AS month, f.finding_id, f.rule_id
+                FROM {_match_sql(kind, base, joins, key)}
+                WHERE f.rule_id IN :rules AND {t} <= :as_of {extra}""",
+                    "rules",
+                    *exp,
+                ),
+                {"rules": rules, **{k: v for k, v in p.items() if k == "as_of" or k in exp}},
+            )
+            matched.append(f.assign(kind=kind))
+    other = sorted(
+        {r for it in items if it["objects"] == "devices" for r in it["rules"]}
+        | {r for it in items for r in it["deductions"]}
+        | {r for s in schemes for r in s["veto"]["rules"]}
+    )
+    findings = read_df(
+        conn,
+        _text(
+            """SELECT finding_id, rule_id, unit_code, month, device_sn FROM findings
+                                      WHERE rule_id IN :rules""",
+            "rules",
+        ),
+        {"rules": other or ["-"]},
+    )
+    return Inputs(
+        units=read_df(conn, "SELECT unit_code, parent_code, level FROM org_units"),
+        months=M.data_months(conn, as_of, clip_months=clip_months) if months is None else list(months),
+        object_counts=concat(counts, COUNT_COLUMNS),
+        object_findings=concat(matched, MATCH_COLUMNS),
+        devices=devices,
+        findings=findings,
+        metrics=read_df(conn, "SELECT period, unit_code, metric_id, numerator, denominator, value FROM metrics"),
+    )
+
+
+def concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The rows of ``frames`` (empty ones left out) in ``columns``; an empty frame of them when none."""
+    frames = [f[columns] for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: [] for c in columns})
+
+
+def load_period_inputs(conn: Connection, as_of: datetime, cfg: dict, scheme: dict, period: str) -> Inputs:
+    """What ``lost_points.lost_points_by_level`` reads: findings of ``scheme``'s rules on objects of ``period`` (the matching
+    query of ``load_inputs``, restricted to the period's months), device, deduction and veto findings of the
+    period, devices and units.  No object counts: the stored item scores hold them."""
+    start, end = M.period_bounds(period)
+    limit = pd.Timestamp(as_of).strftime("%Y-%m")
+    months = [m for m in pd.period_range(start, end - pd.Timedelta(days=1), freq="M").strftime("%Y-%m") if m <= limit]
+    p = {"as_of": ts_param(conn, as_of), "av_types": av_action_types(cfg) or ["-"], "months": months or ["-"]}
+    matched = []
+    for kind in TIMED_KINDS:
+        rules = sorted({r for it in scheme["items"] if it["objects"] == kind for r in it["rules"]})
+        if not rules:
+            continue
+        base, joins, key, unit, t, extra = _kind_sql(kind)
+        month = M.month_sql(conn, t)
+        exp = ("av_types",) if ":av_types" in extra else ()
+        f = read_df(
+            conn,
+            _text(
+                f"""
+            SELECT {key} AS object_key, {unit} AS unit_code, {month} AS month, f.finding_id, f.rule_id
+            FROM {_match_sql(kind, base, joins, key)}
+            WHERE f.rule_id IN :rules AND {t} <= :as_of AND {month} IN :months {extra}""",
+                "rules",
+                "months",
+                *exp,
+            ),
+            {"rules": rules, "as_of": p["as_of"], "months": p["months"], **{k: p[k] for k in exp}},
+        )
+        matched.append(f.assign(kind=kind))
+    other = sorted(
+        {r for it in scheme["items"] if it["objects"] == "devices" for r in it["rules"]}
+        | {r for it in scheme["items"] for r in it["deductions"]}
+        | set(scheme["veto"]["rules"])
+    )
+    findings = read_df(
+        conn,
+        _text(
+            """SELECT finding_id, rule_id, unit_code, month, device_sn FROM findings
+                                      WHERE rule_id IN :rules AND month IN :months""",
+            "rules",
+            "months",
+        ),
+        {"rules": other or ["-"], "months": p["months"]},
+    )
+    return Inputs(
+        units=read_df(conn, "SELECT unit_code, parent_code, level FROM org_units"),
+        months=months,
+        object_counts=pd.DataFrame({c: [] for c in COUNT_COLUMNS}),
+        object_findings=concat(matched, MATCH_COLUMNS),
+        devices=read_df(
+            conn, "SELECT device_sn, unit_code, status, status_since FROM devices", parse_dates=["status_since"]
+        ),
+        findings=findings,
+        metrics=pd.DataFrame({c: [] for c in METRIC_COLUMNS}),
+    )
