@@ -36,6 +36,17 @@ PAGE_FILES = {
     "assessment": (ROOT / "pages" / "assessment.py", "考评", ":material/leaderboard:"),
     "data": (ROOT / "pages" / "data.py", "数据", ":material/database:"),
     "syslog": (ROOT / "pages" / "syslog.py", "系统日志", ":material/history:"),
+    "review": (ROOT / "pages" / "review.py", "复核", ":material/rule:"),
+    "appeals": (ROOT / "pages" / "appeals.py", "申诉", ":material/feedback:"),
+    "excuses": (ROOT / "pages" / "excuses.py", "情况说明", ":material/description:"),
+    "publication": (ROOT / "pages" / "publication.py", "发布", ":material/publish:"),
+}
+
+# Sidebar sections, in order: every page id of PAGE_FILES in exactly one (tests/test_dashboard_app.py).
+NAV_SECTIONS = {
+    "考评与检查": ("overview", "coverage", "cases", "equipment", "access", "integrity", "assessment"),
+    "督察记录": ("review", "appeals", "excuses", "publication"),
+    "系统": ("data", "syslog"),
 }
 
 st.set_page_config(page_title="行政执法全过程记录督察考评平台", page_icon="📹", layout="wide")
@@ -73,6 +84,7 @@ def _message_page(text: str):  # noqa: ANN202
 
 url = warehouse_url()
 engine = queries.engine(url)
+queries.refresh_after_etl(url)  # a new ETL run since the last script run: no cached figure of the one before
 users: dict[str, dict] = {}
 problem = None
 try:
@@ -142,9 +154,12 @@ else:
     if st.session_state.get("_audited_login") != ctx.username:
         audit.record(engine, ctx, "login", "login")
         st.session_state["_audited_login"] = ctx.username
-    pages = [
-        st.Page(f, title=t(title), icon=icon, url_path=pid)
-        for pid, (f, title, icon) in PAGE_FILES.items()
-        if ctx.may_open(pid)
-    ]
-    st.navigation(pages).run()
+    sections: dict[str, list] = {}
+    for section, ids in NAV_SECTIONS.items():
+        shown = [pid for pid in ids if ctx.may_open(pid)]
+        if shown:
+            sections[t(section)] = [
+                st.Page(PAGE_FILES[pid][0], title=t(PAGE_FILES[pid][1]), icon=PAGE_FILES[pid][2], url_path=pid)
+                for pid in shown
+            ]
+    st.navigation(sections, expanded=True).run()

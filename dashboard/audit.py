@@ -20,14 +20,4 @@ def record(
     at: datetime | None = None,
 ) -> None:
     """Append one row: who (user, role, scope), when, where (page), what (action, object) and why (reason)."""
-    row = {
-        "at": (at or datetime.now()).replace(microsecond=0),
-        "username": user.username,
-        "role": user.role,
-        "scope": user.scope_label,
-        "page": page,
-        "action": action,
-        "object": obj,
-        "reason": reason,
-    }
-    warehouse_audit.append(engine, row)
+    warehouse_audit.record(engine, user, page, action, obj, reason, at)

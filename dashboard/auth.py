@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from etl.errors import ConfigError
-from etl.vocabulary import ROLES
-from etl.warehouse.scope import user_scope
+from etl.users import CITY_ROLES, ROLES, User, demo_users_file, load_users, user_for
 
-__all__ = ["ROLES"]  # role id -> Chinese name (etl.vocabulary), re-exported for the pages and demo_logins
+# ROLES: role id -> Chinese name (etl.vocabulary); the users file logic lives in etl.users (the CLI uses it too)
+__all__ = ["CITY_ROLES", "ROLES", "demo_users_file", "load_users"]
 # Page ids in navigation order.
 PAGES: tuple[str, ...] = (
     "overview",
@@ -34,15 +32,31 @@ PAGES: tuple[str, ...] = (
     "assessment",
     "data",
     "syslog",
+    "review",
+    "appeals",
+    "excuses",
+    "publication",
 )
+# The supervision pages: the legal department acts on all four; a unit administrator appeals (and sees the state
+# of every finding of its scope there); leaders read the review queue and the publications (no forms).
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "leader": ("overview", "coverage", "cases", "equipment", "access", "integrity", "assessment", "data"),
+    "leader": (
+        "overview",
+        "coverage",
+        "cases",
+        "equipment",
+        "access",
+        "integrity",
+        "assessment",
+        "data",
+        "review",
+        "publication",
+    ),
     "legal": PAGES,
     "equipment": ("equipment",),
     "it": ("data", "syslog"),
-    "unit_admin": ("overview", "coverage", "cases", "equipment", "access", "integrity", "assessment"),
+    "unit_admin": ("overview", "coverage", "cases", "equipment", "access", "integrity", "assessment", "appeals"),
 }
-CITY_ROLES = ("leader", "legal", "equipment", "it")
 EXPORT_ROLES = ("leader", "legal", "equipment", "unit_admin")
 COOKIE_NAME = "avsup_auth"
 COOKIE_EXPIRY_DAYS = 0.5  # short: the JWT stays valid after logout until it expires (upstream issue)
@@ -52,18 +66,8 @@ _PROCESS_COOKIE_KEY = secrets.token_hex(32)
 
 
 @dataclass(frozen=True)
-class UserContext:
-    """Who is looking and what they may see. ``scope`` None means the whole city."""
-
-    username: str
-    name: str
-    role: str
-    unit_code: str | None
-    scope: tuple[str, ...] | None
-
-    @property
-    def scope_label(self) -> str:
-        return "city" if self.scope is None else (self.unit_code or "")
+class UserContext(User):
+    """Who is looking and what they may see (``etl.users.User`` plus the dashboard's page rights)."""
 
     def may_open(self, page: str) -> bool:
         return page in ROLE_PAGES.get(self.role, ())
@@ -71,30 +75,6 @@ class UserContext:
     @property
     def may_export(self) -> bool:
         return self.role in EXPORT_ROLES
-
-
-def load_users(path: Path) -> dict[str, dict]:
-    """The users of a users file, keys lower-cased; ConfigError when malformed."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"无法读取用户文件 {path}：{exc}") from exc
-    users = raw.get("users") if isinstance(raw, dict) else None
-    if not isinstance(users, dict) or not users:
-        raise ConfigError(f"用户文件 {path} 缺少 users 列表")
-    out: dict[str, dict] = {}
-    for username, u in users.items():
-        if not isinstance(u, dict) or u.get("role") not in ROLES or not u.get("password_hash"):
-            raise ConfigError(f"用户文件 {path} 中的用户 {username} 缺少角色或密码")
-        if u["role"] == "unit_admin" and not u.get("unit_code"):
-            raise ConfigError(f"单位管理员 {username} 缺少 unit_code")
-        out[str(username).strip().lower()] = {
-            "name": str(u.get("name") or username),
-            "role": u["role"],
-            "unit_code": None if u.get("unit_code") is None else str(u["unit_code"]),
-            "password_hash": str(u["password_hash"]),
-        }
-    return out
 
 
 def credentials(users: dict[str, dict]) -> dict:
@@ -112,14 +92,6 @@ def credentials(users: dict[str, dict]) -> dict:
             }
         }
     )
-
-
-def demo_users_file(sources_file: str | None) -> Path | None:
-    """users.yaml beside ``sources_file`` (the latest successful ETL run's, ``queries.latest_sources_file``)."""
-    if not sources_file:
-        return None
-    path = Path(str(sources_file)).parent / "users.yaml"
-    return path if path.is_file() else None
 
 
 def users_file(url: str, configured: str | None = None) -> Path | None:
@@ -153,8 +125,5 @@ def is_revoked(token: dict | None, logouts: dict[str, float]) -> bool:
 
 def context_for(username: str, users: dict[str, dict], org_units: pd.DataFrame) -> UserContext | None:
     """The context of a logged-in user from the users file and the unit tree; None if unknown."""
-    u = users.get((username or "").lower())
-    if u is None:
-        return None
-    scope = None if u["role"] in CITY_ROLES else user_scope(org_units, u["unit_code"])
-    return UserContext(username=username.lower(), name=u["name"], role=u["role"], unit_code=u["unit_code"], scope=scope)
+    user = user_for(username, users, org_units)
+    return None if user is None else UserContext(**user.__dict__)

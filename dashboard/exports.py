@@ -39,11 +39,13 @@ def assessment_workbook(
     generated_by: str,
     scope: tuple[str, ...] | None,
     scheme_id: str | None = None,
+    current: bool = False,
 ) -> bytes:
     """The assessment workbook of ``etl.reports.workbook.build_workbook`` (imported lazily: it is a separate module).
 
     ``unit`` None means the whole city (city roles only); a unit administrator's ``scope`` is passed as
-    ``allowed_scope`` so the builder refuses anything outside it as well.
+    ``allowed_scope`` so the builder refuses anything outside it as well.  A published period gives its latest
+    published version (cover 已发布 vN) unless ``current`` (草稿, the current figures).
     """
     from dashboard.queries import effective_units, engine
     from etl.reports.workbook import build_workbook
@@ -56,4 +58,5 @@ def assessment_workbook(
         scheme_id=scheme_id,
         generated_by=generated_by,
         allowed_scope=None if scope is None else set(scope),
+        current=current,
     )

@@ -121,7 +121,9 @@ def metric_loss_view(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def case_checklist(findings: pd.DataFrame, rule_ids: tuple[str, ...]) -> pd.DataFrame:
-    """One row per case rule: article, failed count and 通过/未通过."""
+    """One row per case rule: article, failed count and 通过/未通过 (an exempted finding fails nothing)."""
+    if "review_state" in findings.columns:
+        findings = findings[findings["review_state"].ne("exempted")]
     counts = findings["rule_id"].value_counts() if not findings.empty else pd.Series(dtype=int)
     rows = []
     for r in rule_ids:
@@ -232,3 +234,90 @@ def findings_by_rule(by_article: pd.DataFrame) -> pd.DataFrame:
     )
     g["label"] = g["rule_id"].map(lambda r: f"{RULE_ZH.get(r, r)}（{r}）")
     return g.sort_values(["count", "rule_id"], ascending=[False, True], ignore_index=True)
+
+
+# --- the supervision record ----------------------------------------------------------------------
+REVIEW_STATE_ZH = {"open": "待复核", "confirmed": "已确认", "exempted": "已豁免"}
+APPEAL_STATE_ZH = {"pending": "申诉中", "upheld": "申诉成立", "rejected": "申诉驳回"}
+VERDICT_ZH = {"confirm": "确认", "exempt": "豁免", "reopen": "重新打开"}
+DECISION_ZH = {"upheld": "申诉成立（豁免）", "rejected": "驳回（确认）"}
+EXCUSE_STATE_ZH = {"pending": "待审查", "accepted": "已采纳", "rejected": "不予采纳"}
+EXCUSE_VERDICT_ZH = {"accept": "采纳", "reject": "不予采纳"}
+EXEMPT_CATEGORIES = ("不可抗力", "数据错误", "已书面说明", "其他")
+
+
+def _words(d: pd.DataFrame, col: str, words: dict[str, str], empty: str = "") -> None:
+    if col in d:
+        d[col] = d[col].map(lambda v: words.get(v, v) if isinstance(v, str) else empty)
+
+
+def review_view(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings with their review and appeal state in words: an exempted finding reads 已豁免 wherever it is
+    listed (it stays visible, marked, and counts nowhere)."""
+    d = findings.copy()
+    _words(d, "review_state", REVIEW_STATE_ZH, REVIEW_STATE_ZH["open"])
+    _words(d, "appeal_state", APPEAL_STATE_ZH)
+    return d
+
+
+def appeals_view(appeals: pd.DataFrame) -> pd.DataFrame:
+    """Appeals with the decision in words (申诉中 while pending) and 是/否 for a late appeal."""
+    d = appeals.copy()
+    if "decision" in d:
+        d["decision"] = d["decision"].map(lambda v: DECISION_ZH.get(v, v) if isinstance(v, str) else "申诉中")
+    if "late" in d:
+        d["late"] = d["late"].map(lambda v: "是" if v == 1 else "否")
+    return d
+
+
+def excuses_view(events: pd.DataFrame) -> pd.DataFrame:
+    """Excused events with the judgement and the uncovered status in words, the coverage as a percentage."""
+    d = events.copy()
+    _words(d, "excuse_state", EXCUSE_STATE_ZH)
+    _words(d, "raw_status", STATUS_ZH)
+    if "covered_fraction" in d:
+        d["covered_fraction"] = d["covered_fraction"].map(fmt_rate)
+    return d
+
+
+def rule_label(rule_id: str | None) -> str:
+    """全部 for no rule, else the rule's Chinese name with its id."""
+    return "全部" if not rule_id else f"{RULE_ZH.get(rule_id, rule_id)}（{rule_id}）"
+
+
+def appealable(findings: pd.DataFrame) -> list[str]:
+    """Keys of the findings a unit may appeal: open (not confirmed, not exempted) and no appeal pending."""
+    if findings.empty:
+        return []
+    ok = findings["review_state"].fillna("open").eq("open") & findings["appeal_state"].ne("pending")
+    return list(findings.loc[ok, "finding_key"])
+
+
+def excuse_report_lines(event: pd.Series) -> list[tuple[str, str]]:
+    """(label, text) lines of an excused event's interruption report and judgement, for plain-text display."""
+
+    def text(v: object) -> str:
+        return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+
+    state = text(event.get("excuse_state")) or "pending"
+    lines = [
+        ("报告人", text(event.get("reporter"))),
+        ("报告时间", fmt_time(event.get("reported_at"))),
+        ("中断原因", text(event.get("report_reason"))),
+        ("审查状态", EXCUSE_STATE_ZH.get(state, state)),
+    ]
+    if text(event.get("verdict_reason")):
+        lines.append(("审查理由", f"{text(event.get('verdict_reason'))}（{text(event.get('judged_by'))}）"))
+    return lines
+
+
+def publication_badge(version: int | None, published_at: object = None, current: bool = False) -> str:
+    """The words beside a period's figures: '已发布 vN（YYYY-MM-DD HH:MM）' for its published figures (``version`` of
+    ``etl.supervision.publish``), '草稿（当前数据）' for the current ones of a published period (``current``),
+    '未发布（当前数据）' when the period was never published (``version`` None)."""
+    if version is None:
+        return "未发布（当前数据）"
+    if current:
+        return "草稿（当前数据）"
+    at = "" if published_at is None or published_at != published_at else f"（{str(published_at)[:16]}）"  # noqa: PLR0124
+    return f"已发布 v{int(version)}{at}"

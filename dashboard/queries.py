@@ -244,8 +244,8 @@ def findings_by_article(url: str, scope: Scope, unit: str | None, period: str) -
     return _df(
         url,
         f"""
-        SELECT rule_id, article, COUNT(*) AS count FROM findings
-        WHERE {_in("unit_code", "units", eff)} AND month IN :months
+        SELECT rule_id, article, COUNT(*) AS count FROM v_findings
+        WHERE {_in("unit_code", "units", eff)} AND month IN :months AND review_state <> 'exempted'
         GROUP BY rule_id, article ORDER BY count DESC, rule_id""",
         **_scope_params(eff),
         months=tuple(periods.months(period)),
@@ -399,16 +399,17 @@ def findings_list(
     rule_ids: tuple[str, ...] | None = None,
     limit: int = ROW_LIMIT,
 ) -> pd.DataFrame:
-    """Findings of the units in scope in the period, optionally of some rules (newest first, limited)."""
+    """Findings of the units in scope in the period, optionally of some rules (newest first, limited), each with
+    its finding_key and review state (exempted ones stay listed, marked: they cost nothing)."""
     eff = effective_units(url, scope, unit)
     rule_cond = "1=1" if rule_ids is None else "rule_id IN :rules"
     params = {} if rule_ids is None else {"rules": tuple(rule_ids)}
     return _df(
         url,
         f"""
-        SELECT rule_id, article, unit_code, case_no, doc_id, action_id, incident_no, clip_id, device_sn, log_id,
-               police_no, occurred_at, detail
-        FROM findings WHERE {_in("unit_code", "units", eff)} AND month IN :months AND {rule_cond}
+        SELECT finding_key, rule_id, article, unit_code, case_no, doc_id, action_id, incident_no, clip_id, device_sn,
+               log_id, police_no, occurred_at, detail, review_state, appeal_state
+        FROM v_findings WHERE {_in("unit_code", "units", eff)} AND month IN :months AND {rule_cond}
         ORDER BY occurred_at DESC LIMIT {int(limit)}""",
         **_scope_params(eff),
         months=tuple(periods.months(period)),
@@ -422,8 +423,9 @@ def rule_counts(url: str, scope: Scope, unit: str | None, period: str, rule_ids:
     return _df(
         url,
         f"""
-        SELECT rule_id, COUNT(*) AS count FROM findings
+        SELECT rule_id, COUNT(*) AS count FROM v_findings
         WHERE {_in("unit_code", "units", eff)} AND month IN :months AND rule_id IN :rules
+          AND review_state <> 'exempted'
         GROUP BY rule_id ORDER BY rule_id""",
         **_scope_params(eff),
         months=tuple(periods.months(period)),
@@ -569,7 +571,8 @@ def search_cases(
         f"""
         SELECT c.case_no, c.unit_code, c.title, c.procedure, c.registered_at, COALESCE(f.n, 0) AS findings
         FROM cases c LEFT JOIN (
-            SELECT case_no, COUNT(*) AS n FROM findings WHERE case_no IS NOT NULL AND {_in("unit_code", "units", eff)}
+            SELECT case_no, COUNT(*) AS n FROM v_findings
+            WHERE case_no IS NOT NULL AND review_state <> 'exempted' AND {_in("unit_code", "units", eff)}
             GROUP BY case_no) f ON f.case_no = c.case_no
         WHERE {_in("c.unit_code", "units", eff)} AND (c.case_no LIKE :q OR c.title LIKE :q) {having}
         ORDER BY c.registered_at DESC LIMIT {int(limit)}""",
@@ -645,8 +648,9 @@ def case_detail(url: str, scope: Scope, case_no: str) -> dict[str, pd.DataFrame]
     out["findings"] = _df(
         url,
         """
-        SELECT rule_id, article, action_id, doc_id, doc_type, police_no, occurred_at, detail FROM findings
-        WHERE case_no = :c OR action_id IN :acts OR doc_id IN :docs ORDER BY rule_id""",
+        SELECT finding_key, rule_id, article, action_id, doc_id, doc_type, police_no, occurred_at, detail,
+               review_state FROM v_findings
+        WHERE case_no = :c OR action_id IN :acts OR doc_id IN :docs ORDER BY rule_id, finding_key""",
         **ids,
     )
     return out
@@ -753,7 +757,8 @@ def access_records(
         return df.assign(findings="")
     f = _df(
         url,
-        "SELECT log_id, rule_id FROM findings WHERE rule_id IN :rules AND log_id IN :ids",
+        "SELECT log_id, rule_id FROM v_findings WHERE rule_id IN :rules AND log_id IN :ids"
+        " AND review_state <> 'exempted'",
         rules=ACCESS_RULES,
         ids=tuple(df["log_id"]),
     )
@@ -785,6 +790,227 @@ def access_detail(url: str, scope: Scope, log_id: str) -> pd.DataFrame:
         FROM {_ACCESS_FROM} WHERE a.log_id = :id AND {_in("d.unit_code", "units", scope)}""",
         id=log_id,
         **_scope_params(scope),
+    )
+
+
+# --- the supervision record: review queue, appeals, Art. 17 explanations ----------------------
+# Reads the public views v_findings / v_appeals and the sup_* tables for the versions a write passes back
+# (the stale-write guard).  Writes go through dashboard.supervision (etl.supervision.actions), never here.
+
+REVIEW_STATES = ("open", "confirmed", "exempted")
+APPEAL_STATES = ("none", "pending", "upheld", "rejected")  # none: never appealed
+EXCUSE_STATES = ("pending", "accepted", "rejected")  # pending: no judgement yet
+SUPERVISION_TTL = 60  # every write clears the caches; the TTL only bounds what other processes wrote
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def review_queue(
+    url: str,
+    scope: Scope,
+    unit: str | None,
+    period: str,
+    rule: str | None = None,
+    state: str | None = None,
+    appeal_state: str | None = None,
+    limit: int = ROW_LIMIT,
+) -> pd.DataFrame:
+    """Findings of the units in scope in the period with their review and appeal state (newest first, limited).
+
+    Columns: finding_key, review_state (open | confirmed | exempted), appeal_state (None | pending | upheld |
+    rejected), rule_id, article, unit_code, occurred_at, detail, version (of the finding's state row, 0 when
+    it was never judged: the version a write passes back).  ``appeal_state`` 'none' keeps the never-appealed.
+    """
+    eff = effective_units(url, scope, unit)
+    p = _period_params(url, period)
+    conds = [_in("f.unit_code", "units", eff), "f.occurred_at >= :p_start", "f.occurred_at < :p_end"]
+    params: dict = {**_scope_params(eff), "p_start": p["p_start"], "p_end": p["p_end"]}
+    _equal_filters(conds, params, {"f.rule_id": ("rule", rule), "f.review_state": ("state", state)})
+    if appeal_state == "none":
+        conds.append("f.appeal_state IS NULL")
+    else:
+        _equal_filters(conds, params, {"f.appeal_state": ("appeal", appeal_state)})
+    return _df(
+        url,
+        f"""
+        SELECT f.finding_key, f.review_state, f.appeal_state, f.rule_id, f.article, f.unit_code, f.occurred_at,
+               f.detail, COALESCE(s.version, 0) AS version
+        FROM v_findings f LEFT JOIN sup_finding_state s ON s.finding_key = f.finding_key
+        WHERE {" AND ".join(conds)}
+        ORDER BY f.occurred_at DESC, f.finding_key LIMIT {int(limit)}""",
+        **params,
+    )
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def finding_rules(url: str, scope: Scope, unit: str | None, period: str) -> list[str]:
+    """The rule ids with findings in scope and period (the review queue's rule filter)."""
+    eff = effective_units(url, scope, unit)
+    p = _period_params(url, period)
+    return list(
+        _df(
+            url,
+            f"""
+            SELECT DISTINCT rule_id FROM v_findings
+            WHERE {_in("unit_code", "units", eff)} AND occurred_at >= :p_start AND occurred_at < :p_end
+            ORDER BY rule_id""",
+            **_scope_params(eff),
+            p_start=p["p_start"],
+            p_end=p["p_end"],
+        )["rule_id"]
+    )
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def review_history(url: str, scope: Scope, finding_key: str) -> pd.DataFrame:
+    """Every verdict given on one finding (v_reviews, oldest first); empty when the finding is outside the scope."""
+    return _df(
+        url,
+        f"""
+        SELECT r.verdict, r.category, r.reason, r.by_user, r.at, r.orphaned FROM v_reviews r
+        WHERE r.finding_key = :k AND EXISTS (
+            SELECT 1 FROM v_findings f WHERE f.finding_key = r.finding_key AND {_in("f.unit_code", "units", scope)}
+            UNION ALL
+            SELECT 1 FROM sup_finding_state s
+            WHERE s.finding_key = r.finding_key AND {_in("s.unit_code", "units", scope)})
+        ORDER BY r.at, r.verdict""",
+        k=finding_key,
+        **_scope_params(scope),
+    )
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def appeals(url: str, scope: Scope, state: str | None = None, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Appeals of the units in scope, newest first: ``state`` 'pending' (undecided) or 'decided'; None = all.
+
+    Columns: appeal_id, finding_key, rule_id, unit_code, detail (None when the finding left the sources), reason,
+    filed_by, filed_at, late, decision, decision_reason, decided_by, decided_at, version (what a decision passes
+    back).
+    """
+    conds = [_in("a.unit_code", "units", scope)]
+    if state == "pending":
+        conds.append("a.decision IS NULL")
+    elif state == "decided":
+        conds.append("a.decision IS NOT NULL")
+    return _df(
+        url,
+        f"""
+        SELECT a.appeal_id, a.finding_key, f.rule_id, a.unit_code, f.detail, a.reason, a.filed_by, a.filed_at,
+               a.late, a.decision, a.decision_reason, a.decided_by, a.decided_at, a.version
+        FROM v_appeals a LEFT JOIN v_findings f ON f.finding_key = a.finding_key
+        WHERE {" AND ".join(conds)}
+        ORDER BY a.filed_at DESC, a.appeal_id DESC LIMIT {int(limit)}""",
+        **_scope_params(scope),
+    )
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def excused_events(
+    url: str, scope: Scope, unit: str | None, period: str, state: str | None = None, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    """Events excused by an interruption report (Art. 17) in scope and period, with the report and its judgement.
+
+    Columns: incident_no, unit_code, arrived_at, raw_status, covered_fraction, report_id, reporter,
+    reported_at, report_reason, excuse_state (pending | accepted | rejected), verdict_reason, judged_by,
+    version (0 when never judged).
+    """
+    eff = effective_units(url, scope, unit)
+    p = _period_params(url, period)
+    conds = [
+        "e.report_id IS NOT NULL",
+        _in("e.unit_code", "units", eff),
+        "e.arrived_at >= :p_start",
+        "e.arrived_at < :p_end",
+    ]
+    if state == "pending":
+        conds.append("x.verdict IS NULL")
+    elif state:
+        conds.append("x.verdict = :state")
+    return _df(
+        url,
+        f"""
+        SELECT e.incident_no, e.unit_code, e.arrived_at, e.raw_status, e.covered_fraction, e.report_id,
+               r.police_no AS reporter, r.reported_at, r.reason AS report_reason,
+               COALESCE(x.verdict, 'pending') AS excuse_state, x.reason AS verdict_reason, x.by_user AS judged_by,
+               COALESCE(x.version, 0) AS version
+        FROM event_coverage e
+        LEFT JOIN interruption_reports r ON r.report_id = e.report_id
+        LEFT JOIN sup_excuse_reviews x ON x.incident_no = e.incident_no
+        WHERE {" AND ".join(conds)}
+        ORDER BY e.arrived_at DESC, e.incident_no LIMIT {int(limit)}""",
+        **_scope_params(eff),
+        p_start=p["p_start"],
+        p_end=p["p_end"],
+        **({"state": state} if state and state != "pending" else {}),
+    )
+
+
+# Publication reads (S3's part of the design: written here against its agreed signatures while S3's were
+# missing; S3 may replace them).
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def publications(url: str, period: str) -> pd.DataFrame:
+    """The published versions of ``period`` (sup_publications), newest first."""
+    return _df(
+        url,
+        """
+        SELECT publication_id, period, version, scheme_id, scheme_version, reason, published_by, published_at,
+               data_as_of
+        FROM sup_publications WHERE period = :period ORDER BY version DESC""",
+        period=period,
+    )
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def published_scores(url: str, scope: Scope, unit: str | None, period: str, version: int | None = None) -> pd.DataFrame:
+    """Unit scores of the units in scope as published in ``version`` of the period (None: the latest), in the
+    columns and order of ``scores``; empty when the period was never published."""
+    eff = effective_units(url, scope, unit)
+    version_cond = (
+        "s.version = (SELECT MAX(version) FROM sup_publications WHERE period = :period)"
+        if version is None
+        else "s.version = :v"
+    )
+    return _df(
+        url,
+        f"""
+        SELECT s.unit_code, o.name AS unit_name, s.unit_level AS level, s.total, s.grade, s.rank, s.veto,
+               s.scheme_id, s.scheme_version
+        FROM v_published_scores s LEFT JOIN org_units o ON o.unit_code = s.unit_code
+        WHERE s.period = :period AND {version_cond} AND {_in("s.unit_code", "units", eff)}
+        ORDER BY CASE s.unit_level WHEN 'city' THEN 0 WHEN 'county' THEN 1 ELSE 2 END, s.rank, s.unit_code
+        LIMIT {ROW_LIMIT}""",
+        **_scope_params(eff),
+        period=period,
+        **({} if version is None else {"v": int(version)}),
+    )
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def restatement(url: str, scope: Scope, period: str) -> pd.DataFrame:
+    """The units in scope whose current total differs from the latest published version of ``period``, with the
+    reasons (``etl.supervision.publish.restatement``); empty when never published or nothing differs."""
+    from etl.supervision.publish import restatement as restate
+
+    eff = effective_units(url, scope, None)
+    with engine(url).connect() as conn:
+        diff = restate(conn, period)
+    return diff if eff is None else diff[diff["unit_code"].isin(eff)].reset_index(drop=True)
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def published_item_scores(url: str, scope: Scope, unit: str, period: str, version: int) -> pd.DataFrame:
+    """Item scores of ``unit`` as published in ``version`` of the period (the columns of ``item_scores``)."""
+    effective_units(url, scope, unit)
+    return _df(
+        url,
+        """
+        SELECT i.item_id, i.item_name, i.points, i.objects, i.clean, i.deductions, i.score
+        FROM sup_published_items i JOIN sup_publications p ON p.publication_id = i.publication_id
+        WHERE p.period = :period AND p.version = :v AND i.unit_code = :u ORDER BY i.item_id""",
+        period=period,
+        v=int(version),
+        u=unit,
     )
 
 
@@ -852,8 +1078,31 @@ def latest_sources_file(url: str) -> str | None:
 
 
 def clear_caches() -> None:
-    """Drop every cached query result (tests; after an ETL run)."""
+    """Drop every cached query result (tests; after an ETL run; after a supervision write)."""
     st.cache_data.clear()
+
+
+@st.cache_resource(show_spinner=False)
+def _seen_runs() -> dict[str, object]:
+    """url -> the latest ETL run this server process has seen (shared by every session)."""
+    return {}
+
+
+def refresh_after_etl(url: str) -> bool:
+    """Drop every cached query result once a new ETL run has ended since the last look (one small query per
+    script run), so that pages never show figures of the run before (published ones are frozen anyway).
+    True when the caches were dropped."""
+    try:
+        latest = _df(url, "SELECT MAX(run_id) AS r, MAX(ended_at) AS e FROM etl_runs").iloc[0].tolist()
+    except Exception:  # noqa: BLE001 - no warehouse yet: nothing cached from it either
+        return False
+    seen = _seen_runs()
+    if url in seen and seen[url] != latest:
+        seen[url] = latest
+        clear_caches()
+        return True
+    seen[url] = latest
+    return False
 
 
 @st.cache_data(ttl=60, show_spinner=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -9,6 +11,7 @@ from dashboard import audit, i18n, queries
 from dashboard.auth import UserContext
 from dashboard.i18n import t
 from etl import periods
+from etl.errors import EtlError
 from etl.vocabulary import PERIOD_KIND_NAMES as PERIOD_KINDS
 from etl.warehouse.db import warehouse_url
 
@@ -24,6 +27,9 @@ def page_context(page_id: str, title: str) -> UserContext:
         st.error(t("无权访问本页面"))
         st.stop()
     st.title(t(title))
+    flashed = st.session_state.pop("_flash", None)  # the outcome of a write made on the previous run
+    if flashed:
+        st.success(flashed)
     return ctx
 
 
@@ -96,10 +102,13 @@ def reason_gate(
 
 
 def table(df: pd.DataFrame, names: dict[str, str] | None = None, height: int | None = None) -> None:
-    """A data frame as text cells (never HTML), with unit names and user-facing headers."""
-    from dashboard.logic import label_codes
+    """A data frame as text cells (never HTML), with unit names and user-facing headers; findings with their
+    review and appeal state in words (an exempted finding reads 已豁免 on every page that lists it)."""
+    from dashboard.logic import label_codes, review_view
 
     shown = label_codes(df, names) if names is not None else df
+    if "review_state" in shown.columns or "appeal_state" in shown.columns:
+        shown = review_view(shown)
     if len(shown) >= queries.ROW_LIMIT:
         st.caption(f"{t('最多显示')} {queries.ROW_LIMIT} {t('行')}")
     kwargs = {"height": height} if height else {}
@@ -108,3 +117,71 @@ def table(df: pd.DataFrame, names: dict[str, str] | None = None, height: int | N
 
 def chart(fig) -> None:  # noqa: ANN001
     st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
+
+
+def write(reason: str | None, action: Callable[[str], object], done: str, missing: str | None = None) -> bool:
+    """Run one supervision write once its reason (事由) is given, and show the outcome.
+
+    An empty reason: 请填写事由, nothing written; ``missing`` (the form lacks its object, e.g. 请选择问题):
+    that warning, nothing written.  A refusal (``etl.errors.SupervisionError``: stale view, out of
+    scope, ...): its Chinese message as an error, nothing written.  Success: ``done`` with the id(s) the
+    action returned, shown after a rerun that redraws the page from the new state.
+    """
+    if not reason or not reason.strip():
+        st.warning(t("请填写事由"))
+        return False
+    if missing:
+        st.warning(t(missing))
+        return False
+    try:
+        result = action(reason.strip())
+    except EtlError as exc:
+        st.error(str(exc))
+        return False
+    ids = "、".join(str(r) for r in result) if isinstance(result, list | tuple) else str(result)
+    st.session_state["_flash"] = f"{t(done)}（{t('编号')}：{ids}）"
+    st.rerun()
+    return True  # pragma: no cover - st.rerun does not return
+
+
+def shown_versions(key: str, current: dict) -> dict:
+    """The versions the user saw on the previous run (what a write passes back: the stale-write guard).
+
+    Remembers ``current`` for the next run; a key first shown on this run keeps its current version.
+    """
+    slot = f"_shown_{key}"
+    seen = st.session_state.get(slot, {})
+    st.session_state[slot] = dict(current)
+    return {k: seen.get(k, v) for k, v in current.items()}
+
+
+def publication_switch(url: str, period: str, scheme_id: str | None = None) -> int | None:
+    """For a published period: the badge 已发布 vN and the toggle 显示当前数据（草稿）.
+
+    Returns the latest published version to show, or None for the current figures (the toggle on, the period
+    never published, or ``scheme_id`` other than the published scheme: that scheme's current figures).
+    """
+    pubs = queries.publications(url, period)
+    latest = None if pubs.empty else pubs.sort_values("version").iloc[-1]
+    if latest is None or (scheme_id is not None and scheme_id != latest["scheme_id"]):
+        st.badge(t("未发布（当前数据）"), color="gray")
+        return None
+    slot = st.empty()  # the badge above its toggle
+    if st.toggle(t("显示当前数据（草稿）"), key="show_current"):
+        slot.badge(t("草稿（当前数据）"), color="orange")
+        return None
+    slot.badge(f"{t('已发布')} v{int(latest['version'])}（{str(latest['published_at'])[:16]}）", color="green")
+    return int(latest["version"])
+
+
+def score_headline(scores: pd.DataFrame, unit: str | None) -> None:
+    """The selected unit's total, grade and rank as metrics (nothing when it has no score)."""
+    from dashboard.logic import fmt_num, scores_view
+
+    mine = scores_view(scores[scores["unit_code"] == unit]) if unit is not None else scores.iloc[0:0]
+    if mine.empty:
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric(t("总分"), fmt_num(mine["total"].iloc[0]))
+    c2.metric(t("等级"), str(mine["grade"].iloc[0] or "—"))
+    c3.metric(t("名次"), fmt_num(mine["rank"].iloc[0]))

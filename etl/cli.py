@@ -1,4 +1,8 @@
-"""Command line: ``python -m etl demo|run|assess`` (shared/spec/interface.md).
+"""Command line: ``python -m etl demo|run|assess`` (shared/spec/interface.md) and the supervision writes
+(``review``, ``excuse``, ``appeal``, ``publish``, ``supervision export|import``; shared/spec/supervision.md).
+
+The supervision commands are thin over ``etl.supervision``: the same functions the pages call, with the
+role and scope of the dashboard user named by ``--by`` (``etl.users``); each prints the id it created.
 
 Errors the user can act on (``EtlError``) become one line on stderr and a
 non-zero exit; anything else is a bug and keeps its traceback.
@@ -49,7 +53,110 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--unit", default=None, help="单位代码（默认全市）")
     a.add_argument("--scheme", default=None, type=Path, help="考评方案文件（默认当前方案）")
     a.add_argument("--xlsx", required=True, type=Path)
+    a.add_argument("--current", action="store_true", help="已发布期间也导出当前数据（草稿），而非已发布版本")
+    _supervision_parsers(sub)
     return p
+
+
+def _writer(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every supervision write takes: who (a dashboard user name), why, which warehouse."""
+    parser.add_argument("--by", required=True, help="操作用户（仪表盘用户名，按其角色与管辖范围检查）")
+    parser.add_argument("--reason", required=True, help="理由（必填，记入审计日志）")
+    parser.add_argument("--warehouse", default=None, help="SQLAlchemy URL；默认 $WAREHOUSE_URL")
+    return parser
+
+
+def _supervision_parsers(sub: argparse._SubParsersAction) -> None:
+    v = _writer(sub.add_parser("review", help="复核问题：确认、豁免或重新打开"))
+    v.add_argument("--finding", required=True, help="问题编号（finding_key）")
+    v.add_argument("--verdict", required=True, choices=["confirm", "exempt", "reopen"])
+    v.add_argument("--category", default=None, help="豁免理由类别：不可抗力、数据错误、已书面说明、其他")
+
+    e = _writer(sub.add_parser("excuse", help="审查中断情况说明（第十七条）：采纳或不予采纳"))
+    e.add_argument("--incident", required=True, help="警情编号")
+    e.add_argument("--verdict", required=True, choices=["accept", "reject"])
+
+    ap = _writer(sub.add_parser("appeal", help="提出申诉（单位管理员）或处理申诉（法制部门）"))
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--finding", help="对该问题提出申诉")
+    which.add_argument("--decide", type=int, metavar="ID", help="处理编号为 ID 的申诉")
+    ap.add_argument("--verdict", choices=["uphold", "reject"], help="处理结论（与 --decide 一起使用）")
+    ap.add_argument("--category", default=None, help="申诉成立时的理由类别（默认 其他）")
+
+    pb = _writer(sub.add_parser("publish", help="发布考评期间的得分（第 n+1 版，冻结；法制部门）"))
+    pb.add_argument("--period", required=True, help="2026、2026-Q3 或 2026-07；多个期间用逗号分隔（一并发布）")
+    pb.add_argument("--scheme", default=None, type=Path, help="考评方案文件（默认当前方案）")
+
+    s = sub.add_parser("supervision", help="督察记录：导出或导入（JSON lines）")
+    ssub = s.add_subparsers(dest="supervision_command", required=True)
+    ex = _writer(ssub.add_parser("export", help="导出全部督察记录"))
+    ex.add_argument("--out", required=True, type=Path)
+    im = _writer(ssub.add_parser("import", help="导入督察记录（按编号重新关联；不覆盖不同的已有记录）"))
+    im.add_argument("file", type=Path)
+
+
+SUPERVISION_COMMANDS = ("review", "excuse", "appeal", "publish", "supervision")
+
+
+def _acting_user(args: argparse.Namespace):  # noqa: ANN202 - (engine, etl.users.User)
+    """The warehouse engine and the user ``--by`` names (its role and scope from the users file)."""
+    from etl.errors import ConfigError
+    from etl.users import resolve
+    from etl.warehouse.db import is_new_sqlite, make_engine, warehouse_url
+
+    url = warehouse_url(args.warehouse)
+    if is_new_sqlite(url):
+        raise ConfigError(f"数据仓库不存在，请先运行 etl run：{url}")
+    engine = make_engine(url)
+    try:
+        return engine, resolve(args.by, engine)
+    except BaseException:
+        engine.dispose()
+        raise
+
+
+def _supervision(args: argparse.Namespace) -> str:
+    """Run one supervision command; the line to print (with the id it created)."""
+    from etl.errors import SupervisionError
+    from etl.supervision import actions, portable
+
+    if args.command == "appeal" and args.decide is None and args.verdict is not None:
+        raise SupervisionError("--verdict 只能与 --decide 一起使用（提出申诉不需要结论）")
+    if args.command == "appeal" and args.decide is not None and args.verdict is None:
+        raise SupervisionError("处理申诉须给出 --verdict uphold 或 reject")
+    engine, user = _acting_user(args)
+    try:
+        if args.command == "publish":
+            from etl.supervision.publish import publish_many
+
+            wanted = [p.strip() for p in args.period.split(",")]
+            done = publish_many(engine, user, wanted, reason=args.reason, scheme_path=args.scheme)
+            return "\n".join(f"已发布 {p} 第 {v} 版：发布编号 {i}" for p, (i, v) in zip(wanted, done, strict=True))
+        if args.command == "review":
+            rid = actions.review(engine, user, args.finding, args.verdict, reason=args.reason, category=args.category)
+            return f"已记录复核：复核编号 {rid}（{args.finding}：{args.verdict}）"
+        if args.command == "excuse":
+            hid = actions.judge_excuse(engine, user, args.incident, args.verdict, reason=args.reason)
+            return f"已记录情况说明审查：审查编号 {hid}（警情 {args.incident}：{args.verdict}）"
+        if args.command == "appeal" and args.decide is None:
+            aid = actions.file_appeal(engine, user, args.finding, reason=args.reason)
+            return f"已提出申诉：申诉编号 {aid}（{args.finding}）"
+        if args.command == "appeal":
+            rid = actions.decide_appeal(
+                engine, user, args.decide, args.verdict, reason=args.reason, category=args.category
+            )
+            return f"已处理申诉 {args.decide}：复核编号 {rid}（{args.verdict}）"
+        if args.supervision_command == "export":
+            counts = portable.export(engine, user, args.out, reason=args.reason)
+            return f"已导出督察记录 {sum(counts.values())} 行：{args.out}"
+        result = portable.import_file(engine, user, args.file, reason=args.reason)
+        imported = sum(r["imported"] for r in result.values())
+        identical = sum(r["identical"] for r in result.values())
+        orphans = portable.orphaned_keys(engine)
+        line = f"已导入督察记录 {imported} 行（已存在且相同 {identical} 行）"
+        return line + (f"；{len(orphans)} 条判定在本数据仓库中找不到对应问题（保留为孤立记录）" if orphans else "")
+    finally:
+        engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,9 +176,16 @@ def main(argv: list[str] | None = None) -> int:
             from etl.reports.workbook import assess_cli
 
             out = assess_cli(
-                warehouse=args.warehouse, period=args.period, unit=args.unit, scheme=args.scheme, xlsx=args.xlsx
+                warehouse=args.warehouse,
+                period=args.period,
+                unit=args.unit,
+                scheme=args.scheme,
+                xlsx=args.xlsx,
+                current=args.current,
             )
             print(out)
+        elif args.command in SUPERVISION_COMMANDS:
+            print(_supervision(args))
     except EtlError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2

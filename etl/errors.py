@@ -11,3 +11,11 @@ class SourceError(EtlError):
 
 class ConfigError(EtlError):
     """A configuration file (sources.yaml, rules, scheme) is invalid."""
+
+
+class SupervisionError(EtlError):
+    """A supervision write refused (empty reason, unknown key, out of scope, role, stale view, ...): nothing written."""
+
+
+class StaleWriteError(SupervisionError):
+    """Someone changed the record since it was shown: the write is refused, never silently overwritten."""

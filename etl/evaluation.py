@@ -11,11 +11,15 @@ handed over behind the steps' backs:
    (``etl.warehouse.clip_days.per_month``, read once here and shared by
    EQUIP-IDLE, the metrics and the scores) -> ``findings``, plus the months
    of the data and the access records it read;
-3. metrics: the data months (what the findings step found, with the clips'
-   months; computed once here) and the clips per month -> ``metrics``;
-4. scores: the access records, the clips per month and the data months ->
+3. metrics: the verdicts (``etl.warehouse.verdicts``: what people decided,
+   read once here and passed to the metrics and the scores), the data months
+   (what the findings step found, with the clips' months; computed once
+   here) and the clips per month -> ``metrics``;
+4. scores: the verdicts, the access records, the clips per month and the data months ->
    ``unit_scores``, ``unit_item_scores``, ``evaluation``;
-5. snapshots: the large mirrors as the rules read them, kept for the next
+5. kept: what the metrics and the scores read before the verdicts, for rescoring after a verdict
+   without a run (``etl.scoring.kept``, read by ``etl.supervision.rescore``);
+6. snapshots: the large mirrors as the rules read them, kept for the next
    run (``etl.warehouse.snapshots``).
 
 Each step called alone (tests, benchmarks) without those arguments reads the
@@ -31,11 +35,13 @@ from pathlib import Path
 from sqlalchemy.engine import Connection
 
 from etl.rules import config, coverage, findings
-from etl.scoring import metrics, scores
+from etl.scoring import kept, metrics, scores
+from etl.scoring.schemes import load_schemes
 from etl.sources.contract import TABLES
 from etl.warehouse import clip_days, clip_runs
 from etl.warehouse.db import refresh_statistics
 from etl.warehouse.snapshots import Snapshots
+from etl.warehouse.verdicts import read_verdicts
 
 
 def evaluate(
@@ -53,6 +59,7 @@ def evaluate(
     {"findings": findings per rule id, "timings": seconds per step}.
     """
     cfg = config.load(config_dir)
+    verdicts = read_verdicts(conn, cfg)  # the one input of what people decided (never written by a run)
     timings: dict[str, float] = {}
     refresh_statistics(conn, [*TABLES, "media_files"])
 
@@ -75,16 +82,17 @@ def evaluate(
     )
     counts, found_months, access = found.counts, found.months, found.access
     del runs, cov, found  # the findings frame and the rules' tables are not needed further
-    refresh_statistics(conn, ["event_coverage", "event_gaps", "findings"])
+    refresh_statistics(conn, ["event_coverage", "event_gaps", "findings", "excused_findings"])
     timings["rules"] = time.perf_counter() - t
 
     t = time.perf_counter()
     months = metrics.data_months(conn, as_of, found=found_months, clip_months=clip_months)
-    metrics.compute(conn, as_of, cfg, months=months, clip_months=clip_months)
+    metric_inputs = metrics.load_inputs(conn, as_of, clip_months=clip_months)  # before the verdicts: kept
+    metrics.compute(conn, as_of, cfg, months=months, clip_months=clip_months, verdicts=verdicts, inputs=metric_inputs)
     timings["metrics"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    scores.compute(
+    scored = scores.compute(
         conn,
         as_of,
         cfg,
@@ -93,8 +101,25 @@ def evaluate(
         access=access,
         clip_months=clip_months,
         months=months,
+        verdicts=verdicts,
     )
     timings["scores"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    kept.write(  # what rescoring after a verdict needs (etl.supervision.rescore), derived like the marts
+        conn,
+        run_id=run_id,
+        as_of=as_of,
+        cfg=cfg,
+        schemes=load_schemes(cfg),
+        base=scored["base"],
+        metric_inputs=metric_inputs,
+        objects=metrics.verdict_objects(conn, as_of),
+        tallies=scored["tallies"],
+        verdicts=verdicts,
+    )
+    del scored, metric_inputs
+    timings["kept"] = time.perf_counter() - t
 
     t = time.perf_counter()
     if snapshots is not None:

@@ -17,7 +17,13 @@ if schemes.empty:
     st.stop()
 scheme = st.selectbox(t("考评方案"), list(schemes["scheme_id"].unique()), key="scheme")
 unit = ui.unit_picker(ctx)
-scores = queries.scores(url, ctx.scope, unit, period, scheme)
+version = ui.publication_switch(url, period, scheme)  # a published period: its published figures by default
+scores = (
+    queries.scores(url, ctx.scope, unit, period, scheme)
+    if version is None
+    else queries.published_scores(url, ctx.scope, unit, period, version)
+)
+ui.score_headline(scores, unit)
 ui.chart(charts.bars(scores.head(40), "unit_name", "total", t("总分"), horizontal=True, hover="grade"))
 ui.table(
     logic.scores_view(scores)[["unit_code", "unit_name", "level", "total", "grade", "rank", "veto", "scheme_version"]]
@@ -30,7 +36,11 @@ chosen = (
     else None
 )
 if chosen:
-    items = queries.item_scores(url, ctx.scope, chosen, period, scheme)
+    items = (
+        queries.item_scores(url, ctx.scope, chosen, period, scheme)
+        if version is None
+        else queries.published_item_scores(url, ctx.scope, chosen, period, version)
+    )
     ui.chart(charts.item_breakdown(items, t("分项得分")))
     ui.table(items)
     st.subheader(t("扣分追溯"))
@@ -61,7 +71,7 @@ if ctx.may_export and ui.reason_gate(
     prompt="导出须填写事由（将记入系统日志）",
 ):
     try:
-        data = exports.assessment_workbook(url, period, unit, ctx.username, ctx.scope, scheme)
+        data = exports.assessment_workbook(url, period, unit, ctx.username, ctx.scope, scheme, version is None)
     except Exception as exc:  # noqa: BLE001 - the builder is a separate module: show why, keep the page
         st.error(f"{t('考评表生成功能暂不可用')}：{exc}")
     else:

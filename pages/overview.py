@@ -6,10 +6,15 @@ from dashboard import charts, logic, queries, ui
 from dashboard.i18n import t
 
 ctx, url, period, unit = ui.scoped_page("overview", "总览")
+version = ui.publication_switch(url, period)  # scores: the published ones by default for a published period
 
 summary = logic.status_summary(queries.event_status_counts(url, ctx.scope, unit, period))
 by_article = queries.findings_by_article(url, ctx.scope, unit, period)
-scores = queries.scores(url, ctx.scope, unit, period)
+scores = (
+    queries.scores(url, ctx.scope, unit, period)
+    if version is None
+    else queries.published_scores(url, ctx.scope, unit, period, version)
+)
 c1, c2, c3 = st.columns(3)
 c1.metric(t("现场执法事件"), logic.fmt_num(summary["events"]))
 c2.metric(t("全程记录率"), logic.fmt_rate(summary["rate"]), help=f"{summary['ok']} / {summary['events']}")

@@ -17,6 +17,7 @@ import bcrypt
 import pandas as pd
 import yaml
 
+from etl.rules.keys import finding_key
 from etl.warehouse.db import bulk_insert, make_engine
 from etl.warehouse.schema import ensure_schema
 
@@ -108,22 +109,24 @@ def _frames() -> dict[str, list[dict]]:  # noqa: PLR0915 - one flat recipe reads
             {"unit_code": c, "name": name, "parent_code": code(parent) if parent else None, "level": level}
         )
     fid = 0
+    seen: set[str] = set()
 
     def finding(rule: str, article: str, tag: str, when: datetime, detail: str, **objs) -> None:
         nonlocal fid
         fid += 1
-        t["findings"].append(
-            {
-                "finding_id": fid,
-                "rule_id": rule,
-                "article": article,
-                "unit_code": code(tag),
-                "occurred_at": _ts(when),
-                "month": when.strftime("%Y-%m"),
-                "detail": detail,
-                **objs,
-            }
-        )
+        row = {
+            "rule_id": rule,
+            "article": article,
+            "unit_code": code(tag),
+            "occurred_at": _ts(when),
+            "month": when.strftime("%Y-%m"),
+            "detail": detail,
+            **objs,
+        }
+        key = finding_key(rule, {"gap_start": row["occurred_at"], **row})
+        key = key if key not in seen else f"{key}#{fid}"  # a breach written twice stays unique
+        seen.add(key)
+        t["findings"].append({"finding_key": key, **row})
 
     for i, tag in enumerate(DATA_UNITS):
         uc = code(tag)

@@ -144,7 +144,7 @@ def run_rules(engine: Engine, as_of: str = AS_OF, *, integrity_checked: bool = F
 
 
 def findings(engine: Engine, rule_id: str | None = None) -> pd.DataFrame:
-    sql = "SELECT * FROM findings" + (" WHERE rule_id = :r" if rule_id else "") + " ORDER BY finding_id"
+    sql = "SELECT * FROM findings" + (" WHERE rule_id = :r" if rule_id else "") + " ORDER BY finding_key"
     return read_df(engine, sql, {"r": rule_id} if rule_id else None)
 
 

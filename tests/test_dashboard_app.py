@@ -267,3 +267,18 @@ def test_overview_averages_scores_per_level(wh):
     assert "平均得分（基层所队）" in labels and "平均得分（县（区）局）" in labels and "平均得分" not in labels
     levels = set(at.dataframe[-1].value["级别"])  # the ranking uses the workbook's level words
     assert levels <= {"市局", "县（区）局", "基层所队"} and "基层所队" in levels
+
+
+def test_every_page_is_in_exactly_one_sidebar_section():
+    """NAV_SECTIONS of dashboard/app.py (read, not imported: it is a script) lists every page id once."""
+    import ast
+
+    tree = ast.parse((ROOT / "dashboard" / "app.py").read_text(encoding="utf-8"))
+    found = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id in ("PAGE_FILES", "NAV_SECTIONS"):
+            found[target.id] = node.value
+    pages = [k.value for k in found["PAGE_FILES"].keys]
+    listed = [e.value for v in found["NAV_SECTIONS"].values for e in v.elts]
+    assert sorted(listed) == sorted(pages) and len(listed) == len(set(listed))

@@ -49,11 +49,23 @@ def _check_warehouse(wh: str, run_id: int) -> set[str]:
             pd.testing.assert_frame_equal(_types(kept), _types(plain))
             tables.add(table)
         as_of = conn.exec_driver_sql("SELECT MAX(as_of) FROM etl_runs WHERE status = 'ok'").scalar()
-        stored = pd.read_sql("SELECT * FROM findings ORDER BY finding_id", conn)
+        stored = pd.read_sql("SELECT * FROM findings", conn).sort_values("finding_key", ignore_index=True)
         # an evaluation without the run's Snapshots: every mirror read plainly
         fresh = findings.evaluate(conn, pd.Timestamp(as_of).to_pydatetime(), config.load(None), integrity_checked=False)
     engine.dispose()
-    cols = ["rule_id", "unit_code", "case_no", "action_id", "doc_id", "incident_no", "police_no", "doc_type", "detail"]
+    fresh = fresh.sort_values("finding_key", ignore_index=True)
+    cols = [
+        "finding_key",
+        "rule_id",
+        "unit_code",
+        "case_no",
+        "action_id",
+        "doc_id",
+        "incident_no",
+        "police_no",
+        "doc_type",
+        "detail",
+    ]
     assert stored[cols].fillna("").astype(str).values.tolist() == fresh[cols].fillna("").astype(str).values.tolist()
     return tables
 

@@ -219,7 +219,7 @@ def test_metrics_in_warehouse(db: str, sqlite_url: str, request: pytest.FixtureR
         # as media.upload_late writes it: the clip's device and start (occurred_at) come along
         "findings": pd.DataFrame(
             {
-                "finding_id": [1],
+                "finding_key": ["UPLOAD-LATE:c3"],
                 "rule_id": ["UPLOAD-LATE"],
                 "unit_code": [A],
                 "clip_id": ["c3"],

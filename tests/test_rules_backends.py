@@ -158,7 +158,7 @@ def test_views_identical_on_sqlite_and_postgresql(sqlite_url, pg_url):
         eng = load_scenario(url, w)
         views[name] = {
             "cov": _norm(read_df(eng, "SELECT * FROM v_event_coverage ORDER BY incident_no")),
-            "find": _norm(read_df(eng, "SELECT * FROM v_findings ORDER BY finding_id")),
+            "find": _norm(read_df(eng, "SELECT * FROM v_findings ORDER BY finding_key")),
         }
         eng.dispose()
     assert len(views["sqlite"]["find"]) > 10

@@ -59,7 +59,10 @@ def test_shipped_config_matches_rules_md():
         "repair_days": 30,
         "retention_days": 180,
         "upload_deadline_h": 24,
+        "appeal_days": 10,  # shared/spec/supervision.md
+        "rectify_days": 15,
     }
+    assert cfg["excuse_review"] == "auto"
     assert set(cfg["actions"]) == ACTION_CODES
     assert {k for k, v in cfg["actions"].items() if v["av"]} == AV
     assert cfg["actions"]["hearing"]["documents"] == ["hearing_notice", "hearing_record"]
@@ -82,6 +85,7 @@ def test_shipped_config_matches_rules_md():
         ("version: 1\nparams: {nonsense: 3}\nactions: {inquiry: {documents: []}}\n", "nonsense"),
         ("version: 1\n", "actions"),
         ("version: [1\n", "格式错误"),
+        ("version: 1\nexcuse_review: sometimes\nactions: {inquiry: {documents: []}}\n", "excuse_review"),
     ],
 )
 def test_bad_config_fails_in_chinese(tmp_path, text, words):
@@ -90,6 +94,13 @@ def test_bad_config_fails_in_chinese(tmp_path, text, words):
         config.load(tmp_path)
     assert words in str(err.value)
     assert any("\u4e00" <= ch <= "\u9fff" for ch in str(err.value))
+
+
+def test_excuse_review_required(tmp_path):
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nexcuse_review: required\nactions: {inquiry: {documents: []}}\n", encoding="utf-8"
+    )
+    assert config.load(tmp_path)["excuse_review"] == "required"
 
 
 def test_missing_config_dir(tmp_path):

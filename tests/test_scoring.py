@@ -171,7 +171,7 @@ def scenario() -> dict[str, pd.DataFrame]:
     findings = pd.DataFrame(
         [
             {
-                "finding_id": i + 1,
+                "finding_key": f"{r}:T{i + 1}",  # unique here: some rows repeat a breach on purpose
                 "rule_id": r,
                 "unit_code": u,
                 "month": "2026-07",
@@ -400,14 +400,14 @@ def test_pure_scores_without_database() -> None:
                 "object_key": ["e1", "e1", "e9"],
                 "unit_code": ["A", "A", "B"],
                 "month": ["2026-03"] * 3,
-                "finding_id": [1, 2, 3],
+                "finding_key": ["AV-NONE:e1", "AV-GAP:e1:20260301T100000", "AV-NONE:e9"],
                 "rule_id": ["AV-NONE", "AV-GAP", "AV-NONE"],
             }
         ),
         devices=pd.DataFrame({"device_sn": [], "unit_code": [], "status": [], "status_since": []}),
         findings=pd.DataFrame(
             {
-                "finding_id": [4, 5],
+                "finding_key": ["WINDOW-CCTV:A:w1", "INTEGRITY-DELETED:c1"],
                 "rule_id": ["WINDOW-CCTV", "INTEGRITY-DELETED"],
                 "unit_code": ["A", "R"],
                 "month": ["2026-03", "2026-03"],

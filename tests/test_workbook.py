@@ -276,7 +276,7 @@ def test_lost_points_of_stored_scores_equal_a_fresh_computation(warehouse, unit)
                 tallies = scored.query("period == @period and unit_code in @scope")
                 long = _long(*lost_points_by_level(scheme, tallies, inp, period, scope))
                 long = long[long["points_lost"].abs() > 1e-12]
-                key = ["unit_code", "item_id", "object_kind", "object_key", "finding_id"]
+                key = ["unit_code", "item_id", "object_kind", "object_key", "finding_key"]
                 a, b = (d.sort_values(key, na_position="last", ignore_index=True) for d in (melted, long))
                 a, b = (d.astype(object).where(d.notna(), None) for d in (a, b))
                 assert len(a) == len(b) > 0

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.rules.keys import RULES
+from etl.rules.keys import RULES, finding_key
 from etl.scoring.schemes import load_scheme
 from etl.warehouse.db import bulk_insert
 from etl.warehouse.schema import ensure_schema
@@ -127,12 +127,12 @@ def generate(
     station_codes = units.loc[units["level"] == "station", "unit_code"].tolist()
     objects, findings = [], []
     fid = 0
+    seen: set[str] = set()
 
     def add(rule, unit, month, day=10, **keys):  # noqa: ANN001, ANN003
         nonlocal fid
         fid += 1
         row = {
-            "finding_id": fid,
             "rule_id": rule,
             "article": RULES[rule]["article"],
             "unit_code": unit,
@@ -141,6 +141,10 @@ def generate(
             "detail": f"{rule} 问题说明 {fid}",
             **keys,
         }
+        key = finding_key(rule, {"gap_start": row["occurred_at"], **row})
+        key = key if key not in seen else f"{key}#{fid}"  # a breach generated twice stays unique
+        seen.add(key)
+        row = {"finding_key": key, **row}
         findings.append(row)
         return row
 

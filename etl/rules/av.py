@@ -32,8 +32,21 @@ def _officers_text(ctx: Ctx, cov, incidents: pd.Series) -> pd.Series:  # noqa: A
 
 
 def rules(ctx: Ctx) -> list[pd.DataFrame]:
+    """AV-NONE, AV-GAP and AV-OFFICER of every on-site event as judged (an excused event has none)."""
+    return _rules(ctx, ctx.coverage.events)
+
+
+def excused_rules(ctx: Ctx) -> list[pd.DataFrame]:
+    """The AV findings each excused event would have without its interruption report: the same rules judged on
+    its ``raw_status`` (the derived table ``excused_findings``; they count where the legal department rejects
+    the excuse, or with ``excuse_review: required`` until it accepts it: ``etl.warehouse.verdicts``)."""
+    ev = ctx.coverage.events
+    ex = ev[ev["status"] == "excused"]
+    return _rules(ctx, ex.assign(status=ex["raw_status"].to_numpy(dtype=object)))
+
+
+def _rules(ctx: Ctx, ev: pd.DataFrame) -> list[pd.DataFrame]:
     cov = ctx.coverage
-    ev = cov.events
     bad = ev[ev["status"].isin(["none", "partial"])].copy()
     bad["cause_cn"] = bad["cause"].map(CAUSE_CN).fillna("")
     who = (

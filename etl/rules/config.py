@@ -22,7 +22,10 @@ PARAMS = {
     "repair_days": 30,
     "retention_days": 180,
     "upload_deadline_h": 24,
+    "appeal_days": 10,  # shared/spec/supervision.md: appeals within this many days after a publication
+    "rectify_days": 15,  # default deadline of a rectification notice: issue date + this many days
 }
+EXCUSE_REVIEW = ("auto", "required")  # Art. 17 excuses: effective unless rejected | only once accepted
 _LISTS = {
     "signature_required": [],
     "served_documents": [],
@@ -89,6 +92,7 @@ def validate(raw: dict, cdir: Path) -> dict:
         },
         "retention": dict(raw.get("retention") or {"evidence_permanent": True}),
         "active_scheme": str(raw.get("active_scheme") or "measures-2026"),
+        "excuse_review": _excuse_review(raw.get("excuse_review", "auto")),
         "dir": cdir,
     }
     for key, default in _LISTS.items():
@@ -97,3 +101,11 @@ def validate(raw: dict, cdir: Path) -> dict:
             raise ConfigError(f"规则配置项 {key} 应为列表")
         out[key] = [str(v) for v in value]
     return out
+
+
+def _excuse_review(value: object) -> str:
+    """``excuse_review``: ``auto`` (an Art. 17 excuse counts unless the legal department rejects it) or
+    ``required`` (it counts only once accepted)."""
+    if value not in EXCUSE_REVIEW:
+        raise ConfigError(f"规则配置项 excuse_review 应为 auto 或 required：{value!r}")
+    return str(value)

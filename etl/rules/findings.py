@@ -2,8 +2,13 @@
 
 Each rule family (``av``, ``cases``, ``equipment``, ``media``) returns frames
 with the findings columns it knows; this module adds the article, the month,
-a stable sequential ``finding_id`` and writes the table in the caller's
+the stable ``finding_key`` (``etl.rules.keys.finding_keys``) and writes the table in the caller's
 transaction.  Times inside the rules are epoch seconds (see ``base``).
+
+The AV findings an excused event would have without its interruption report (``av.excused_rules``) go to
+the derived table ``excused_findings`` (the findings columns + ``report_id``): they count only where the
+excuse is not effective (``etl.warehouse.verdicts``: rejected; or, with ``excuse_review: required``, not
+accepted).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from sqlalchemy.engine import Connection
 from etl.rules import av, base, cases, coverage, equipment, media
 from etl.rules.context import Ctx
 from etl.rules.coverage import Coverage
-from etl.rules.keys import RULES
+from etl.rules.keys import RULES, finding_keys
 from etl.warehouse import clip_runs
 from etl.warehouse.db import bulk_insert
 
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
     from etl.warehouse.snapshots import Snapshots
 
 COLUMNS = [
-    "finding_id",
+    "finding_key",
     "rule_id",
     "article",
     "unit_code",
@@ -49,6 +54,7 @@ COLUMNS = [
     "gap_s",
     "detail",
 ]
+EXCUSED_COLUMNS = [*COLUMNS, "report_id"]
 _TIME_COLS = ["occurred_at", "gap_start", "gap_end"]
 _RULE_ORDER = {r: i for i, r in enumerate(RULES)}
 
@@ -67,6 +73,8 @@ class FindingsResult:
     # access records as the access rules read them (``etl.rules.media``: up to the evaluation date or without
     # time, ``at`` in epoch seconds, ``unit_code`` of the clip's device), for the scores; None likewise
     access: pd.DataFrame | None
+    # the AV findings of the excused events (EXCUSED_COLUMNS): table ``excused_findings``
+    excused: pd.DataFrame | None = None
 
 
 def evaluate(
@@ -112,6 +120,11 @@ def _evaluate(
     return assemble(frames), ctx
 
 
+def excused(ctx: Ctx) -> pd.DataFrame:
+    """The AV findings of the excused events (EXCUSED_COLUMNS) from an evaluated context."""
+    return assemble_excused(av.excused_rules(ctx), ctx.coverage.events)
+
+
 def months_up_to(as_of: datetime, times: list[np.ndarray], months: pd.Series) -> set[str]:
     """The months 'YYYY-MM' of ``times`` (epoch seconds; those after the evaluation date, or NaN, left out)
     and the distinct texts of ``months``."""
@@ -128,7 +141,7 @@ def months_up_to(as_of: datetime, times: list[np.ndarray], months: pd.Series) ->
 
 
 def assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate rule frames, fill article and month, order and number them."""
+    """Concatenate rule frames, fill article and month, order them and give each its ``finding_key``."""
     frames = [f for f in frames if f is not None and len(f)]
     if not frames:
         out = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
@@ -167,8 +180,17 @@ def assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
         if sort[k].dtype == object:
             sort[k] = sort[k].fillna("").astype(str)
     df = df.loc[sort.sort_values(keys, kind="stable").index].reset_index(drop=True)
-    df["finding_id"] = np.arange(1, len(df) + 1)
+    df["finding_key"] = finding_keys(df).to_numpy(dtype=object)
     return df[COLUMNS]
+
+
+def assemble_excused(frames: list[pd.DataFrame], events: pd.DataFrame) -> pd.DataFrame:
+    """``assemble`` of the excused events' AV findings, with the excusing ``report_id`` of each event
+    (``events``: the coverage's events, incident_no and report_id)."""
+    df = assemble(frames)
+    report = pd.Series(events["report_id"].to_numpy(dtype=object), index=events["incident_no"].to_numpy(dtype=object))
+    df["report_id"] = df["incident_no"].map(report).astype(object).to_numpy() if len(df) else pd.Series(dtype=object)
+    return df[EXCUSED_COLUMNS]
 
 
 def compute(
@@ -182,7 +204,7 @@ def compute(
     clip_months: pd.DataFrame | None = None,
     snapshots: Snapshots | None = None,
 ) -> FindingsResult:
-    """Rebuild ``findings`` inside the caller's transaction.
+    """Rebuild ``findings`` and ``excused_findings`` inside the caller's transaction.
 
     What earlier steps of the evaluation computed is passed in (each read here when None): ``runs``
     (``etl.warehouse.clip_runs.read``), ``coverage`` (``etl.rules.coverage.compute``'s), ``clip_months``
@@ -198,8 +220,11 @@ def compute(
         clip_months=clip_months,
         snapshots=snapshots,
     )
+    ex = excused(ctx)
     conn.exec_driver_sql("DELETE FROM findings")
     bulk_insert(conn, "findings", df)
+    conn.exec_driver_sql("DELETE FROM excused_findings")
+    bulk_insert(conn, "excused_findings", ex)
     access = ctx.cache.get("_access")
     months = None
     if access is not None:  # the months of the metrics' data from frames read here (metrics.data_months)
@@ -215,4 +240,4 @@ def compute(
             df["month"],
         )
     counts = df["rule_id"].value_counts()
-    return FindingsResult(df, {r: int(counts.get(r, 0)) for r in RULES}, months, access)
+    return FindingsResult(df, {r: int(counts.get(r, 0)) for r in RULES}, months, access, ex)

@@ -14,6 +14,10 @@ Periods and objects (decisions where rules.md leaves room):
   * Findings are matched to objects by the object's key only (an EQUIP-LEDGER
     finding about a device of another unit makes that device unclean); case
     findings through their case_no, else their action's or document's case.
+  * What people decided applies through one explicit input, ``verdicts``
+    (``etl.warehouse.verdicts``): exempted findings are left out everywhere;
+    the AV findings of an excused event whose excuse is not effective are
+    read from ``excused_findings`` with the same queries and count.
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from etl.scoring import metrics as M
 from etl.scoring.schemes import OBJECT_KINDS
 from etl.times import ts_param
 from etl.warehouse.db import read_df
+from etl.warehouse.verdicts import EXCUSED_RULES, Verdicts, read_in, read_verdicts
 
 TIMED_KINDS = [k for k in OBJECT_KINDS if k != "devices"]
 # Rules whose findings are written from the clip itself (etl.rules.media._clip_frame): clip_id, the clip's
 # device_sn and its started_at as occurred_at.
 CLIP_FINDING_RULES = frozenset({"INTEGRITY-HASH", "INTEGRITY-MISSING", "INTEGRITY-DELETED", "UPLOAD-LATE"})
 COUNT_COLUMNS = ["kind", "unit_code", "month", "n"]
-MATCH_COLUMNS = ["kind", "object_key", "unit_code", "month", "finding_id", "rule_id"]
+MATCH_COLUMNS = ["kind", "object_key", "unit_code", "month", "finding_key", "rule_id"]
 METRIC_COLUMNS = ["period", "unit_code", "metric_id", "numerator", "denominator", "value"]
 
 
@@ -47,10 +52,10 @@ class Inputs:
     units            unit_code, parent_code, level
     months           data months 'YYYY-MM'
     object_counts    kind, unit_code, month, n             (timed kinds, per owning unit and month)
-    object_findings  kind, object_key, unit_code, month, finding_id, rule_id
+    object_findings  kind, object_key, unit_code, month, finding_key, rule_id
                      (findings matched to timed objects; unit/month are the object's)
     devices          device_sn, unit_code, status, status_since
-    findings         finding_id, rule_id, unit_code, month, device_sn
+    findings         finding_key, rule_id, unit_code, month, device_sn
                      (findings of device rules, deductions and vetoes)
     metrics          period, unit_code, metric_id, numerator, denominator, value (scope level)
     """
@@ -119,59 +124,44 @@ def _text(sql: str, *expanding: str) -> sa.TextClause:
     return sa.text(sql).bindparams(*[sa.bindparam(n, expanding=True) for n in expanding])
 
 
-def _kind_sql(kind: str) -> tuple[str, str, str, str, str, str]:
-    """(base table, joins, object key, owning unit, period time, extra condition) of a timed kind."""
-    return {
-        "onsite_events": ("event_coverage o", "", "o.incident_no", "o.unit_code", "o.arrived_at", ""),
-        "av_actions": (
-            "case_actions o",
-            "JOIN cases c ON c.case_no = o.case_no",
-            "o.action_id",
-            "c.unit_code",
-            "o.started_at",
-            "AND o.action_type IN :av_types",
-        ),
-        "cases_with_actions": (
-            "cases o",
-            "",
-            "o.case_no",
-            "o.unit_code",
-            "o.registered_at",
-            "AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = o.case_no)",
-        ),
-        "cases": ("cases o", "", "o.case_no", "o.unit_code", "o.registered_at", ""),
-        "clips": (
-            "clips o",
-            "JOIN devices d ON d.device_sn = o.device_sn",
-            "o.clip_id",
-            "d.unit_code",
-            "o.started_at",
-            "",
-        ),
-        "access_records": (
-            "access_log o",
-            "JOIN clips c ON c.clip_id = o.clip_id JOIN devices d ON d.device_sn = c.device_sn",
-            "o.log_id",
-            "d.unit_code",
-            "COALESCE(o.at, :as_of)",
-            "",
-        ),
-    }[kind]
+def _read_counted(
+    conn: Connection, sql: str, params: dict, expanding: tuple[str, ...], rules: list[str], part: int, excused: bool
+) -> list[pd.DataFrame]:
+    """The findings ``sql`` reads (its source written ``findings f``, selecting ``f.finding_key``), none left
+    out, tagged ``_part`` = ``part``, ``_excused`` = False; with ``excused`` and an AV rule among ``rules``,
+    then the same query over ``excused_findings`` (``_excused`` = True, ``_inc`` = the event's incident_no).
+    ``apply_verdicts`` keeps those that count."""
+    f = read_df(conn, _text(sql, *expanding), params).assign(_part=part, _excused=False, _inc=None)
+    out = [f]
+    if excused and EXCUSED_RULES.intersection(rules):
+        sx = sql.replace("findings f", "excused_findings f", 1).replace("SELECT ", "SELECT f.incident_no AS _inc, ", 1)
+        x = read_df(conn, _text(sx, *expanding), params)
+        out.append(x.assign(_part=part, _excused=True)[list(f.columns)])
+    return out
 
 
-def _match_sql(kind: str, base: str, joins: str, key: str) -> str:
-    """FROM clause matching findings of :rules to ``kind`` objects, driven by the findings (index lookups).
+def _counting(frame: pd.DataFrame, columns: list[str], verdicts: Verdicts) -> pd.DataFrame:
+    """The rows of a base frame (``_read_counted``'s parts, in order) that count under ``verdicts``, in
+    ``columns``: every part's findings without the exempted ones, then its excused findings whose excuse is
+    not effective (and not exempted), part after part."""
+    if frame.empty:
+        return pd.DataFrame({c: [] for c in columns})
+    exempt = verdicts.is_exempted(frame["finding_key"])
+    excused = frame["_excused"].to_numpy(dtype=bool)
+    keep = ~exempt & ~excused
+    if excused.any():
+        effective = verdicts.excuse_effective(frame["_inc"].tolist())
+        keep |= excused & ~exempt & ~effective
+    return frame.loc[keep, columns].reset_index(drop=True)
 
-    Case findings are matched through their case_no, else their action's or document's case."""
-    if OBJECT_KINDS[kind][1] == "case_no":
-        return f"""findings f LEFT JOIN case_actions fa ON fa.action_id = f.action_id
-                   LEFT JOIN case_documents fd ON fd.doc_id = f.doc_id
-                   JOIN {base} ON {key} = COALESCE(f.case_no, fa.case_no, fd.case_no) {joins}"""
-    return f"findings f JOIN {base} ON {key} = f.{OBJECT_KINDS[kind][1]} {joins}"
 
-
-def _text(sql: str, *expanding: str) -> sa.TextClause:
-    return sa.text(sql).bindparams(*[sa.bindparam(n, expanding=True) for n in expanding])
+def _counted(
+    conn: Connection, sql: str, params: dict, expanding: tuple[str, ...], rules: list[str], verdicts: Verdicts
+) -> pd.DataFrame:
+    """The findings ``sql`` reads that count under ``verdicts`` (``_read_counted`` then ``_counting``)."""
+    parts = _read_counted(conn, sql, params, expanding, rules, 0, verdicts.excused_may_count)
+    columns = [c for c in parts[0].columns if c not in BASE_COLUMNS]
+    return _counting(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], columns, verdicts)
 
 
 def access_counts(access: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
@@ -194,7 +184,30 @@ def av_action_types(cfg: dict) -> list[str]:
     return sorted(code for code, spec in cfg["actions"].items() if spec.get("av"))
 
 
-def load_inputs(
+@dataclass
+class BaseInputs:
+    """What the scoring reads before the verdicts apply (``read_base``): ``Inputs`` but for the findings, which
+    hold every finding matched (none left out) and the excused findings, so that ``apply_verdicts`` gives the
+    ``Inputs`` of any verdicts without the warehouse (``etl.scoring.kept``: kept by each run for
+    ``etl.supervision.rescore``).
+
+    object_findings  MATCH_COLUMNS + _part, _excused, _inc (the excused rows' incident_no)
+    findings         finding_key, rule_id, unit_code, month, device_sn + _part, _excused, _inc
+    """
+
+    units: pd.DataFrame
+    months: list[str]
+    object_counts: pd.DataFrame
+    object_findings: pd.DataFrame
+    devices: pd.DataFrame
+    findings: pd.DataFrame
+
+
+FINDING_COLUMNS = ["finding_key", "rule_id", "unit_code", "month", "device_sn"]
+BASE_COLUMNS = ["_part", "_excused", "_inc"]
+
+
+def read_base(
     conn: Connection,
     as_of: datetime,
     cfg: dict,
@@ -203,13 +216,11 @@ def load_inputs(
     access: pd.DataFrame | None = None,
     clip_months: pd.DataFrame | None = None,
     months: list[str] | None = None,
-) -> Inputs:
-    """Read the warehouse (counts aggregated in SQL; only findings and small tables come in whole).
-
-    ``access``: the access rules' record frame of this evaluation (see ``access_counts``), else the records
-    are counted in SQL.  ``clip_months``: ``metrics.clip_months(conn, as_of)`` when the caller holds it, else
-    it is read here if a scheme scores clips.  ``months``: ``metrics.data_months`` of this evaluation when the
-    caller holds it (the metrics step computed it), else computed here."""
+    excused: bool = True,
+) -> BaseInputs:
+    """Read the warehouse (counts aggregated in SQL; only findings and small tables come in whole), before any
+    verdict.  ``access``, ``clip_months``, ``months``: as ``load_inputs``; ``excused``: read the excused
+    findings too (needed only where an excuse may not be effective, ``Verdicts.excused_may_count``)."""
     p = {"as_of": ts_param(conn, as_of), "av_types": av_action_types(cfg) or ["-"]}
     items = [it for s in schemes for it in s["items"]]
     if clip_months is None and (months is None or any(it["objects"] == "clips" for it in items)):
@@ -245,56 +256,113 @@ def load_inputs(
         own = [r for r in rules if r in CLIP_FINDING_RULES] if kind == "clips" else []
         if own:  # these findings carry their clip's device and start: no look-up into the clip table
             fm = M.month_sql(conn, "f.occurred_at")
-            f = read_df(
+            parts = _read_counted(
                 conn,
-                _text(
-                    f"""
-                SELECT f.clip_id AS object_key, d.unit_code AS unit_code, {fm} AS month, f.finding_id, f.rule_id
+                f"""
+                SELECT f.clip_id AS object_key, d.unit_code AS unit_code, {fm} AS month, f.finding_key, f.rule_id
                 FROM findings f JOIN devices d ON d.device_sn = f.device_sn
                 WHERE f.rule_id IN :rules AND f.clip_id IS NOT NULL AND f.occurred_at <= :as_of""",
-                    "rules",
-                ),
                 {"rules": own, "as_of": p["as_of"]},
+                ("rules",),
+                own,
+                len(matched),
+                excused,
             )
-            matched.append(f.assign(kind=kind))
+            matched += [f.assign(kind=kind) for f in parts]
             rules = [r for r in rules if r not in own]
         if rules:
-            f = read_df(
+            parts = _read_counted(
                 conn,
-                _text(
-                    f"""
-                SELECT {key} AS object_key, {unit} AS unit_code, {month} AS month, f.finding_id, f.rule_id
+                f"""
+                SELECT {key} AS object_key, {unit} AS unit_code, {month} AS month, f.finding_key, f.rule_id
                 FROM {_match_sql(kind, base, joins, key)}
                 WHERE f.rule_id IN :rules AND {t} <= :as_of {extra}""",
-                    "rules",
-                    *exp,
-                ),
                 {"rules": rules, **{k: v for k, v in p.items() if k == "as_of" or k in exp}},
+                ("rules", *exp),
+                rules,
+                len(matched),
+                excused,
             )
-            matched.append(f.assign(kind=kind))
+            matched += [f.assign(kind=kind) for f in parts]
     other = sorted(
         {r for it in items if it["objects"] == "devices" for r in it["rules"]}
         | {r for it in items for r in it["deductions"]}
         | {r for s in schemes for r in s["veto"]["rules"]}
     )
-    findings = read_df(
+    findings = _read_counted(
         conn,
-        _text(
-            """SELECT finding_id, rule_id, unit_code, month, device_sn FROM findings
-                                      WHERE rule_id IN :rules""",
-            "rules",
-        ),
+        """SELECT f.finding_key, f.rule_id, f.unit_code, f.month, f.device_sn FROM findings f
+           WHERE f.rule_id IN :rules""",
         {"rules": other or ["-"]},
+        ("rules",),
+        other,
+        0,
+        excused,
     )
-    return Inputs(
+    return BaseInputs(
         units=read_df(conn, "SELECT unit_code, parent_code, level FROM org_units"),
         months=M.data_months(conn, as_of, clip_months=clip_months) if months is None else list(months),
         object_counts=concat(counts, COUNT_COLUMNS),
-        object_findings=concat(matched, MATCH_COLUMNS),
+        object_findings=concat(matched, MATCH_COLUMNS + BASE_COLUMNS),
         devices=devices,
-        findings=findings,
-        metrics=read_df(conn, "SELECT period, unit_code, metric_id, numerator, denominator, value FROM metrics"),
+        findings=concat(findings, FINDING_COLUMNS + BASE_COLUMNS),
     )
+
+
+def apply_verdicts(base: BaseInputs, verdicts: Verdicts, metrics: pd.DataFrame) -> Inputs:
+    """The ``Inputs`` of ``base`` under ``verdicts``, with the standard ``metrics`` rows (pure): exempted
+    findings left out, the excused findings whose excuse is not effective added, in the order the queries
+    read them."""
+    return Inputs(
+        units=base.units,
+        months=list(base.months),
+        object_counts=base.object_counts,
+        object_findings=_counting(base.object_findings, MATCH_COLUMNS, verdicts),
+        devices=base.devices,
+        findings=_counting(base.findings, FINDING_COLUMNS, verdicts),
+        metrics=metrics,
+    )
+
+
+def read_metrics(conn: Connection, units: list[str] | None = None) -> pd.DataFrame:
+    """The table ``metrics`` (the rows of ``units`` only when given)."""
+    sql = "SELECT period, unit_code, metric_id, numerator, denominator, value FROM metrics"
+    if units is None:
+        return read_df(conn, sql)
+    return read_in(conn, sql + " WHERE unit_code IN :units", "units", units)
+
+
+def load_inputs(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    schemes: list[dict],
+    *,
+    access: pd.DataFrame | None = None,
+    clip_months: pd.DataFrame | None = None,
+    months: list[str] | None = None,
+    verdicts: Verdicts | None = None,
+) -> Inputs:
+    """Read the warehouse (counts aggregated in SQL; only findings and small tables come in whole).
+
+    ``access``: the access rules' record frame of this evaluation (see ``access_counts``), else the records
+    are counted in SQL.  ``clip_months``: ``metrics.clip_months(conn, as_of)`` when the caller holds it, else
+    it is read here if a scheme scores clips.  ``months``: ``metrics.data_months`` of this evaluation when the
+    caller holds it (the metrics step computed it), else computed here.  ``verdicts``: what counts
+    (``etl.warehouse.verdicts``), else read here."""
+    if verdicts is None:
+        verdicts = read_verdicts(conn, cfg)
+    base = read_base(
+        conn,
+        as_of,
+        cfg,
+        schemes,
+        access=access,
+        clip_months=clip_months,
+        months=months,
+        excused=verdicts.excused_may_count,
+    )
+    return apply_verdicts(base, verdicts, read_metrics(conn))
 
 
 def concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -303,10 +371,15 @@ def concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: [] for c in columns})
 
 
-def load_period_inputs(conn: Connection, as_of: datetime, cfg: dict, scheme: dict, period: str) -> Inputs:
+def load_period_inputs(
+    conn: Connection, as_of: datetime, cfg: dict, scheme: dict, period: str, *, verdicts: Verdicts | None = None
+) -> Inputs:
     """What ``lost_points.lost_points_by_level`` reads: findings of ``scheme``'s rules on objects of ``period`` (the matching
     query of ``load_inputs``, restricted to the period's months), device, deduction and veto findings of the
-    period, devices and units.  No object counts: the stored item scores hold them."""
+    period, devices and units, the findings that count under ``verdicts`` (else read here).  No object counts:
+    the stored item scores hold them."""
+    if verdicts is None:
+        verdicts = read_verdicts(conn, cfg)
     start, end = M.period_bounds(period)
     limit = pd.Timestamp(as_of).strftime("%Y-%m")
     months = [m for m in pd.period_range(start, end - pd.Timedelta(days=1), freq="M").strftime("%Y-%m") if m <= limit]
@@ -319,18 +392,16 @@ def load_period_inputs(conn: Connection, as_of: datetime, cfg: dict, scheme: dic
         base, joins, key, unit, t, extra = _kind_sql(kind)
         month = M.month_sql(conn, t)
         exp = ("av_types",) if ":av_types" in extra else ()
-        f = read_df(
+        f = _counted(
             conn,
-            _text(
-                f"""
-            SELECT {key} AS object_key, {unit} AS unit_code, {month} AS month, f.finding_id, f.rule_id
+            f"""
+            SELECT {key} AS object_key, {unit} AS unit_code, {month} AS month, f.finding_key, f.rule_id
             FROM {_match_sql(kind, base, joins, key)}
             WHERE f.rule_id IN :rules AND {t} <= :as_of AND {month} IN :months {extra}""",
-                "rules",
-                "months",
-                *exp,
-            ),
             {"rules": rules, "as_of": p["as_of"], "months": p["months"], **{k: p[k] for k in exp}},
+            ("rules", "months", *exp),
+            rules,
+            verdicts,
         )
         matched.append(f.assign(kind=kind))
     other = sorted(
@@ -338,15 +409,14 @@ def load_period_inputs(conn: Connection, as_of: datetime, cfg: dict, scheme: dic
         | {r for it in scheme["items"] for r in it["deductions"]}
         | set(scheme["veto"]["rules"])
     )
-    findings = read_df(
+    findings = _counted(
         conn,
-        _text(
-            """SELECT finding_id, rule_id, unit_code, month, device_sn FROM findings
-                                      WHERE rule_id IN :rules AND month IN :months""",
-            "rules",
-            "months",
-        ),
+        """SELECT f.finding_key, f.rule_id, f.unit_code, f.month, f.device_sn FROM findings f
+           WHERE f.rule_id IN :rules AND f.month IN :months""",
         {"rules": other or ["-"], "months": p["months"]},
+        ("rules", "months"),
+        other,
+        verdicts,
     )
     return Inputs(
         units=read_df(conn, "SELECT unit_code, parent_code, level FROM org_units"),

@@ -28,6 +28,8 @@ Periods and objects (decisions where rules.md leaves room):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -56,8 +58,8 @@ def device_objects(devices: pd.DataFrame, periods: list[str]) -> pd.DataFrame:
 
 def unclean_objects(scheme: dict, inp: Inputs, mp: pd.DataFrame, periods: list[str]) -> pd.DataFrame:
     """One row per (item, unclean object, finding, period): item_id, kind, object_key, unit_code, period,
-    finding_id, rule_id.  unit_code is the object's owning unit."""
-    cols = ["item_id", "kind", "object_key", "unit_code", "period", "finding_id", "rule_id"]
+    finding_key, rule_id.  unit_code is the object's owning unit."""
+    cols = ["item_id", "kind", "object_key", "unit_code", "period", "finding_key", "rule_id"]
     out = []
     devs = None
     for it in scheme["items"]:
@@ -68,7 +70,7 @@ def unclean_objects(scheme: dict, inp: Inputs, mp: pd.DataFrame, periods: list[s
                 devs = device_objects(inp.devices, periods)
             f = inp.findings.loc[
                 inp.findings["rule_id"].isin(it["rules"]) & inp.findings["device_sn"].notna(),
-                ["device_sn", "month", "finding_id", "rule_id"],
+                ["device_sn", "month", "finding_key", "rule_id"],
             ].merge(mp, on="month")
             f = f.merge(devs, on=["device_sn", "period"]).rename(columns={"device_sn": "object_key"})
         else:
@@ -113,15 +115,23 @@ def item_tallies(scheme: dict, inp: Inputs) -> pd.DataFrame:
     return t.groupby(["unit_code", "period", "item_id"], as_index=False)[["objects", "unclean", "deductions"]].sum()
 
 
-def score_items(scheme: dict, inp: Inputs) -> pd.DataFrame:
+def score_items(
+    scheme: dict, inp: Inputs, *, tallies: pd.DataFrame | None = None, only: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Item scores of every unit (over its scope) and period, unrounded.
 
     Columns: period, unit_code, item_id, item_name, points, objects, clean, deductions, raw, score.
-    ``raw`` is the score before the floor at 0.
+    ``raw`` is the score before the floor at 0.  ``tallies``: ``item_tallies(scheme, inp)`` when the caller
+    holds it; ``only``: the scored units (default every unit), each still over its whole scope.
     """
     periods = M.periods_of(inp.months)
     units = inp.units.assign(unit_code=inp.units["unit_code"].astype(str))
     pairs = unit_pairs(units, scheme["scope"])
+    codes = units["unit_code"].tolist()
+    if only is not None:
+        keep = {str(u) for u in only}
+        pairs = pairs.loc[pairs["scope_unit"].isin(keep)]
+        codes = [u for u in codes if u in keep]
     items = pd.DataFrame(
         [
             {"item_id": it["id"], "item_name": it["name"], "points": it["points"], "metric": it["metric"]}
@@ -130,12 +140,12 @@ def score_items(scheme: dict, inp: Inputs) -> pd.DataFrame:
     )
     grid = (
         pd.MultiIndex.from_product(
-            [periods, units["unit_code"].tolist(), items["item_id"].tolist()], names=["period", "unit_code", "item_id"]
+            [periods, codes, items["item_id"].tolist()], names=["period", "unit_code", "item_id"]
         )
         .to_frame(index=False)
         .merge(items, on="item_id")
     )
-    t = item_tallies(scheme, inp).merge(pairs, on="unit_code")
+    t = (item_tallies(scheme, inp) if tallies is None else tallies).merge(pairs, on="unit_code")
     t = t.groupby(["scope_unit", "period", "item_id"], as_index=False)[["objects", "unclean", "deductions"]].sum()
     g = grid.merge(t.rename(columns={"scope_unit": "unit_code"}), on=["period", "unit_code", "item_id"], how="left")
     g[["objects", "unclean", "deductions"]] = g[["objects", "unclean", "deductions"]].fillna(0.0)

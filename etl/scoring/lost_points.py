@@ -37,8 +37,9 @@ from etl.scoring.items import unclean_objects, unit_pairs
 from etl.scoring.totals import veto_periods
 from etl.warehouse.db import read_df
 from etl.warehouse.scope import ancestors_map
+from etl.warehouse.verdicts import Verdicts
 
-BY_LEVEL_COLUMNS = ["item_id", "object_kind", "object_key", "object_unit", "rule_id", "finding_id"]
+BY_LEVEL_COLUMNS = ["item_id", "object_kind", "object_key", "object_unit", "rule_id", "finding_key"]
 TALLY_COLUMNS = ["unit_code", "item_id", "points", "objects", "raw", "deductions"]
 
 
@@ -132,10 +133,10 @@ def lost_points_by_level(
     # (rows, their cost at the scored unit u of a level, rows that are the unit's own: metric and floor)
     parts: list[tuple[pd.DataFrame, Callable[[pd.DataFrame, pd.Series], np.ndarray], bool]] = []
 
-    unc = unclean_objects(scheme, inp, mp, [period]).drop_duplicates(["item_id", "object_key", "finding_id"])
+    unc = unclean_objects(scheme, inp, mp, [period]).drop_duplicates(["item_id", "object_key", "finding_key"])
     unc = unc.loc[unc["unit_code"].astype(str).isin(owned)]
     if len(unc):
-        n = unc.groupby(["item_id", "object_key"])["finding_id"].transform("size").to_numpy(dtype=float)
+        n = unc.groupby(["item_id", "object_key"])["finding_key"].transform("size").to_numpy(dtype=float)
         rows = pd.DataFrame(
             {
                 "item_id": unc["item_id"],
@@ -143,7 +144,7 @@ def lost_points_by_level(
                 "object_key": unc["object_key"],
                 "object_unit": unc["unit_code"].astype(str),
                 "rule_id": unc["rule_id"],
-                "finding_id": unc["finding_id"],
+                "finding_key": unc["finding_key"],
             }
         )
         parts.append((rows, lambda r, u, n=n: _at(per_object, u, r["item_id"]) / n, False))
@@ -160,7 +161,7 @@ def lost_points_by_level(
                 "object_key": f["device_sn"],
                 "object_unit": f["unit_code"].astype(str),
                 "rule_id": f["rule_id"],
-                "finding_id": f["finding_id"],
+                "finding_key": f["finding_key"],
             }
         )
         pts = f["rule_id"].map(it["deductions"]).to_numpy(dtype=float)
@@ -181,7 +182,7 @@ def lost_points_by_level(
                 "object_key": None,
                 "object_unit": v["unit_code"].astype(str),
                 "rule_id": v["rule_id"],
-                "finding_id": v["finding_id"],
+                "finding_key": v["finding_key"],
             }
         )
         parts.append((rows, lambda r, u: u.map(share).to_numpy(dtype=float), False))
@@ -200,7 +201,7 @@ def lost_points_by_level(
                 "object_key": d["object_key"],
                 "object_unit": d["unit_code"],
                 "rule_id": None,
-                "finding_id": None,
+                "finding_key": None,
             }
         )
         lost = d["lost"].to_numpy(dtype=float)
@@ -230,17 +231,19 @@ def lost_points_by_level_detail(
     metrics: pd.DataFrame,
     *,
     config_dir: Path | str | None = None,
+    verdicts: Verdicts | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """``lost_points_by_level`` read from the warehouse, explaining the stored scores ``item_scores`` (the
     period's unit_item_scores rows of ``scheme`` for ``scope_units``) with the period's ``metrics`` rows.
-    Uses the evaluation date of the last run (table ``evaluation``)."""
+    Uses the evaluation date of the last run (table ``evaluation``) and the findings that count under
+    ``verdicts`` (read here when None)."""
     from etl.rules import config
 
     cfg = config.load(config_dir)
     ev = read_df(conn, "SELECT as_of FROM evaluation", parse_dates=["as_of"])
     if ev.empty:
         raise ConfigError("数据仓库尚未完成规则评估，无法生成扣分明细")
-    inp = load_period_inputs(conn, ev["as_of"].iloc[0].to_pydatetime(), cfg, scheme, period)
+    inp = load_period_inputs(conn, ev["as_of"].iloc[0].to_pydatetime(), cfg, scheme, period, verdicts=verdicts)
     return lost_points_by_level(scheme, lost_points_tallies(scheme, item_scores, metrics), inp, period, scope_units)
 
 

@@ -35,6 +35,10 @@ Definitions (decisions the rules leave open are marked *):
   intersection, as everywhere in rules.md).
 * ``whole_process_rate`` 全程记录率 = on-site events ``full`` or ``excused`` ÷
   on-site events.
+* Verdicts (``etl.warehouse.verdicts``, shared/spec/supervision.md): an event
+  whose AV findings are all exempted counts as fully recorded; an excused
+  event whose excuse is not effective does not (unless its AV findings are
+  all exempted); a clip whose UPLOAD-LATE finding is exempted counts as timely.
 * ``mean_coverage`` 平均覆盖率 = Σ covered_fraction ÷ on-site events.
 
 Periods "that have data": every month holding an on-site event, a case, an
@@ -64,6 +68,7 @@ from etl.times import ts_param
 from etl.warehouse import clip_days
 from etl.warehouse.db import bulk_insert, read_df
 from etl.warehouse.scope import scope_pairs
+from etl.warehouse.verdicts import EXCUSED_RULES, Verdicts, read_in, read_verdicts
 
 # Stable metric ids -> the names users know (one mapping, shown everywhere).
 METRICS: dict[str, str] = {
@@ -293,6 +298,46 @@ def compute_metrics(
     return out.sort_values(["period", "unit_code", "metric_id"], ignore_index=True)
 
 
+def verdict_metrics(
+    units: pd.DataFrame, months: list[str], *, events: pd.DataFrame, clips: pd.DataFrame, only: Iterable[str]
+) -> pd.DataFrame:
+    """The rows of ``compute_metrics`` that verdicts change (``VERDICT_METRICS``) for the units ``only`` (each
+    over its whole scope), from the same event and clip tallies per unit and month, computed the same way."""
+    keep = {str(u) for u in only}
+    periods = periods_of(months)
+    mp = month_periods(months)
+    pairs = scope_pairs(units)
+    pairs = pairs.loc[isin(pairs["scope_unit"], keep).to_numpy()]
+    codes = [u for u in units["unit_code"].astype(str).tolist() if u in keep]
+    grid = pd.MultiIndex.from_product([periods, codes], names=["period", "unit_code"]).to_frame(index=False)
+
+    def full(per_unit_period: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+        scoped = _scope_sum(per_unit_period, pairs, ["period"], values)
+        out = grid.merge(scoped, on=["period", "unit_code"], how="left")
+        out[values] = out[values].fillna(0.0)
+        return out
+
+    ev = full(_by_period(events[["unit_code", "month", "n", "whole"]], mp, ["n", "whole"]), ["n", "whole"])
+    cl = clips.assign(clips=clips["clips"].astype(float), timely=(clips["clips"] - clips["late"]).astype(float))
+    cl = full(_by_period(cl[["unit_code", "month", "clips", "timely"]], mp, ["clips", "timely"]), ["clips", "timely"])
+    out = pd.concat(
+        [
+            _metric_rows(ev, "whole_process_rate", "whole", "n"),
+            _metric_rows(cl, "timely_import_rate", "timely", "clips"),
+        ],
+        ignore_index=True,
+    )[METRIC_COLUMNS]
+    return out.sort_values(["period", "unit_code", "metric_id"], ignore_index=True)
+
+
+def verdict_tallies(
+    events: pd.DataFrame, clips: pd.DataFrame, whole: pd.DataFrame, late: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The event and clip tallies of ``load_inputs`` (without verdicts) with the changes ``adjustments``
+    returned (pure)."""
+    return _add(events, whole, "whole"), _add(clips, late, "late")
+
+
 def case_links(cases: pd.DataFrame, actions: pd.DataFrame, tagged_clips: pd.DataFrame) -> pd.Series:
     """For each case of ``cases`` (case_no): has an action overlapped by a clip tagged with its case_no.
 
@@ -307,14 +352,148 @@ def case_links(cases: pd.DataFrame, actions: pd.DataFrame, tagged_clips: pd.Data
 # --- warehouse I/O -----------------------------------------------------------------------------------
 
 
+VERDICT_METRICS = ("timely_import_rate", "whole_process_rate")  # the metrics verdicts change
+AV_RULES = sorted(EXCUSED_RULES)
+
+
+def adjustments(
+    events: pd.DataFrame, av_keys: pd.DataFrame, late: pd.DataFrame, verdicts: Verdicts
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What ``verdicts`` change in the event and clip tallies (pure): (unit_code, month, whole: the change of
+    fully recorded events), (unit_code, month, late: the change of late clips).
+
+    events   incident_no, unit_code, month, status: on-site events up to the evaluation date, at least those
+             with an AV finding exempted and the excused ones
+    av_keys  incident_no, finding_key: the AV findings (``findings`` and ``excused_findings``) of those events
+    late     unit_code, month, clip_id, finding_key: UPLOAD-LATE findings up to the evaluation date (their
+             clip's device's unit and month), at least the exempted ones
+    An event whose AV findings are all exempted counts as fully recorded; an excused event whose excuse is not
+    effective does not; a clip whose UPLOAD-LATE finding is exempted counts as timely."""
+    whole = pd.DataFrame({"unit_code": [], "month": [], "whole": []})
+    exempt = verdicts.is_exempted(av_keys["finding_key"])
+    touched = set(av_keys.loc[exempt, "incident_no"].dropna().astype(str))
+    status = events["status"].to_numpy(dtype=object)
+    excused = status == "excused"
+    if verdicts.excuse_mode != "required":
+        rejected = [i for i, v in verdicts.excuses.items() if v == "rejected"]
+        excused &= isin(events["incident_no"], rejected).to_numpy()
+    ev = events.loc[isin(events["incident_no"], touched).to_numpy() | excused].drop_duplicates("incident_no")
+    if len(ev):
+        keys = av_keys.loc[isin(av_keys["incident_no"], ev["incident_no"]).to_numpy()]
+        keys = keys.assign(exempt=verdicts.is_exempted(keys["finding_key"]))
+        all_exempt = keys.groupby("incident_no")["exempt"].all()
+        cleared = ev["incident_no"].map(all_exempt).fillna(False).astype(bool).to_numpy()
+        status = ev["status"].to_numpy(dtype=object)
+        before = np.isin(status, ["full", "excused"])
+        effective = verdicts.excuse_effective(ev["incident_no"].tolist())
+        after = (status == "full") | ((status == "excused") & effective) | cleared
+        ev = ev.assign(whole=after.astype(float) - before.astype(float))
+        whole = ev.loc[ev["whole"] != 0].groupby(["unit_code", "month"], as_index=False)["whole"].sum()
+    late = late.loc[verdicts.is_exempted(late["finding_key"])]
+    late = late.drop_duplicates("clip_id").groupby(["unit_code", "month"], as_index=False).size()
+    late = late.rename(columns={"size": "late"}).assign(late=lambda d: -d["late"].astype(float))
+    return whole, late
+
+
+def verdict_adjustments(conn: Connection, as_of: datetime, verdicts: Verdicts) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the verdicts change in the event and clip tallies, per unit and month of the period time:
+    ``adjustments`` of the few objects a verdict touches, read here."""
+    p = {"as_of": ts_param(conn, as_of)}
+    em = month_sql(conn, "e.arrived_at")
+    prefixes = tuple(f"{r}:" for r in AV_RULES)
+    exempt_av = [k for k in verdicts.exempted if k.startswith(prefixes)]
+    # events a verdict may change: those with an exempted AV finding, and the excused ones whose excuse may fail
+    touched = set()
+    for table in ("findings", "excused_findings"):
+        found = read_in(conn, f"SELECT incident_no FROM {table} WHERE finding_key IN :keys", "keys", exempt_av)
+        touched |= set(found["incident_no"].dropna().astype(str))
+    cols = f"e.incident_no, e.unit_code, {em} AS month, e.status"
+    ev = read_in(
+        conn,
+        f"SELECT {cols} FROM event_coverage e WHERE e.incident_no IN :inc AND e.arrived_at <= :as_of",
+        "inc",
+        touched,
+        p,
+    )
+    if verdicts.excuse_mode == "required":
+        ex = read_df(
+            conn, f"SELECT {cols} FROM event_coverage e WHERE e.status = 'excused' AND e.arrived_at <= :as_of", p
+        )
+    else:
+        rejected = [i for i, v in verdicts.excuses.items() if v == "rejected"]
+        ex = read_in(
+            conn,
+            f"SELECT {cols} FROM event_coverage e WHERE e.status = 'excused' AND e.incident_no IN :inc"
+            " AND e.arrived_at <= :as_of",
+            "inc",
+            rejected,
+            p,
+        )
+    ev = pd.concat([ev, ex], ignore_index=True).drop_duplicates("incident_no")
+    keys = pd.concat(
+        [
+            read_in(
+                conn,
+                f"SELECT incident_no, finding_key FROM {table} WHERE rule_id IN ('AV-NONE', 'AV-GAP', 'AV-OFFICER')"
+                " AND incident_no IN :inc",
+                "inc",
+                ev["incident_no"].astype(str).tolist(),
+            )
+            for table in ("findings", "excused_findings")
+        ],
+        ignore_index=True,
+    )
+    late = read_in(
+        conn,
+        f"""SELECT d.unit_code, {month_sql(conn, "f.occurred_at")} AS month, f.clip_id, f.finding_key
+            FROM findings f JOIN devices d ON d.device_sn = f.device_sn
+            WHERE f.rule_id = 'UPLOAD-LATE' AND f.occurred_at <= :as_of AND f.finding_key IN :keys""",
+        "keys",
+        [k for k in verdicts.exempted if k.startswith("UPLOAD-LATE:")],
+        p,
+    )
+    return adjustments(ev, keys, late, verdicts)
+
+
+def verdict_objects(conn: Connection, as_of: datetime) -> dict[str, pd.DataFrame]:
+    """Everything ``adjustments`` may need for any verdicts (kept by a run for ``etl.supervision.rescore``):
+    {"events": every event up to the evaluation date with an AV finding or excused, "av_keys": their AV
+    findings, "late": every UPLOAD-LATE finding up to the evaluation date}."""
+    p = {"as_of": ts_param(conn, as_of)}
+    av = "rule_id IN ('AV-NONE', 'AV-GAP', 'AV-OFFICER')"
+    av_keys = read_df(
+        conn,
+        f"SELECT incident_no, finding_key FROM findings WHERE {av}"
+        f" UNION ALL SELECT incident_no, finding_key FROM excused_findings WHERE {av}",
+    )
+    events = read_df(
+        conn,
+        f"""SELECT e.incident_no, e.unit_code, {month_sql(conn, "e.arrived_at")} AS month, e.status
+            FROM event_coverage e WHERE e.arrived_at <= :as_of AND (e.status = 'excused'
+              OR e.incident_no IN (SELECT incident_no FROM findings WHERE {av})
+              OR e.incident_no IN (SELECT incident_no FROM excused_findings WHERE {av}))""",
+        p,
+    )
+    late = read_df(
+        conn,
+        f"""SELECT d.unit_code, {month_sql(conn, "f.occurred_at")} AS month, f.clip_id, f.finding_key
+            FROM findings f JOIN devices d ON d.device_sn = f.device_sn
+            WHERE f.rule_id = 'UPLOAD-LATE' AND f.occurred_at <= :as_of""",
+        p,
+    )
+    return {"events": events, "av_keys": av_keys, "late": late}
+
+
 def load_inputs(
     conn: Connection,
     as_of: datetime,
     *,
     clip_months: pd.DataFrame | None = None,
+    verdicts: Verdicts | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Read what compute_metrics needs, already summed per unit and month in SQL.  ``clip_months``: the frame
-    of ``clip_months`` when the caller holds it, else read here."""
+    of ``clip_months`` when the caller holds it, else read here; ``verdicts``: what people decided
+    (``etl.warehouse.verdicts``; none when None), applied by ``verdict_adjustments``."""
     p = {"as_of": ts_param(conn, as_of)}
     units = read_df(conn, "SELECT unit_code, parent_code, level FROM org_units")
     em, cm = month_sql(conn, "e.arrived_at"), month_sql(conn, "c.registered_at")
@@ -379,7 +558,7 @@ def load_inputs(
     for df in (events, cases, clips, device_days):
         for col in df.columns[2:]:
             df[col] = pd.to_numeric(df[col]).fillna(0).astype(float)
-    return {
+    inputs = {
         "units": units,
         "events": events,
         "cases": cases,
@@ -388,23 +567,52 @@ def load_inputs(
         "devices": devices,
         "officers": officers,
     }
+    return inputs if verdicts is None else with_verdicts(conn, as_of, inputs, verdicts)
+
+
+def with_verdicts(conn: Connection, as_of: datetime, inputs: dict, verdicts: Verdicts) -> dict[str, pd.DataFrame]:
+    """``inputs`` (``load_inputs`` without verdicts) with ``verdicts`` applied to the event and clip tallies
+    (``verdict_adjustments``); ``inputs`` itself is not changed."""
+    out = dict(inputs)
+    if verdicts.exempted or verdicts.excused_may_count:
+        whole, late_change = verdict_adjustments(conn, as_of, verdicts)
+        out["events"], out["clips"] = verdict_tallies(out["events"], out["clips"], whole, late_change)
+    return out
+
+
+def _add(tally: pd.DataFrame, change: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``tally`` (unit_code, month, ...) with ``change`` (unit_code, month, ``column``) added to ``column``."""
+    if change.empty:
+        return tally
+    c = change.groupby(["unit_code", "month"])[column].sum()
+    idx = pd.MultiIndex.from_arrays([tally["unit_code"], tally["month"]])
+    add = c.reindex(idx).fillna(0.0).to_numpy(dtype=float)
+    return tally.assign(**{column: tally[column].to_numpy(dtype=float) + add})
 
 
 def compute(
     conn: Connection,
     as_of: datetime,
     cfg: dict,
-    *,  # noqa: ARG001 - cfg kept for the common signature
+    *,
     months: list[str] | None = None,
     clip_months: pd.DataFrame | None = None,
+    verdicts: Verdicts | None = None,
+    inputs: dict[str, pd.DataFrame] | None = None,
 ) -> int:
     """Rebuild table ``metrics`` inside the caller's transaction; returns the number of rows.
 
     ``months`` (``data_months``) and ``clip_months`` (``clip_months``) when the caller holds them, else read
-    here."""
+    here; ``verdicts`` (``etl.warehouse.verdicts``) read here with ``cfg``'s ``excuse_review`` when None;
+    ``inputs``: ``load_inputs`` without verdicts when the caller holds it (the verdicts are applied here)."""
     if clip_months is None:
         clip_months = clip_days.per_month(conn, as_of)
-    inputs = load_inputs(conn, as_of, clip_months=clip_months)
+    if verdicts is None:
+        verdicts = read_verdicts(conn, cfg)
+    if inputs is None:
+        inputs = load_inputs(conn, as_of, clip_months=clip_months, verdicts=verdicts)
+    else:
+        inputs = with_verdicts(conn, as_of, inputs, verdicts)
     if months is None:
         months = data_months(conn, as_of, clip_months=clip_months)
     units = inputs.pop("units")

@@ -19,10 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.scoring import metrics as M
-from etl.scoring.inputs import concat, load_inputs
+from etl.scoring.inputs import apply_verdicts, concat, read_base, read_metrics
+from etl.scoring.items import item_tallies
 from etl.scoring.schemes import load_schemes
 from etl.scoring.totals import ITEM_COLUMNS, SCORE_COLUMNS, score_scheme
 from etl.warehouse.db import bulk_insert, read_df
+from etl.warehouse.verdicts import Verdicts, read_verdicts
 
 
 def _data_as_of(conn: Connection, clip_months: pd.DataFrame) -> pd.Timestamp | None:
@@ -52,21 +54,29 @@ def compute(
     access: pd.DataFrame | None = None,
     clip_months: pd.DataFrame | None = None,
     months: list[str] | None = None,
+    verdicts: Verdicts | None = None,
 ) -> dict:
     """Rebuild unit_scores, unit_item_scores and evaluation inside the caller's transaction.
 
     ``access``: the access rules' record frame of this evaluation (``inputs.access_counts``), else the access
     records are counted in SQL; ``clip_months``: ``metrics.clip_months(conn, as_of)`` when the caller holds
     it, else it is read here; ``months``: ``metrics.data_months`` as the metrics step computed it, else
-    computed here.  Returns the rows written and the scheme ids."""
+    computed here; ``verdicts``: what people decided (``etl.warehouse.verdicts.read_verdicts``), read here when
+    None: exempted findings count nowhere, the findings of excuses not effective count.  Returns the rows
+    written, the scheme ids, and what ``etl.scoring.kept`` keeps for rescoring: ``base`` (the inputs before
+    the verdicts, ``inputs.read_base``) and ``tallies`` (scheme id -> ``items.item_tallies`` under them)."""
     schemes = load_schemes(cfg)
+    if verdicts is None:
+        verdicts = read_verdicts(conn, cfg)
     if clip_months is None:
         clip_months = M.clip_months(conn, as_of)
-    inp = load_inputs(conn, as_of, cfg, schemes, access=access, clip_months=clip_months, months=months)
-    scores, items = [], []
+    base = read_base(conn, as_of, cfg, schemes, access=access, clip_months=clip_months, months=months)
+    inp = apply_verdicts(base, verdicts, read_metrics(conn))
+    scores, items, tallies = [], [], {}
     if inp.months and len(inp.units):
         for scheme in schemes:
-            s, i = score_scheme(scheme, inp)
+            tallies[scheme["id"]] = item_tallies(scheme, inp)
+            s, i = score_scheme(scheme, inp, tallies=tallies[scheme["id"]])
             scores.append(s)
             items.append(i)
     conn.execute(sa.text("DELETE FROM unit_scores"))
@@ -91,4 +101,10 @@ def compute(
         ],
         ["run_id", "as_of", "data_as_of", "scheme_id", "scheme_version", "integrity_checked", "computed_at"],
     )
-    return {"unit_scores": n_scores, "unit_item_scores": n_items, "schemes": [s["id"] for s in schemes]}
+    return {
+        "unit_scores": n_scores,
+        "unit_item_scores": n_items,
+        "schemes": [s["id"] for s in schemes],
+        "base": base,
+        "tallies": tallies,
+    }

@@ -79,6 +79,14 @@ rule_snapshots = sa.Table(  # etl.warehouse.snapshots: the large mirrors as the 
     sa.Column("version", sa.Text),
     sa.Column("data", sa.LargeBinary),
 )
+rescore_inputs = sa.Table(  # etl.scoring.kept: what the last run's scoring read, for etl.supervision.rescore
+    "rescore_inputs",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("version", sa.Text),
+    sa.Column("data", sa.LargeBinary),
+)
 quarantine = sa.Table(
     "quarantine",
     metadata,
@@ -149,30 +157,44 @@ event_gaps = sa.Table(
     sa.Column("gap_end", DT),
     sa.Column("gap_s", sa.Float),
 )
-findings = sa.Table(
-    "findings",
+
+
+# a finding's columns (etl.rules.findings.COLUMNS); finding_key: etl.rules.keys.finding_key, stable across runs
+def _finding_columns() -> list[sa.Column]:
+    return [
+        sa.Column("finding_key", sa.Text, primary_key=True),
+        sa.Column("rule_id", sa.Text),
+        sa.Column("article", sa.Text),
+        sa.Column("unit_code", sa.Text),
+        sa.Column("case_no", sa.Text),
+        sa.Column("action_id", sa.Text),
+        sa.Column("doc_id", sa.Text),
+        sa.Column("incident_no", sa.Text),
+        sa.Column("clip_id", sa.Text),
+        sa.Column("device_sn", sa.Text),
+        sa.Column("log_id", sa.Text),
+        sa.Column("police_no", sa.Text),
+        sa.Column("doc_type", sa.Text),  # DOC-MISSING: the missing type
+        sa.Column("window_id", sa.Text),  # WINDOW-CCTV
+        sa.Column("occurred_at", DT),  # the time that assigns it to a period
+        sa.Column("month", sa.Text),  # YYYY-MM of occurred_at (period assignment)
+        sa.Column("cause", sa.Text),  # AV-NONE / AV-GAP cause hint
+        sa.Column("gap_start", DT),
+        sa.Column("gap_end", DT),
+        sa.Column("gap_s", sa.Float),
+        sa.Column("detail", sa.Text),
+    ]
+
+
+findings = sa.Table("findings", metadata, *_finding_columns())
+# the AV findings an excused event would have without its Art. 17 report (etl.rules.av.excused_rules); they
+# count where the excuse is not effective (etl.warehouse.verdicts)
+excused_findings = sa.Table(
+    "excused_findings",
     metadata,
-    sa.Column("finding_id", sa.Integer, primary_key=True),
-    sa.Column("rule_id", sa.Text),
-    sa.Column("article", sa.Text),
-    sa.Column("unit_code", sa.Text),
-    sa.Column("case_no", sa.Text),
-    sa.Column("action_id", sa.Text),
-    sa.Column("doc_id", sa.Text),
-    sa.Column("incident_no", sa.Text),
-    sa.Column("clip_id", sa.Text),
-    sa.Column("device_sn", sa.Text),
-    sa.Column("log_id", sa.Text),
-    sa.Column("police_no", sa.Text),
-    sa.Column("doc_type", sa.Text),  # DOC-MISSING: the missing type
-    sa.Column("window_id", sa.Text),  # WINDOW-CCTV
-    sa.Column("occurred_at", DT),  # the time that assigns it to a period
-    sa.Column("month", sa.Text),  # YYYY-MM of occurred_at (period assignment)
-    sa.Column("cause", sa.Text),  # AV-NONE / AV-GAP cause hint
-    sa.Column("gap_start", DT),
-    sa.Column("gap_end", DT),
-    sa.Column("gap_s", sa.Float),
-    sa.Column("detail", sa.Text),
+    *_finding_columns(),
+    sa.Column("report_id", sa.Text),
+    sa.Index("ix_excused_findings_incident_no", "incident_no"),
 )
 metrics = sa.Table(
     "metrics",
@@ -226,6 +248,160 @@ evaluation = sa.Table(
     sa.Column("computed_at", DT),
 )
 
+# --- the supervision record (shared/spec/supervision.md) -------------------------------------------
+# Judgements people make about the findings.  Written only by etl.supervision's actions (pages and CLI), never
+# by `etl run`: no run deletes, truncates or rewrites these tables (tests/test_supervision_persistence.py).
+# Keys are stable (finding_key, incident_no, period + version), so a judgement survives every rebuild of the
+# derived data; a judgement whose object left the sources is kept and shown as orphaned.
+SUPERVISION_TABLES = (
+    "sup_finding_state",
+    "sup_reviews",
+    "sup_appeals",
+    "sup_excuse_reviews",
+    "sup_excuse_history",
+    "sup_publications",
+    "sup_published_scores",
+    "sup_published_items",
+    "sup_published_findings",
+    "sup_published_frames",
+)
+sup_finding_state = sa.Table(  # the current verdict of a finding (absent: open); version guards stale writes
+    "sup_finding_state",
+    metadata,
+    sa.Column("finding_key", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),  # open | confirmed | exempted
+    sa.Column("category", sa.Text),  # 不可抗力 | 数据错误 | 已书面说明 | 其他
+    sa.Column("reason", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False),  # 1 on the first write, +1 on every change
+    sa.Column("updated_by", sa.Text),
+    sa.Column("updated_at", DT),
+    # the finding as it was at the last write: an orphaned judgement stays readable
+    sa.Column("rule_id", sa.Text),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("month", sa.Text),
+    sa.Column("detail", sa.Text),
+)
+sup_reviews = sa.Table(  # every verdict ever given, append-only
+    "sup_reviews",
+    metadata,
+    sa.Column("review_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("finding_key", sa.Text, nullable=False),
+    sa.Column("verdict", sa.Text, nullable=False),  # confirm | exempt | reopen
+    sa.Column("category", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("by_user", sa.Text, nullable=False),
+    sa.Column("role", sa.Text),
+    sa.Column("at", DT, nullable=False),
+    sa.Column("source", sa.Text),  # review | appeal
+)
+sup_appeals = sa.Table(
+    "sup_appeals",
+    metadata,
+    sa.Column("appeal_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("finding_key", sa.Text, nullable=False),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("filed_by", sa.Text, nullable=False),
+    sa.Column("filed_at", DT, nullable=False),
+    sa.Column("late", sa.SmallInteger, nullable=False),  # 1: filed after the period's publication
+    sa.Column("decision", sa.Text),  # NULL (pending) | upheld | rejected
+    sa.Column("decision_reason", sa.Text),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at", DT),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+# One pending appeal per finding, guarded by the database (two unit administrators filing at the same moment).
+sa.Index(
+    "ux_sup_appeals_pending",
+    sup_appeals.c.finding_key,
+    unique=True,
+    sqlite_where=sup_appeals.c.decision.is_(None),
+    postgresql_where=sup_appeals.c.decision.is_(None),
+)
+sup_excuse_reviews = sa.Table(  # the current judgement of an event's Art. 17 interruption report
+    "sup_excuse_reviews",
+    metadata,
+    sa.Column("incident_no", sa.Text, primary_key=True),
+    sa.Column("report_id", sa.Text),
+    sa.Column("verdict", sa.Text, nullable=False),  # accepted | rejected
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("by_user", sa.Text, nullable=False),
+    sa.Column("at", DT, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+sup_excuse_history = sa.Table(
+    "sup_excuse_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_no", sa.Text, nullable=False),
+    sa.Column("report_id", sa.Text),
+    sa.Column("verdict", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("by_user", sa.Text, nullable=False),
+    sa.Column("at", DT, nullable=False),
+)
+sup_publications = sa.Table(
+    "sup_publications",
+    metadata,
+    sa.Column("publication_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("period", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("scheme_id", sa.Text, nullable=False),
+    sa.Column("scheme_version", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("published_by", sa.Text, nullable=False),
+    sa.Column("published_at", DT, nullable=False),
+    sa.Column("as_of", DT),
+    sa.Column("data_as_of", DT),
+    sa.UniqueConstraint("period", "version", name="uq_sup_publications_period_version"),
+)
+sup_published_scores = sa.Table(
+    "sup_published_scores",
+    metadata,
+    sa.Column("publication_id", sa.Integer, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("unit_code", sa.Text, nullable=False),
+    sa.Column("unit_level", sa.Text),
+    sa.Column("total", sa.Float),
+    sa.Column("grade", sa.Text),
+    sa.Column("rank", sa.Integer),
+    sa.Column("veto", sa.SmallInteger),
+)
+sup_published_items = sa.Table(
+    "sup_published_items",
+    metadata,
+    sa.Column("publication_id", sa.Integer, nullable=False),
+    sa.Column("unit_code", sa.Text, nullable=False),
+    sa.Column("item_id", sa.Text, nullable=False),
+    sa.Column("item_name", sa.Text),
+    sa.Column("points", sa.Float),
+    sa.Column("objects", sa.Integer),
+    sa.Column("clean", sa.Integer),
+    sa.Column("deductions", sa.Float),
+    sa.Column("score", sa.Float),
+)
+sup_published_findings = sa.Table(  # every finding that counted in the published figures, with its verdict
+    "sup_published_findings",
+    metadata,
+    sa.Column("publication_id", sa.Integer, nullable=False),
+    sa.Column("finding_key", sa.Text, nullable=False),
+    sa.Column("rule_id", sa.Text),
+    sa.Column("article", sa.Text),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("review_state", sa.Text),
+    sa.Column("month", sa.Text),
+    sa.Column("occurred_at", DT),
+    sa.Column("detail", sa.Text),
+)
+sup_published_frames = sa.Table(  # the workbook's inputs at city scope, frozen (zstd Arrow IPC)
+    "sup_published_frames",
+    metadata,
+    sa.Column("publication_id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("data", sa.LargeBinary),
+)
+
 # --- the dashboard's own audit log (append-only from the application) -------------------
 audit_log = sa.Table(
     "audit_log",
@@ -269,21 +445,74 @@ for _name, (_tag, _cols) in {
 
 # Blobs PostgreSQL should store as they are (STORAGE EXTERNAL): zstd-compressed snapshots and fingerprints
 # (random hashes) gain nothing from its own compression, which cost a city daily run ~1.3 s of writing.
-UNCOMPRESSED_BLOBS = [("rule_snapshots", "data"), ("raw_fingerprints", "data")]
+UNCOMPRESSED_BLOBS = [("rule_snapshots", "data"), ("raw_fingerprints", "data"), ("rescore_inputs", "data")]
 
 # Indexes of earlier versions, dropped from existing warehouses by ensure_schema.
 RETIRED_INDEXES = {"ix_clips_case_no_tagged": "clips"}
+
+_FINDING_VIEW_COLUMNS = [
+    "finding_key",
+    "rule_id",
+    "article",
+    "unit_code",
+    "case_no",
+    "action_id",
+    "doc_id",
+    "incident_no",
+    "clip_id",
+    "device_sn",
+    "log_id",
+    "police_no",
+    "doc_type",
+    "window_id",
+    "occurred_at",
+    "cause",
+    "gap_start",
+    "gap_end",
+    "gap_s",
+    "detail",
+    "month",
+]
+
+
+def _columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{c}" for c in _FINDING_VIEW_COLUMNS)
+
+
+def _orphaned(alias: str) -> str:
+    """SQL 0/1: the finding of ``alias``.finding_key is in neither findings nor excused_findings now."""
+    return (
+        f"CASE WHEN EXISTS (SELECT 1 FROM findings o WHERE o.finding_key = {alias}.finding_key) "
+        f"OR EXISTS (SELECT 1 FROM excused_findings o WHERE o.finding_key = {alias}.finding_key) THEN 0 ELSE 1 END"
+    )
+
 
 VIEWS: dict[str, str] = {
     "v_event_coverage": """
         SELECT incident_no, unit_code, arrived_at, ended_at, window_s, covered_s, covered_fraction,
                gap_count, status, cause
         FROM event_coverage""",
-    "v_findings": """
-        SELECT finding_id, rule_id, article, unit_code, case_no, action_id, doc_id, incident_no, clip_id,
-               device_sn, log_id, police_no, doc_type, window_id, occurred_at, cause, gap_start, gap_end,
-               gap_s, detail
-        FROM findings""",
+    # every finding of `findings`, plus the findings of the excused events whose excuse the legal department
+    # rejected (auto mode; the query layer applies `excuse_review: required`, etl.warehouse.verdicts), each with
+    # its review state (open when never reviewed; exempted findings stay here, marked) and its latest appeal
+    "v_findings": f"""
+        SELECT f.finding_key, f.rule_id, f.article, f.unit_code, f.case_no, f.action_id, f.doc_id, f.incident_no,
+               f.clip_id, f.device_sn, f.log_id, f.police_no, f.doc_type, f.window_id, f.occurred_at, f.cause,
+               f.gap_start, f.gap_end, f.gap_s, f.detail, f.month,
+               COALESCE(s.state, 'open') AS review_state,
+               CASE WHEN a.appeal_id IS NULL THEN NULL ELSE COALESCE(a.decision, 'pending') END AS appeal_state,
+               CAST(NULL AS INTEGER) AS notice_id
+        FROM (
+            SELECT {_columns("g")} FROM findings g
+            UNION ALL
+            SELECT {_columns("x")} FROM excused_findings x
+            JOIN sup_excuse_reviews r ON r.incident_no = x.incident_no AND r.verdict = 'rejected'
+        ) f
+        LEFT JOIN sup_finding_state s ON s.finding_key = f.finding_key
+        LEFT JOIN (
+            SELECT finding_key, MAX(appeal_id) AS appeal_id FROM sup_appeals GROUP BY finding_key
+        ) la ON la.finding_key = f.finding_key
+        LEFT JOIN sup_appeals a ON a.appeal_id = la.appeal_id""",
     "v_unit_scores": """
         SELECT period, unit_code, unit_level, total, grade, rank, veto, scheme_version, scheme_id
         FROM unit_scores WHERE active = 1""",
@@ -293,11 +522,53 @@ VIEWS: dict[str, str] = {
         FROM unit_item_scores WHERE active = 1""",
     "v_quarantine": """
         SELECT run_id, source, table_name, row_key, reason, payload FROM quarantine""",
+    # the review history; orphaned = 1 when the finding is in neither findings nor excused_findings any more
+    "v_reviews": f"""
+        SELECT r.finding_key, r.verdict, r.category, r.reason, r.by_user, r.at, {_orphaned("r")} AS orphaned,
+               r.review_id, r.role, r.source
+        FROM sup_reviews r""",
+    "v_appeals": f"""
+        SELECT a.appeal_id, a.finding_key, a.unit_code, a.reason, a.filed_by, a.filed_at, a.decision,
+               a.decided_by, a.decided_at, a.decision_reason, a.late, a.version, {_orphaned("a")} AS orphaned
+        FROM sup_appeals a""",
+    "v_published_scores": """
+        SELECT p.period, p.version, s.unit_code, s.unit_level, s.total, s.grade, s.rank, s.veto, p.scheme_version,
+               p.published_by, p.published_at, p.scheme_id, p.publication_id
+        FROM sup_published_scores s JOIN sup_publications p ON p.publication_id = s.publication_id""",
+    # the latest published version of each period against the current active scores: the units that differ
+    # (published or current total missing counts as a difference)
+    "v_restatement": """
+        WITH latest AS (
+            SELECT p.publication_id, p.period, p.version FROM sup_publications p
+            WHERE p.version = (SELECT MAX(q.version) FROM sup_publications q WHERE q.period = p.period)
+        ), published AS (
+            SELECT l.period, l.version, s.unit_code, s.total FROM latest l
+            JOIN sup_published_scores s ON s.publication_id = l.publication_id
+        ), cur AS (
+            SELECT period, unit_code, total FROM unit_scores WHERE active = 1
+        )
+        SELECT pb.period, pb.unit_code, pb.version AS published_version, pb.total AS published_total,
+               c.total AS current_total, c.total - pb.total AS delta
+        FROM published pb LEFT JOIN cur c ON c.period = pb.period AND c.unit_code = pb.unit_code
+        WHERE CASE WHEN pb.total = c.total THEN 0 WHEN pb.total IS NULL AND c.total IS NULL THEN 0 ELSE 1 END = 1
+        UNION ALL
+        SELECT c.period, c.unit_code, l.version AS published_version, NULL AS published_total,
+               c.total AS current_total, NULL AS delta
+        FROM cur c JOIN latest l ON l.period = c.period
+        WHERE NOT EXISTS (
+            SELECT 1 FROM published pb WHERE pb.period = c.period AND pb.unit_code = c.unit_code
+        )""",
 }
 
 
 def ensure_schema(conn: Connection) -> None:
     """Create missing tables, indexes and (re)create the public views, in the caller's transaction."""
+    inspector = sa.inspect(conn)
+    if inspector.has_table("findings") and "finding_id" in {c["name"] for c in inspector.get_columns("findings")}:
+        # findings numbered per run (before finding_key): a mart, rebuilt by the next run; its view goes first
+        for name in VIEWS:
+            conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+        conn.exec_driver_sql("DROP TABLE findings")
     metadata.create_all(conn, checkfirst=True)
     # create_all skips the indexes of a table that exists already: those added since it was made
     for table in metadata.sorted_tables:

@@ -29,7 +29,7 @@ from openpyxl.xml.functions import tostring
 from sqlalchemy.engine import Connection, Engine
 
 from etl.errors import EtlError
-from etl.reports.workbook import data, details, sheets
+from etl.reports.workbook import data, details, frozen, sheets
 from etl.reports.workbook.xlsx import splice_rows, stable_zip
 from etl.scoring import schemes
 from etl.warehouse.db import TS_FORMAT, make_engine, warehouse_url
@@ -49,6 +49,7 @@ class WorkbookStats:
     units: int
     detail_rows: int
     devices: int
+    status: str = ""  # 已发布 vN（…） or 草稿（当前数据）
 
 
 def build_workbook(
@@ -61,6 +62,8 @@ def build_workbook(
     generated_at: datetime | None = None,
     allowed_scope: set[str] | None = None,
     config_dir: Path | None = None,
+    published: int | str | None = "latest",
+    current: bool = False,
 ) -> bytes:
     """The assessment workbook as .xlsx bytes.
 
@@ -70,6 +73,11 @@ def build_workbook(
     outside it. config_dir: where ``schemes/<id>.yaml`` is (default: the
     repository's ``config``). Raises EtlError for a bad period, an unknown unit
     or a warehouse without scores.
+
+    published: 'latest' (default) = for a published period the latest published version, rebuilt from the
+    frames frozen at publication (cover: 已发布 vN), else the current figures; a publication id = that
+    version; None or ``current=True`` = the current figures (cover: 草稿（当前数据）).  A ``scheme_id`` other
+    than the published scheme shows that scheme's current figures.
     """
     return _build(
         engine_or_conn,
@@ -81,11 +89,23 @@ def build_workbook(
         generated_at=generated_at,
         allowed_scope=allowed_scope,
         config_dir=config_dir,
+        published=None if current else published,
     )[0]
 
 
-def assess_cli(*, warehouse: str | None, period: str, unit: str | None, scheme: Path | None, xlsx: Path) -> str:
-    """``python -m etl assess``: write the workbook to ``xlsx`` and return a one-line Chinese summary."""
+def assess_cli(
+    *,
+    warehouse: str | None,
+    period: str,
+    unit: str | None,
+    scheme: Path | None,
+    xlsx: Path,
+    current: bool = False,
+) -> str:
+    """``python -m etl assess``: write the workbook to ``xlsx`` and return a one-line Chinese summary.
+
+    A published period gives its latest published version (as published, whatever changed since); ``current``
+    the current figures (草稿)."""
     data.parse_period(period)  # a bad period fails before touching the warehouse
     url = warehouse_url(warehouse)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
@@ -107,6 +127,7 @@ def assess_cli(*, warehouse: str | None, period: str, unit: str | None, scheme: 
                 generated_at=None,
                 allowed_scope=None,
                 config_dir=None,
+                published=None if current else "latest",
             )
     finally:
         engine.dispose()
@@ -115,7 +136,7 @@ def assess_cli(*, warehouse: str | None, period: str, unit: str | None, scheme: 
     xlsx.write_bytes(content)
     return (
         f"已生成考评表 {xlsx}：{stats.period_label}，{stats.scope_label}，方案 {stats.scheme_id}"
-        f"（{stats.scheme_version}），{stats.units} 个单位，扣分明细 {stats.detail_rows} 条，"
+        f"（{stats.scheme_version}），{stats.status}，{stats.units} 个单位，扣分明细 {stats.detail_rows} 条，"
         f"设备 {stats.devices} 台"
     )
 
@@ -156,25 +177,69 @@ def _build_conn(
     generated_at: datetime | None,
     allowed_scope: set[str] | None,
     config_dir: Path | None,
+    published: int | str | None = "latest",
 ) -> tuple[bytes, WorkbookStats]:
     per = data.parse_period(period)
+    scheme = schemes.load_scheme(scheme_file) if scheme_file is not None else None
+    pub = frozen.publication(conn, per.code, published)
+    if pub is not None and published == "latest":
+        wanted = scheme["id"] if scheme is not None else scheme_id
+        if wanted is not None and wanted != pub["scheme_id"]:
+            pub = None  # another scheme than the published one: its current figures
+    if pub is not None:
+        inp = frozen.scoped(frozen.read_frames(conn, pub["publication_id"]), unit_code, allowed_scope)
+    else:
+        inp = _live_inputs(conn, per, unit_code, scheme_id, scheme, allowed_scope, config_dir)
+    return _render(inp, per, generated_by, generated_at, frozen.status_text(pub))
+
+
+def _live_inputs(
+    conn: Connection,
+    per: data.Period,
+    unit_code: str | None,
+    scheme_id: str | None,
+    scheme: dict | None,
+    allowed_scope: set[str] | None,
+    config_dir: Path | None,
+) -> frozen.Inputs:
+    """The sheets' inputs read from the warehouse now (the current figures, 草稿)."""
     units = data.read_units(conn)
     scope, scope_label = data.resolve_scope(units, unit_code, allowed_scope)
-
-    scheme = schemes.load_scheme(scheme_file) if scheme_file is not None else None
     if scheme is not None:
         scheme_id = scheme["id"]
     scores, items, sid, version = data.read_scores(conn, per, scope, scheme_id, scheme["version"] if scheme else None)
     if scheme is None:
         scheme = schemes.scheme_for(sid, config_dir)
-    item_order = [(it["id"], it["name"], float(it["points"])) for it in scheme["items"]]
-
     evaluation = data.read_evaluation(conn)
     scored = set(scores["unit_code"])
     metrics = data.read_metrics(conn, per, scope)
     lost, levels = _details(conn, per, scored, scope, scheme, items, metrics, units, config_dir)
-    coverage = data.read_coverage(conn, per, units, scored)
-    devices = data.read_devices(conn, per, scope)
+    return frozen.Inputs(
+        units=units,
+        scope=scope,
+        scope_label=scope_label,
+        scores=scores,
+        items=items,
+        scheme=scheme,
+        scheme_id=sid,
+        scheme_version=version,
+        evaluation=evaluation,
+        metrics=metrics,
+        lost=lost,
+        levels=levels,
+        coverage=data.read_coverage(conn, per, units, scored),
+        devices=data.read_devices(conn, per, scope),
+    )
+
+
+def _render(
+    inp: frozen.Inputs, per: data.Period, generated_by: str, generated_at: datetime | None, status: str
+) -> tuple[bytes, WorkbookStats]:
+    """The .xlsx bytes of the sheets from their inputs (live or frozen: the same code)."""
+    units, scores, items, scheme, metrics = inp.units, inp.scores, inp.items, inp.scheme, inp.metrics
+    lost, levels, coverage, devices = inp.lost, inp.levels, inp.coverage, inp.devices
+    sid, version, scope_label, evaluation = inp.scheme_id, inp.scheme_version, inp.scope_label, inp.evaluation
+    item_order = [(it["id"], it["name"], float(it["points"])) for it in scheme["items"]]
 
     generated_at = generated_at or datetime.now().replace(microsecond=0)
     names = dict(zip(units["unit_code"], units["name"].astype(str), strict=True))
@@ -187,6 +252,7 @@ def _build_conn(
         "scheme_id": sid,
         "scheme_name": str(scheme.get("name") or sid),
         "scheme_version": version,
+        "status": status,
         "as_of": evaluation["as_of"],
         "data_as_of": evaluation["data_as_of"],
         "units": len(summary),
@@ -247,7 +313,9 @@ def _build_conn(
     wb.properties.modified = generated_at
     replace["docProps/core.xml"] = tostring(wb.properties.to_tree())
     content = stable_zip(buf.getvalue(), generated_at, replace)
-    stats = WorkbookStats(per.code, per.label, scope_label, sid, version, len(summary), n_detail, len(devices))
+    stats = WorkbookStats(
+        per.code, per.label, scope_label, sid, version, len(summary), n_detail, len(devices), status.split("（")[0]
+    )
     return content, stats
 
 

@@ -174,8 +174,24 @@ def read_metrics(conn: Connection, period: Period, scope: set[str]) -> pd.DataFr
     return df[df["unit_code"].isin(scope)].reset_index(drop=True)
 
 
-def read_devices(conn: Connection, period: Period, scope: set[str]) -> pd.DataFrame:
-    """Devices owned by units in scope, with the open assignment's holder and clips started in the period."""
+def device_clips_by_month(conn: Connection, year: int) -> pd.DataFrame:
+    """Clips started per device and month ('YYYY-MM') of ``year``: device_sn, month, clips.  From the load's
+    per-day counts (``clip_days``, days of ``started_at``): the same numbers as counting the clips."""
+    df = read_df(
+        conn,
+        """
+        SELECT device_sn, substr(day, 1, 7) AS month, SUM(clips) AS clips FROM clip_days
+        WHERE day >= :start AND day < :end GROUP BY device_sn, substr(day, 1, 7)""",
+        {"start": f"{year:04d}-01-01", "end": f"{year + 1:04d}-01-01"},
+    )
+    if df.empty:
+        return pd.DataFrame({"device_sn": [], "month": [], "clips": []})
+    return df.assign(clips=df["clips"].astype(int))
+
+
+def read_devices(conn: Connection, period: Period, scope: set[str], clips: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Devices owned by units in scope, with the open assignment's holder and clips started in the period
+    (``clips``: device_sn, clips when the caller counted them, e.g. from :func:`device_clips_by_month`)."""
     dev = read_df(conn, "SELECT device_sn, kind, model, unit_code, status, status_since FROM devices")
     dev = dev[dev["unit_code"].isin(scope)].reset_index(drop=True)
     asg = read_df(
@@ -190,13 +206,14 @@ def read_devices(conn: Connection, period: Period, scope: set[str]) -> pd.DataFr
         asg = asg.sort_values(["device_sn", "from_at", "police_no"]).drop_duplicates("device_sn", keep="last")
     else:
         asg = pd.DataFrame(columns=["device_sn", "police_no", "from_at", "holder_name"])
-    clips = read_df(
-        conn,
-        """
-        SELECT device_sn, COUNT(*) AS clips FROM clips
-        WHERE started_at >= :start AND started_at < :end GROUP BY device_sn""",
-        {"start": ts_param(conn, period.start), "end": ts_param(conn, period.end)},
-    )
+    if clips is None:
+        clips = read_df(
+            conn,
+            """
+            SELECT device_sn, COUNT(*) AS clips FROM clips
+            WHERE started_at >= :start AND started_at < :end GROUP BY device_sn""",
+            {"start": ts_param(conn, period.start), "end": ts_param(conn, period.end)},
+        )
     dev = dev.merge(asg, on="device_sn", how="left").merge(clips, on="device_sn", how="left")
     dev["clips"] = dev["clips"].fillna(0).astype(int)
     dev["status_since"] = dev["status_since"].map(ts_text)

@@ -54,7 +54,7 @@ KEY_LABELS = {
 VETO_ITEM = ("veto", "一票否决")
 TOLERANCE = 0.005 + 1e-9
 FINDING_COLUMNS = [
-    "finding_id",
+    "finding_key",
     "rule_id",
     "article",
     "unit_code",
@@ -100,13 +100,15 @@ def lost_points(
     )
 
 
-def read_findings(conn: Connection, scope: set[str]) -> dict[int, Sequence]:
-    """finding_id -> its FINDING_COLUMNS values, for the findings of units in ``scope``.
+def read_findings(conn: Connection, scope: set[str]) -> dict[str, Sequence]:
+    """finding_key -> its FINDING_COLUMNS values, for the findings of units in ``scope`` (with those of the
+    excused events: the lost points name one when its excuse is not effective).
 
-    Plain rows from the driver: 10^5 findings, only ever looked up by id.
+    Plain rows from the driver: 10^5 findings, only ever looked up by key.
     """
     unit = _POS["unit_code"]
-    rows = conn.exec_driver_sql(f"SELECT {', '.join(FINDING_COLUMNS)} FROM findings").fetchall()
+    cols = ", ".join(FINDING_COLUMNS)
+    rows = conn.exec_driver_sql(f"SELECT {cols} FROM findings UNION ALL SELECT {cols} FROM excused_findings").fetchall()
     return {r[0]: r for r in rows if r[unit] in scope}
 
 
@@ -147,7 +149,7 @@ def _values(s: pd.Series) -> list:
 def present(
     lost: pd.DataFrame,
     levels: list[str],
-    findings: dict[int, Sequence],
+    findings: dict[str, Sequence],
     scheme: dict,
     items: pd.DataFrame,
     metrics: pd.DataFrame,
@@ -176,7 +178,7 @@ def present(
     objects: dict[tuple, list] = {}  # (item, kind, object key, owner) -> its rows (rule, finding, unit/lost...)
     data = [_values(lost[c]) for c in scoring.BY_LEVEL_COLUMNS + level_columns(levels)]
     for item, kind, key, owner, rule, fid, *lv in zip(*data, strict=True):
-        f = _NO_FINDING if fid is None else findings.get(int(fid), _NO_FINDING)
+        f = _NO_FINDING if fid is None else findings.get(fid, _NO_FINDING)
         if kind in kinds:
             objects.setdefault((item, kind, key, owner), []).append((rule, f, lv))
         elif kind in ("deduction", "veto"):

@@ -66,6 +66,7 @@ def cover_rows(info: dict) -> list[tuple[str, str]]:
         ("考评范围", info["scope_label"]),
         ("考评方案", f"{info['scheme_name']}（{info['scheme_id']}）"),
         ("方案版本", info["scheme_version"]),
+        *([("数据状态", info["status"])] if info.get("status") else []),
         ("评估日期", info["as_of"] or "—"),
         ("数据截至", info["data_as_of"] or "—"),
         ("考评单位数", str(info["units"])),

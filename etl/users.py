@@ -1,0 +1,156 @@
+"""Users of the platform: the users file, roles and each user's unit scope (the dashboard and the CLI alike).
+
+The users file (``users: {username: {name, role, unit_code, password_hash}}``) is the one source of roles: a
+role is looked up here on every request, never taken from a browser cookie or a command line flag.
+Production: ``$DASHBOARD_USERS_FILE`` (or the dashboard's ``users_file`` secret); demo: ``users.yaml`` beside
+the ``sources.yaml`` of the warehouse's latest successful ETL run (``etl demo`` writes it there).
+
+``dashboard.auth`` builds its login on these functions; the CLI's ``--by USER`` resolves through ``resolve``.
+A low module: it reads the unit tree and the latest run straight with SQL and computes the scope with
+``etl.warehouse.scope`` (the one scope module); nothing of ``etl.warehouse`` or below imports it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.engine import Connection, Engine
+
+from etl.errors import ConfigError
+from etl.vocabulary import ROLES
+from etl.warehouse.scope import roots, user_scope
+
+__all__ = ["CITY_ROLES", "ROLES", "User", "load_users", "resolve", "user_for", "users_file"]
+
+# Roles that always see the whole city.  The legal department is city-wide too, unless its users entry names a
+# unit below the top of the tree (a county's legal office): then it acts in that unit's scope.
+CITY_ROLES = ("leader", "legal", "equipment", "it")
+
+
+@dataclass(frozen=True)
+class User:
+    """Who acts and what they may touch. ``scope`` None means the whole city."""
+
+    username: str
+    name: str
+    role: str
+    unit_code: str | None
+    scope: tuple[str, ...] | None
+
+    @property
+    def scope_label(self) -> str:
+        """'city' for the whole city, else the user's unit code (the audit log's ``scope`` column)."""
+        return "city" if self.scope is None else (self.unit_code or "")
+
+
+def load_users(path: Path) -> dict[str, dict]:
+    """The users of a users file, keys lower-cased; ConfigError when malformed."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"无法读取用户文件 {path}：{exc}") from exc
+    users = raw.get("users") if isinstance(raw, dict) else None
+    if not isinstance(users, dict) or not users:
+        raise ConfigError(f"用户文件 {path} 缺少 users 列表")
+    out: dict[str, dict] = {}
+    for username, u in users.items():
+        if not isinstance(u, dict) or u.get("role") not in ROLES or not u.get("password_hash"):
+            raise ConfigError(f"用户文件 {path} 中的用户 {username} 缺少角色或密码")
+        if u["role"] == "unit_admin" and not u.get("unit_code"):
+            raise ConfigError(f"单位管理员 {username} 缺少 unit_code")
+        out[str(username).strip().lower()] = {
+            "name": str(u.get("name") or username),
+            "role": u["role"],
+            "unit_code": None if u.get("unit_code") is None else str(u["unit_code"]),
+            "password_hash": str(u["password_hash"]),
+        }
+    return out
+
+
+def demo_users_file(sources_file: str | None) -> Path | None:
+    """users.yaml beside ``sources_file`` (the latest successful ETL run's); None when there is none."""
+    if not sources_file:
+        return None
+    path = Path(str(sources_file)).parent / "users.yaml"
+    return path if path.is_file() else None
+
+
+def _read(target: str | Engine | Connection, sql: str) -> list[tuple]:
+    if isinstance(target, Connection):
+        return [tuple(r) for r in target.exec_driver_sql(sql)]
+    engine = sa.create_engine(target) if isinstance(target, str) else target
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(sql)]
+    finally:
+        if isinstance(target, str):
+            engine.dispose()
+
+
+def latest_sources_file(target: str | Engine | Connection) -> str | None:
+    """The sources file of the warehouse's latest successful ETL run; None without one (or without a warehouse)."""
+    try:
+        rows = _read(target, "SELECT sources_file FROM etl_runs WHERE status = 'ok' ORDER BY run_id DESC LIMIT 1")
+    except sa.exc.DBAPIError:  # no warehouse (or no run table) yet
+        return None
+    return str(rows[0][0]) if rows and rows[0][0] else None
+
+
+def users_file(target: str | Engine | Connection, configured: str | None = None) -> Path | None:
+    """``configured``, else ``$DASHBOARD_USERS_FILE``, else the demo's users file of the warehouse ``target``."""
+    configured = configured or os.environ.get("DASHBOARD_USERS_FILE")
+    if configured:
+        return Path(configured)
+    return demo_users_file(latest_sources_file(target))
+
+
+def org_units(target: str | Engine | Connection) -> pd.DataFrame:
+    """The unit tree (unit_code, parent_code) of the warehouse; empty without one."""
+    try:
+        rows = _read(target, "SELECT unit_code, parent_code FROM org_units ORDER BY unit_code")
+    except sa.exc.DBAPIError:
+        rows = []
+    return pd.DataFrame(rows, columns=["unit_code", "parent_code"], dtype=object)
+
+
+def user_scope_of(role: str, unit_code: str | None, units: pd.DataFrame) -> tuple[str, ...] | None:
+    """The scope of a user: None (whole city) for the city roles, else its unit and every unit below it.
+
+    A legal user whose unit lies below the top of the tree (a county's legal office) gets that unit's scope.
+    """
+    if role in CITY_ROLES:
+        if role != "legal" or unit_code is None or units.empty or unit_code in roots(units):
+            return None
+        if unit_code not in set(units["unit_code"].astype(str)):
+            return None  # a legal office not (yet) in the tree: the city, as before this rule existed
+    return user_scope(units, unit_code)
+
+
+def user_for(username: str, users: dict[str, dict], units: pd.DataFrame) -> User | None:
+    """The user ``username`` of a users file (``load_users``) with its scope in the unit tree; None if unknown."""
+    u = users.get((username or "").strip().lower())
+    if u is None:
+        return None
+    return User(
+        username=(username or "").strip().lower(),
+        name=u["name"],
+        role=u["role"],
+        unit_code=u["unit_code"],
+        scope=user_scope_of(u["role"], u["unit_code"], units),
+    )
+
+
+def resolve(username: str, target: str | Engine | Connection, configured: str | None = None) -> User:
+    """The user named ``username`` (the CLI's ``--by``) for the warehouse ``target``; ConfigError if unknown."""
+    path = users_file(target, configured)
+    if path is None:
+        raise ConfigError("找不到用户文件：请设置 DASHBOARD_USERS_FILE，或先用演示数据运行 etl run")
+    user = user_for(username, load_users(path), org_units(target))
+    if user is None:
+        raise ConfigError(f"用户文件 {path} 中没有用户：{username}")
+    return user
