@@ -74,7 +74,7 @@ def load(url: str) -> sa.Engine:
 
 
 def _evaluate(conn: sa.Connection, verdicts: Verdicts | None = None) -> None:
-    cfg = cfg_for()
+    cfg = {**cfg_for(), "excuse_review": verdicts.excuse_mode} if verdicts is not None else cfg_for()
     metrics.compute(conn, AS_OF, cfg, verdicts=verdicts)
     scoring.compute(conn, AS_OF, cfg, run_id=7, integrity_checked=True, verdicts=verdicts)
 
@@ -213,13 +213,17 @@ def test_a_rejected_excuse_makes_its_av_findings_count(warehouse: str) -> None:
 def test_required_mode_counts_a_pending_excuse(warehouse: str) -> None:
     engine = load(warehouse)
     with engine.begin() as conn:
+        in_view = "SELECT finding_key FROM v_findings WHERE incident_no = 'E9'"
+        assert read_df(conn, in_view).empty  # auto mode: the excuse counts
         _evaluate(conn, Verdicts(excuse_mode="required"))
         assert _item(conn, S4, "onsite_recording") == [2, 1, 15]
         assert _metric(conn, S4, "whole_process_rate") == (1, 2)
+        assert read_df(conn, in_view)["finding_key"].tolist() == ["AV-NONE:E9"]  # pending: the view lists it
         _excuse(conn, "E9", "accepted")
         _evaluate(conn, read_verdicts(conn, {**cfg_for(), "excuse_review": "required"}))
         assert _item(conn, S4, "onsite_recording") == [2, 2, 30]
         assert _metric(conn, S4, "whole_process_rate") == (2, 2)
+        assert read_df(conn, in_view).empty  # accepted: excused again
     engine.dispose()
 
 

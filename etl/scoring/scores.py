@@ -97,9 +97,19 @@ def compute(
                 active["version"],
                 int(bool(integrity_checked)),
                 pd.Timestamp.now().floor("s"),
+                cfg.get("excuse_review", "auto"),
             )
         ],
-        ["run_id", "as_of", "data_as_of", "scheme_id", "scheme_version", "integrity_checked", "computed_at"],
+        [
+            "run_id",
+            "as_of",
+            "data_as_of",
+            "scheme_id",
+            "scheme_version",
+            "integrity_checked",
+            "computed_at",
+            "excuse_review",
+        ],
     )
     return {
         "unit_scores": n_scores,

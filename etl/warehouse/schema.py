@@ -246,6 +246,7 @@ evaluation = sa.Table(
     sa.Column("scheme_version", sa.Text),
     sa.Column("integrity_checked", sa.SmallInteger),
     sa.Column("computed_at", DT),
+    sa.Column("excuse_review", sa.Text),  # auto | required (config/rules.yaml) of this evaluation; v_findings reads it
 )
 
 # --- the supervision record (shared/spec/supervision.md) -------------------------------------------
@@ -493,7 +494,8 @@ VIEWS: dict[str, str] = {
                gap_count, status, cause
         FROM event_coverage""",
     # every finding of `findings`, plus the findings of the excused events whose excuse the legal department
-    # rejected (auto mode; the query layer applies `excuse_review: required`, etl.warehouse.verdicts), each with
+    # rejected, or not yet accepted when the last evaluation ran with `excuse_review: required` (the same rule as
+    # etl.warehouse.verdicts.Verdicts.counting; evaluation.excuse_review holds the mode), each with
     # its review state (open when never reviewed; exempted findings stay here, marked) and its latest appeal
     "v_findings": f"""
         SELECT f.finding_key, f.rule_id, f.article, f.unit_code, f.case_no, f.action_id, f.doc_id, f.incident_no,
@@ -506,7 +508,9 @@ VIEWS: dict[str, str] = {
             SELECT {_columns("g")} FROM findings g
             UNION ALL
             SELECT {_columns("x")} FROM excused_findings x
-            JOIN sup_excuse_reviews r ON r.incident_no = x.incident_no AND r.verdict = 'rejected'
+            LEFT JOIN sup_excuse_reviews r ON r.incident_no = x.incident_no
+            WHERE r.verdict = 'rejected'
+               OR (r.verdict IS NULL AND (SELECT MAX(e.excuse_review) FROM evaluation e) = 'required')
         ) f
         LEFT JOIN sup_finding_state s ON s.finding_key = f.finding_key
         LEFT JOIN (
@@ -569,6 +573,10 @@ def ensure_schema(conn: Connection) -> None:
         for name in VIEWS:
             conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
         conn.exec_driver_sql("DROP TABLE findings")
+    if inspector.has_table("evaluation") and "excuse_review" not in {
+        c["name"] for c in inspector.get_columns("evaluation")
+    }:  # a warehouse of before the Art. 17 review: the column the views read (the next run or rescore fills it)
+        conn.exec_driver_sql("ALTER TABLE evaluation ADD COLUMN excuse_review TEXT")
     metadata.create_all(conn, checkfirst=True)
     # create_all skips the indexes of a table that exists already: those added since it was made
     for table in metadata.sorted_tables:
