@@ -35,7 +35,7 @@ from etl.periods import Period
 from etl.reports.workbook import data, details
 from etl.scoring.items import unit_pairs
 from etl.scoring.lost_points import BY_LEVEL_COLUMNS, lost_points_levels
-from etl.times import ts_text
+from etl.times import TS_FORMAT, ts_text
 from etl.warehouse.db import read_df
 
 FRAMES = ("info", "units", "scores", "items", "metrics", "lost", "levels", "findings", "coverage", "devices")
@@ -71,8 +71,8 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for c in df.columns:
         s = df[c]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            s = s.map(ts_text).astype(object)
+        if pd.api.types.is_datetime64_any_dtype(s):  # vectorised ts_text: the same text, None for NaT
+            s = s.dt.strftime(TS_FORMAT).astype(object).where(s.notna(), None)
         elif s.dtype == object:
             kind = pd.api.types.infer_dtype(s, skipna=True)
             if kind in ("datetime", "datetime64", "date"):
