@@ -29,6 +29,17 @@ def _as_of(value: str) -> datetime:
     raise argparse.ArgumentTypeError(f"评估时间格式应为 YYYY-MM-DD HH:MM:SS：{value}")
 
 
+# What the CLI prints for a verdict argument (the arguments stay the spec's English words).
+_VERDICT_ZH = {
+    "confirm": "确认",
+    "exempt": "豁免",
+    "reopen": "重新打开",
+    "accept": "采信",
+    "reject": "不采信",
+}
+_APPEAL_ZH = {"uphold": "申诉成立", "reject": "申诉不成立"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m etl", description="行政执法全过程记录督察考评平台 ETL")
     sub = p.add_subparsers(dest="command", required=True)
@@ -134,10 +145,10 @@ def _supervision(args: argparse.Namespace) -> str:
             return "\n".join(f"已发布 {p} 第 {v} 版：发布编号 {i}" for p, (i, v) in zip(wanted, done, strict=True))
         if args.command == "review":
             rid = actions.review(engine, user, args.finding, args.verdict, reason=args.reason, category=args.category)
-            return f"已记录复核：复核编号 {rid}（{args.finding}：{args.verdict}）"
+            return f"已记录复核：复核编号 {rid}（{args.finding}：{_VERDICT_ZH.get(args.verdict, args.verdict)}）"
         if args.command == "excuse":
             hid = actions.judge_excuse(engine, user, args.incident, args.verdict, reason=args.reason)
-            return f"已记录情况说明审查：审查编号 {hid}（警情 {args.incident}：{args.verdict}）"
+            return f"已记录情况说明审查：审查编号 {hid}（警情 {args.incident}：{_VERDICT_ZH.get(args.verdict, args.verdict)}）"
         if args.command == "appeal" and args.decide is None:
             aid = actions.file_appeal(engine, user, args.finding, reason=args.reason)
             return f"已提出申诉：申诉编号 {aid}（{args.finding}）"
@@ -145,7 +156,7 @@ def _supervision(args: argparse.Namespace) -> str:
             rid = actions.decide_appeal(
                 engine, user, args.decide, args.verdict, reason=args.reason, category=args.category
             )
-            return f"已处理申诉 {args.decide}：复核编号 {rid}（{args.verdict}）"
+            return f"已处理申诉 {args.decide}：复核编号 {rid}（{_APPEAL_ZH.get(args.verdict, args.verdict)}）"
         if args.supervision_command == "export":
             counts = portable.export(engine, user, args.out, reason=args.reason)
             return f"已导出督察记录 {sum(counts.values())} 行：{args.out}"
