@@ -944,8 +944,7 @@ def excused_events(
     )
 
 
-# Publication reads (S3's part of the design: written here against its agreed signatures while S3's were
-# missing; S3 may replace them).
+# Publication reads: versions, published scores and the restatement (etl.supervision.publish writes them).
 
 
 @st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)

@@ -36,7 +36,7 @@ def make_record(engine) -> dict:  # noqa: ANN001
     pending = actions.file_appeal(engine, county, d, reason="待处理的申诉")
     incident = excused_incident(engine)
     actions.judge_excuse(engine, legal, incident, "reject", reason="说明不实")
-    with engine.begin() as conn:  # a publication with its frozen rows (S3's publish writes the same tables)
+    with engine.begin() as conn:  # a publication with its frozen rows (etl.supervision.publish writes the same tables)
         conn.execute(
             sa.insert(metadata.tables["sup_publications"]),
             {

@@ -204,7 +204,7 @@ def _audit(conn: Connection, user: User, page: str, action: str, obj: str, reaso
 
 
 def _rescore(conn: Connection) -> None:
-    """Metrics and scores again from the findings that count now (etl.supervision.rescore, S1's module)."""
+    """Metrics and scores again from the findings that count now (etl.supervision.rescore)."""
     from etl.supervision.rescore import rescore  # imported here: rescore pulls in the whole scoring package
 
     rescore(conn)
