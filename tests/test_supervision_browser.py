@@ -132,6 +132,14 @@ def test_review_publish_restate_story(story):
         page.get_by_label("密码").fill(DEMO_PASSWORD)
         page.get_by_role("button", name="登录").click()
         page.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=30000)
+        # the re-login cookie is written by a component shortly after the login run: every page.goto below is a
+        # new session that logs in from it, so wait for it (navigating earlier lands on the login form)
+        for _ in range(120):
+            if any(c["name"] == "avsup_auth" for c in page.context.cookies()):
+                break
+            page.wait_for_timeout(250)
+        else:
+            pytest.fail("no re-login cookie written after login")
 
         # 1. the assessment page before: the unit's current score, not yet published
         page.goto(f"{base}/assessment?unit={s.unit}")
