@@ -42,6 +42,13 @@ KEYS: dict[str, tuple[str, ...]] = {
     "sup_published_items": ("publication_id", "unit_code", "item_id"),
     "sup_published_findings": ("publication_id", "finding_key"),
     "sup_published_frames": ("publication_id", "name"),
+    "sup_campaigns": ("campaign_id",),
+    "sup_spotcheck_items": ("campaign_id", "object_key"),
+    "sup_spotcheck_points": ("campaign_id", "object_key", "point_id"),
+    "sup_spotcheck_history": ("id",),
+    "sup_notices": ("notice_id",),
+    "sup_notice_findings": ("notice_id", "finding_key"),
+    "sup_notice_events": ("id",),
 }
 # Tables whose integer id the database numbers: after an import their sequences must pass the imported ids.
 SERIAL = {
@@ -49,6 +56,10 @@ SERIAL = {
     "sup_appeals": "appeal_id",
     "sup_excuse_history": "id",
     "sup_publications": "publication_id",
+    "sup_campaigns": "campaign_id",
+    "sup_spotcheck_history": "id",
+    "sup_notices": "notice_id",
+    "sup_notice_events": "id",
 }
 
 
@@ -82,6 +93,8 @@ def _db_value(column: sa.Column, value: object) -> object:
         return base64.b64decode(value["$base64"])
     if isinstance(column.type, sa.DateTime) and isinstance(value, str):
         return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S")
+    if isinstance(column.type, sa.Date) and isinstance(value, str):
+        return date.fromisoformat(value[:10])
     return value
 
 

@@ -265,6 +265,13 @@ SUPERVISION_TABLES = (
     "sup_published_items",
     "sup_published_findings",
     "sup_published_frames",
+    "sup_campaigns",
+    "sup_spotcheck_items",
+    "sup_spotcheck_points",
+    "sup_spotcheck_history",
+    "sup_notices",
+    "sup_notice_findings",
+    "sup_notice_events",
 )
 sup_finding_state = sa.Table(  # the current verdict of a finding (absent: open); version guards stale writes
     "sup_finding_state",
@@ -401,6 +408,112 @@ sup_published_frames = sa.Table(  # the workbook's inputs at city scope, frozen 
     sa.Column("publication_id", sa.Integer, primary_key=True),
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("data", sa.LargeBinary),
+)
+
+# --- spot-checks (随机抽查, Art. 16, 11): campaigns, their sampled objects and the checklist results ---------
+sup_campaigns = sa.Table(
+    "sup_campaigns",
+    metadata,
+    sa.Column("campaign_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("period", sa.Text, nullable=False),  # 2026-07 | 2026-Q3 | 2026
+    sa.Column("object_kind", sa.Text, nullable=False),  # events | cases
+    sa.Column("scope_unit", sa.Text),  # NULL: the whole city; else the unit whose scope was drawn
+    sa.Column("per_unit", sa.Integer, nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("population", sa.Integer, nullable=False),  # objects that could be drawn
+    sa.Column("drawn", sa.Integer, nullable=False),
+    sa.Column("draw_note", sa.Text),  # e.g. the units whose population was smaller than the sample size
+    sa.Column("reviewers", sa.Text),  # comma-separated user names assigned (NULL: any legal user)
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", DT, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # open | closed
+    sa.Column("version", sa.Integer, nullable=False),
+)
+sup_spotcheck_items = sa.Table(  # one sampled object of a campaign and its current review result
+    "sup_spotcheck_items",
+    metadata,
+    sa.Column("campaign_id", sa.Integer, primary_key=True),
+    sa.Column("object_key", sa.Text, primary_key=True),  # incident_no (events) | case_no (cases)
+    sa.Column("object_kind", sa.Text, nullable=False),
+    sa.Column("unit_code", sa.Text, nullable=False),  # the object's unit when drawn
+    sa.Column("period", sa.Text, nullable=False),  # the campaign's period
+    sa.Column("month", sa.Text),  # YYYY-MM of the object's time (arrived_at | registered_at)
+    sa.Column("occurred_at", DT),  # the object's time
+    sa.Column("draw_order", sa.Integer, nullable=False),
+    sa.Column("assigned_to", sa.Text),
+    sa.Column("verdict", sa.Text),  # NULL (not reviewed) | pass | fail
+    sa.Column("failed_points", sa.Text),  # "16.2,16.6" (sorted point ids) | NULL
+    sa.Column("note", sa.Text),
+    sa.Column("reviewed_by", sa.Text),
+    sa.Column("reviewed_at", DT),
+    sa.Column("version", sa.Integer, nullable=False),  # 1 when drawn, +1 on every review
+)
+sup_spotcheck_points = sa.Table(  # the checklist of the current review: one row per point
+    "sup_spotcheck_points",
+    metadata,
+    sa.Column("campaign_id", sa.Integer, primary_key=True),
+    sa.Column("object_key", sa.Text, primary_key=True),
+    sa.Column("point_id", sa.Text, primary_key=True),  # 16.1-16.7, 16.v, 11 | an article number for cases
+    sa.Column("result", sa.Text, nullable=False),  # pass | fail | n/a
+    sa.Column("note", sa.Text),
+)
+sup_spotcheck_history = sa.Table(  # every review ever recorded, append-only
+    "sup_spotcheck_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("campaign_id", sa.Integer, nullable=False),
+    sa.Column("object_key", sa.Text, nullable=False),
+    sa.Column("verdict", sa.Text, nullable=False),
+    sa.Column("failed_points", sa.Text),
+    sa.Column("points", sa.Text),  # JSON {point_id: [result, note]}
+    sa.Column("note", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("by_user", sa.Text, nullable=False),
+    sa.Column("at", DT, nullable=False),
+)
+
+# --- rectification (整改, Art. 35): notices, their findings, and what happened to them ----------------------
+sup_notices = sa.Table(
+    "sup_notices",
+    metadata,
+    sa.Column("notice_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("unit_code", sa.Text, nullable=False),
+    sa.Column("issued_by", sa.Text, nullable=False),
+    sa.Column("issued_at", DT, nullable=False),
+    sa.Column("deadline", sa.Date, nullable=False),  # due by the end of this day
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("basis", sa.Text, nullable=False),  # findings | period | campaign
+    sa.Column("basis_ref", sa.Text),  # "2026-07 AV-NONE,AV-GAP" | campaign id
+    sa.Column("period", sa.Text),  # the period the notice counts in (its findings' period, or the issue month)
+    sa.Column("accountability", sa.Text),  # JSON {"officers": [police_no...], "paragraph": "..."} | NULL
+    sa.Column("state", sa.Text, nullable=False),  # open | responded | returned | closed
+    sa.Column("closed_at", DT),
+    sa.Column("closed_by", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+sup_notice_findings = sa.Table(  # the findings a notice orders rectified, copied as they were at issue
+    "sup_notice_findings",
+    metadata,
+    sa.Column("notice_id", sa.Integer, primary_key=True),
+    sa.Column("finding_key", sa.Text, primary_key=True),
+    sa.Column("rule_id", sa.Text),
+    sa.Column("article", sa.Text),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("month", sa.Text),
+    sa.Column("detail", sa.Text),
+    sa.Index("ix_sup_notice_findings_key", "finding_key"),
+)
+sup_notice_events = sa.Table(  # the notice's history, append-only: issue, respond, return, accept
+    "sup_notice_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notice_id", sa.Integer, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # issue | respond | return | accept
+    sa.Column("text", sa.Text, nullable=False),  # the notice text, the measures taken, the re-check note
+    sa.Column("deadline", sa.Date),  # issue: the deadline; return: a new deadline (NULL: unchanged)
+    sa.Column("by_user", sa.Text, nullable=False),
+    sa.Column("at", DT, nullable=False),
 )
 
 # --- the dashboard's own audit log (append-only from the application) -------------------
