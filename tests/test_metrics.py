@@ -96,7 +96,7 @@ def test_compute_metrics_pure() -> None:
     out = M.compute_metrics(d.pop("units"), ["2026-07", "2026-08"], AS_OF, **d)
     assert list(out.columns) == M.METRIC_COLUMNS
     assert set(out["metric_id"]) == set(M.METRICS)
-    assert len(out) == 3 * 4 * 7  # units x periods (2026, Q3, 07, 08) x metrics, empty ones included
+    assert len(out) == 3 * 4 * len(M.METRICS)  # units x periods (2026, Q3, 07, 08) x metrics, empty ones included
     v = out.set_index(["period", "unit_code", "metric_id"])
 
     def row(p, u, m):  # noqa: ANN001, ANN202
@@ -236,7 +236,7 @@ def test_metrics_in_warehouse(db: str, sqlite_url: str, request: pytest.FixtureR
                 bulk_insert(conn, name, df)
             assert M.data_months(conn, AS_OF) == ["2026-07", "2026-08"]  # c5 is after the evaluation date
             n = M.compute(conn, AS_OF, {})
-            assert n == 3 * 4 * 7
+            assert n == 3 * 4 * len(M.METRICS)
         df = read_df(engine, "SELECT * FROM metrics").set_index(["period", "unit_code", "metric_id"])
         got = {k: (r["numerator"], r["denominator"], r["value"]) for k, r in df.iterrows()}
         assert got[("2026-07", A, "timely_import_rate")] == (3, 4, pytest.approx(3 / 4))

@@ -71,6 +71,69 @@ def _fast_equals_full(conn: sa.Connection) -> dict:
     return out
 
 
+def _spot_checks(conn: sa.Connection) -> list[str]:
+    """Spot-check reviews as etl.supervision.spotcheck.record leaves them: two events and one case with actions,
+    clean so far, failed (item + SPOT-CHECK finding), one event passed; returns the three finding keys."""
+    events = read_df(
+        conn,
+        """SELECT e.incident_no, e.unit_code, e.arrived_at FROM event_coverage e
+           WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.incident_no = e.incident_no)
+           ORDER BY e.incident_no""",
+    ).head(3)
+    cases = read_df(
+        conn,
+        """SELECT c.case_no, c.unit_code, c.registered_at FROM cases c
+           WHERE EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = c.case_no)
+             AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.case_no = c.case_no)
+           ORDER BY c.case_no""",
+    ).head(1)
+    assert len(events) == 3 and len(cases) == 1
+    objects = [("events", *r) for r in events.itertuples(index=False)] + [
+        ("cases", *r) for r in cases.itertuples(index=False)
+    ]
+    keys = []
+    for i, (kind, obj, unit, at) in enumerate(objects):
+        at = datetime.fromisoformat(str(at)[:19])
+        verdict = "pass" if i == 2 else "fail"
+        conn.execute(
+            sa.text(
+                "INSERT INTO sup_spotcheck_items (campaign_id, object_key, object_kind, unit_code, period, month,"
+                " occurred_at, draw_order, verdict, failed_points, reviewed_by, reviewed_at, version)"
+                " VALUES (7, :o, :k, :u, :p, :m, :t, :i, :v, :fp, 'legal', :now, 2)"
+            ),
+            {
+                "o": obj,
+                "k": kind,
+                "u": unit,
+                "p": at.strftime("%Y"),
+                "m": at.strftime("%Y-%m"),
+                "t": at,
+                "i": i,
+                "v": verdict,
+                "fp": "16.2" if verdict == "fail" else None,
+                "now": NOW,
+            },
+        )
+        if verdict == "fail":
+            key = f"SPOT-CHECK:{obj}:7"
+            conn.execute(
+                sa.text(
+                    "INSERT INTO findings (finding_key, rule_id, article, unit_code, incident_no, case_no,"
+                    " occurred_at, month, detail) VALUES (:k, 'SPOT-CHECK', '第十六条', :u, :inc, :case, :t, :m, '抽查')"
+                ),
+                {
+                    "k": key,
+                    "u": unit,
+                    "inc": obj if kind == "events" else None,
+                    "case": obj if kind == "cases" else None,
+                    "t": at,
+                    "m": at.strftime("%Y-%m"),
+                },
+            )
+            keys.append(key)
+    return keys
+
+
 def _rounds(url: str) -> None:
     rng = random.Random(20260721)
     engine = make_engine(url)
@@ -112,7 +175,30 @@ def _rounds(url: str) -> None:
             _set_state(conn, str(av["finding_key"].iloc[0]), "exempted")
         _excuse(conn, picked[1], "accepted")
         _fast_equals_full(conn)
-        # round 4: nothing changed since: nothing written
+        # round 4: spot-checks (a failed review is a SPOT-CHECK finding; passes count in 抽查合格率), then one
+        # SPOT-CHECK finding exempted, then one review turned into a pass
+        clean_sql = (
+            "SELECT SUM(clean) FROM unit_item_scores WHERE item_id = :i AND unit_code = :u AND period = :p"
+            " AND active = 1"
+        )
+        spots = _spot_checks(conn)
+        first = read_df(conn, "SELECT unit_code, month FROM findings WHERE finding_key = :k", {"k": spots[0]}).iloc[0]
+        where = {"i": "onsite_recording", "u": first["unit_code"], "p": first["month"]}
+        clean_before = conn.execute(sa.text(clean_sql), where).scalar()
+        out = _fast_equals_full(conn)
+        assert conn.execute(sa.text(clean_sql), where).scalar() == clean_before - 1  # the failed event is unclean
+        assert out["units"] > 0
+        rate = read_df(conn, "SELECT numerator, denominator FROM metrics WHERE metric_id = 'spotcheck_pass_rate'")
+        assert rate["denominator"].max() > 0 and rate["numerator"].max() > 0
+        _set_state(conn, spots[0], "exempted")
+        _fast_equals_full(conn)
+        conn.execute(sa.text("DELETE FROM findings WHERE finding_key = :k"), {"k": spots[1]})
+        conn.execute(
+            sa.text("UPDATE sup_spotcheck_items SET verdict = 'pass' WHERE object_key = :o"),
+            {"o": spots[1].split(":")[1]},
+        )
+        _fast_equals_full(conn)
+        # round 5: nothing changed since: nothing written
         same = _figures(conn)
         assert rescore(conn)["unit_scores"] == 0 and _figures(conn) == same
     engine.dispose()

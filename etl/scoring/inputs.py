@@ -34,7 +34,7 @@ from etl.scoring import metrics as M
 from etl.scoring.schemes import OBJECT_KINDS
 from etl.times import ts_param
 from etl.warehouse.db import read_df
-from etl.warehouse.verdicts import EXCUSED_RULES, Verdicts, read_in, read_verdicts
+from etl.warehouse.verdicts import EXCUSED_RULES, SPOT_RULE, Verdicts, read_in, read_verdicts
 
 TIMED_KINDS = [k for k in OBJECT_KINDS if k != "devices"]
 # Rules whose findings are written from the clip itself (etl.rules.media._clip_frame): clip_id, the clip's
@@ -252,7 +252,7 @@ def read_base(
                 {k: v for k, v in p.items() if k == "as_of" or k in exp},
             )
         counts.append(c.assign(kind=kind))
-        rules = sorted({r for it in used for r in it["rules"]})
+        rules = sorted({r for it in used for r in it["rules"]} - {SPOT_RULE})  # SPOT-CHECK: from the verdicts
         own = [r for r in rules if r in CLIP_FINDING_RULES] if kind == "clips" else []
         if own:  # these findings carry their clip's device and start: no look-up into the clip table
             fm = M.month_sql(conn, "f.occurred_at")
@@ -289,6 +289,7 @@ def read_base(
         | {r for it in items for r in it["deductions"]}
         | {r for s in schemes for r in s["veto"]["rules"]}
     )
+    other = [r for r in other if r != SPOT_RULE]
     findings = _read_counted(
         conn,
         """SELECT f.finding_key, f.rule_id, f.unit_code, f.month, f.device_sn FROM findings f
@@ -313,15 +314,44 @@ def apply_verdicts(base: BaseInputs, verdicts: Verdicts, metrics: pd.DataFrame) 
     """The ``Inputs`` of ``base`` under ``verdicts``, with the standard ``metrics`` rows (pure): exempted
     findings left out, the excused findings whose excuse is not effective added, in the order the queries
     read them."""
+    matched, findings = _spot_rows(verdicts, base.months)
+    object_findings, plain = base.object_findings, base.findings
+    if len(matched):  # the SPOT-CHECK findings, after the rules' own
+        object_findings = concat([object_findings, matched], MATCH_COLUMNS + BASE_COLUMNS)
+        plain = concat([plain, findings], FINDING_COLUMNS + BASE_COLUMNS)
     return Inputs(
         units=base.units,
         months=list(base.months),
         object_counts=base.object_counts,
-        object_findings=_counting(base.object_findings, MATCH_COLUMNS, verdicts),
+        object_findings=_counting(object_findings, MATCH_COLUMNS, verdicts),
         devices=base.devices,
-        findings=_counting(base.findings, FINDING_COLUMNS, verdicts),
+        findings=_counting(plain, FINDING_COLUMNS, verdicts),
         metrics=metrics,
     )
+
+
+# the object kinds a spot-checked object is one of: an event is an on-site event; a case is a case, and one of
+# the cases with actions when it has one
+_SPOT_KINDS = {"events": ["onsite_events"], "cases": ["cases"]}
+
+
+def _spot_rows(verdicts: Verdicts, months: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The SPOT-CHECK findings of ``verdicts`` as base rows (pure): matched to their objects (MATCH_COLUMNS; the
+    object's unit and month) and as plain findings (FINDING_COLUMNS, for a scheme that deducts them), tagged as
+    a part after the rules' own; those of months outside the data are left out, as the rules' are."""
+    spot = verdicts.spot_frame()
+    spot = spot.loc[spot["month"].isin(list(months))]
+    rows = []
+    for kind, kinds in _SPOT_KINDS.items():
+        of = spot.loc[spot["object_kind"] == kind]
+        for k in kinds:
+            rows.append(of.assign(kind=k))
+        if kind == "cases":
+            rows.append(of.loc[of["has_actions"].astype(int) == 1].assign(kind="cases_with_actions"))
+    tag = {"rule_id": SPOT_RULE, "_part": -1, "_excused": False, "_inc": None}
+    matched = concat([r.assign(**tag) for r in rows], MATCH_COLUMNS + BASE_COLUMNS)
+    findings = concat([spot.assign(device_sn=None, **tag)], FINDING_COLUMNS + BASE_COLUMNS)
+    return matched, findings
 
 
 def read_metrics(conn: Connection, units: list[str] | None = None) -> pd.DataFrame:

@@ -34,7 +34,7 @@ from etl.warehouse.db import param_mark
 from etl.warehouse.verdicts import Verdicts, excuse_mode
 
 TABLE = "rescore_inputs"
-VERSION = "1"  # bump when what is kept, or the frames it gives, change
+VERSION = "2"  # bump when what is kept, or the frames it gives, change
 _BASE = ("units", "object_counts", "object_findings", "devices", "findings")
 _METRICS = ("events", "clips")
 _OBJECTS = ("events", "av_keys", "late")
@@ -73,14 +73,43 @@ def _frame(data: bytes) -> pd.DataFrame:
 
 
 def _applied_frame(verdicts: Verdicts) -> pd.DataFrame:
+    """The verdicts as rows (kind, key, value): exempted keys, excuses, SPOT-CHECK findings and reviewed
+    spot-check items (their other fields as JSON)."""
     keys = sorted(verdicts.exempted)
     inc = sorted(verdicts.excuses)
+    spot = [(str(t[0]), json.dumps(list(t[1:]))) for t in verdicts.spot]
+    items = [(str(t[0]), json.dumps(list(t[1:]))) for t in verdicts.spot_items]
     return pd.DataFrame(
         {
-            "kind": ["exempted"] * len(keys) + ["excuse"] * len(inc),
-            "key": keys + inc,
-            "value": [""] * len(keys) + [str(verdicts.excuses[i]) for i in inc],
-        }
+            "kind": ["exempted"] * len(keys)
+            + ["excuse"] * len(inc)
+            + ["spot"] * len(spot)
+            + ["spot_item"] * len(items),
+            "key": keys + inc + [k for k, _ in spot] + [k for k, _ in items],
+            "value": [""] * len(keys)
+            + [str(verdicts.excuses[i]) for i in inc]
+            + [v for _, v in spot]
+            + [v for _, v in items],
+        },
+        dtype=object,
+    )
+
+
+def _applied(frame: pd.DataFrame, mode: str) -> Verdicts:
+    """The inverse of ``_applied_frame``."""
+    ex = frame[frame["kind"] == "exempted"]
+    xs = frame[frame["kind"] == "excuse"]
+
+    def tuples(kind: str) -> tuple[tuple, ...]:
+        part = frame[frame["kind"] == kind]
+        return tuple((str(k), *json.loads(v)) for k, v in zip(part["key"], part["value"], strict=True))
+
+    return Verdicts(
+        frozenset(ex["key"].astype(str)),
+        dict(zip(xs["key"].astype(str), xs["value"].astype(str), strict=True)),
+        mode,
+        spot=tuples("spot"),
+        spot_items=tuples("spot_item"),
     )
 
 
@@ -165,9 +194,6 @@ def read(conn: Connection, *, run_id: int | None, as_of: datetime, cfg: dict, sc
     if any(n not in rows for n in names):
         return None
     f = {n: _frame(bytes(rows[n][2])) for n in names}
-    applied = f["applied"]
-    ex = applied[applied["kind"] == "exempted"]
-    xs = applied[applied["kind"] == "excuse"]
     return Kept(
         run_id=int(run_id),
         as_of=as_of,
@@ -176,9 +202,5 @@ def read(conn: Connection, *, run_id: int | None, as_of: datetime, cfg: dict, sc
         metric_clips=f["metrics:clips"],
         objects={n: f[f"objects:{n}"] for n in _OBJECTS},
         tallies={s["id"]: f[f"tallies:{s['id']}"] for s in schemes},
-        applied=Verdicts(
-            frozenset(ex["key"].astype(str)),
-            dict(zip(xs["key"].astype(str), xs["value"].astype(str), strict=True)),
-            excuse_mode(cfg),
-        ),
+        applied=_applied(f["applied"], excuse_mode(cfg)),
     )

@@ -40,6 +40,9 @@ Definitions (decisions the rules leave open are marked *):
   event whose excuse is not effective does not (unless its AV findings are
   all exempted); a clip whose UPLOAD-LATE finding is exempted counts as timely.
 * ``mean_coverage`` 平均覆盖率 = Σ covered_fraction ÷ on-site events.
+* ``spotcheck_pass_rate`` 抽查合格率 = spot-checked objects reviewed without a failed point ÷ spot-checked
+  objects reviewed (shared/spec/supervision.md "Spot-checks"), each in the month of its object (the event's
+  arrival, the case's registration) and under its unit as drawn; from the verdicts (``Verdicts.spot_items``).
 
 Periods "that have data": every month holding an on-site event, a case, an
 action, a document, a clip, an access record or a finding, up to the month of
@@ -79,6 +82,7 @@ METRICS: dict[str, str] = {
     "case_link_rate": "案件关联率",
     "whole_process_rate": "全程记录率",
     "mean_coverage": "平均覆盖率",
+    "spotcheck_pass_rate": "抽查合格率",
 }
 METRIC_COLUMNS = ["period", "unit_code", "metric_id", "numerator", "denominator", "value"]
 
@@ -214,6 +218,7 @@ def compute_metrics(
     device_days: pd.DataFrame,
     devices: pd.DataFrame,
     officers: pd.DataFrame,
+    spot_items: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """All standard metrics for every unit (over its scope) and period.
 
@@ -227,6 +232,7 @@ def compute_metrics(
       device_days  unit_code, month, device_days           (days with a clip of in_use devices)
       devices      device_sn, unit_code, kind, status, status_since
       officers     unit_code, active
+      spot_items   unit_code, month, verdict                (reviewed spot-check items; none: no row counts)
     Output: METRIC_COLUMNS, one row per unit, period and metric.
     """
     periods = periods_of(months)
@@ -294,12 +300,40 @@ def compute_metrics(
     iss = full(iss, ["devices", "officers"])
     parts.append(_metric_rows(iss, "issue_rate", "devices", "officers"))
 
+    parts.append(_metric_rows(full(spot_tally(spot_items, mp), ["n", "passed"]), SPOT_METRIC, "passed", "n"))
+
     out = pd.concat(parts, ignore_index=True)[METRIC_COLUMNS]
     return out.sort_values(["period", "unit_code", "metric_id"], ignore_index=True)
 
 
+SPOT_METRIC = "spotcheck_pass_rate"
+
+
+def spot_tally(items: pd.DataFrame | None, mp: pd.DataFrame) -> pd.DataFrame:
+    """Reviewed spot-check items (``Verdicts.spot_item_frame``: unit_code, month, verdict) -> per own unit and
+    period: n reviewed, passed (pure)."""
+    if items is None or not len(items):
+        return pd.DataFrame({"unit_code": [], "period": [], "n": [], "passed": []})
+    it = items.dropna(subset=["unit_code", "month"])
+    it = pd.DataFrame(
+        {
+            "unit_code": it["unit_code"].astype(str),
+            "month": it["month"].astype(str),
+            "n": 1.0,
+            "passed": (it["verdict"] == "pass").astype(float),
+        }
+    )
+    return _by_period(it, mp, ["n", "passed"])
+
+
 def verdict_metrics(
-    units: pd.DataFrame, months: list[str], *, events: pd.DataFrame, clips: pd.DataFrame, only: Iterable[str]
+    units: pd.DataFrame,
+    months: list[str],
+    *,
+    events: pd.DataFrame,
+    clips: pd.DataFrame,
+    only: Iterable[str],
+    spot_items: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The rows of ``compute_metrics`` that verdicts change (``VERDICT_METRICS``) for the units ``only`` (each
     over its whole scope), from the same event and clip tallies per unit and month, computed the same way."""
@@ -324,6 +358,7 @@ def verdict_metrics(
         [
             _metric_rows(ev, "whole_process_rate", "whole", "n"),
             _metric_rows(cl, "timely_import_rate", "timely", "clips"),
+            _metric_rows(full(spot_tally(spot_items, mp), ["n", "passed"]), SPOT_METRIC, "passed", "n"),
         ],
         ignore_index=True,
     )[METRIC_COLUMNS]
@@ -352,7 +387,7 @@ def case_links(cases: pd.DataFrame, actions: pd.DataFrame, tagged_clips: pd.Data
 # --- warehouse I/O -----------------------------------------------------------------------------------
 
 
-VERDICT_METRICS = ("timely_import_rate", "whole_process_rate")  # the metrics verdicts change
+VERDICT_METRICS = ("timely_import_rate", "whole_process_rate", SPOT_METRIC)  # the metrics verdicts change
 AV_RULES = sorted(EXCUSED_RULES)
 
 
@@ -617,7 +652,7 @@ def compute(
         months = data_months(conn, as_of, clip_months=clip_months)
     units = inputs.pop("units")
     frame = (
-        compute_metrics(units, months, as_of, **inputs)
+        compute_metrics(units, months, as_of, **inputs, spot_items=verdicts.spot_item_frame())
         if months and len(units)
         else pd.DataFrame(columns=METRIC_COLUMNS)
     )

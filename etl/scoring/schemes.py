@@ -24,7 +24,10 @@ import yaml
 from etl.errors import ConfigError
 from etl.rules.keys import RULES
 from etl.scoring import metrics as M
+from etl.warehouse.verdicts import SPOT_RULE
 
+# the object kinds a SPOT-CHECK finding can make unclean: the spot-checked event or case
+SPOT_OBJECTS = ("onsite_events", "cases_with_actions", "cases")
 # object kind -> (Chinese name, key column of findings that identifies the object)
 OBJECT_KINDS: dict[str, tuple[str, str]] = {
     "onsite_events": ("现场执法事件", "incident_no"),
@@ -47,7 +50,7 @@ def _num(value, what: str) -> float:  # noqa: ANN001
 def _rules(values, what: str) -> list[str]:  # noqa: ANN001
     if not isinstance(values, list):
         raise ConfigError(f"{what}应为规则编号列表")
-    unknown = [str(v) for v in values if str(v) not in RULES]
+    unknown = [str(v) for v in values if str(v) not in RULES and str(v) != SPOT_RULE]
     if unknown:
         raise ConfigError(f"{what}含未知规则编号：{'、'.join(unknown)}")
     return [str(v) for v in values]
@@ -85,6 +88,11 @@ def validate_scheme(raw: dict, default_id: str) -> dict:
                 raise ConfigError(f"考评项目 {iid} 的考评对象未知：{it['objects']}")
             item["objects"] = str(it["objects"])
             item["rules"] = _rules(it.get("rules") or [], f"考评项目 {iid} 的规则")
+            if SPOT_RULE in item["rules"] and item["objects"] not in SPOT_OBJECTS:
+                raise ConfigError(
+                    f"考评项目 {iid}：抽查问题（{SPOT_RULE}）只能使不合格的现场执法事件或案件，"
+                    f"不能用于考评对象 {OBJECT_KINDS[item['objects']][0]}"
+                )
         else:
             if it["metric"] not in M.METRICS:
                 raise ConfigError(f"考评项目 {iid} 的标准指标未知：{it['metric']}")

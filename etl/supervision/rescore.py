@@ -109,6 +109,15 @@ def changes(applied: Verdicts, verdicts: Verdicts) -> tuple[set[str], set[str]]:
     return keys, {i for i, a, b in zip(incs, before, after, strict=True) if a != b}
 
 
+def spot_units(applied: Verdicts, verdicts: Verdicts) -> set[str]:
+    """The own units whose SPOT-CHECK findings or reviewed spot-check items differ between ``applied`` and
+    ``verdicts`` (a review recorded, changed or orphaned since)."""
+    units: set[str] = set()
+    for before, after, unit in ((applied.spot, verdicts.spot, 3), (applied.spot_items, verdicts.spot_items, 1)):
+        units |= {str(t[unit]) for t in set(before) ^ set(after) if t[unit] is not None}
+    return units
+
+
 def affected_units(state: kept.Kept, keys: set[str], incidents: set[str]) -> set[str]:
     """The own units whose tallies ``keys`` and ``incidents`` (``changes``) may change: the owners of the
     objects and devices of those findings, the units of their findings, of their events and late clips."""
@@ -149,6 +158,8 @@ def _fast(conn: Connection, state: kept.Kept, schemes: list[dict], verdicts: Ver
     """The fast path of ``rescore`` (see the module docstring)."""
     keys, incidents = changes(state.applied, verdicts)
     own = affected_units(state, keys, incidents) if keys or incidents else set()
+    own |= spot_units(state.applied, verdicts)
+    own |= {str(t[3]) for t in verdicts.spot if t[0] in keys and t[3] is not None}  # a SPOT-CHECK (un)exempted
     out = {"metrics": 0, "unit_scores": 0, "unit_item_scores": 0, "units": 0}
     if not own:
         kept.update(conn, state, tallies={}, verdicts=verdicts)
@@ -162,7 +173,9 @@ def _fast(conn: Connection, state: kept.Kept, schemes: list[dict], verdicts: Ver
     o = state.objects
     whole, late = metrics.adjustments(o["events"], o["av_keys"], o["late"], verdicts)
     events, clips = metrics.verdict_tallies(state.metric_events, state.metric_clips, whole, late)
-    mrows = metrics.verdict_metrics(b.units, b.months, events=events, clips=clips, only=scoped)
+    mrows = metrics.verdict_metrics(
+        b.units, b.months, events=events, clips=clips, only=scoped, spot_items=verdicts.spot_item_frame()
+    )
     params = {"ids": list(metrics.VERDICT_METRICS)}
     stmt = sa.text("DELETE FROM metrics WHERE metric_id IN :ids AND unit_code IN :units").bindparams(
         sa.bindparam("ids", expanding=True), sa.bindparam("units", expanding=True)

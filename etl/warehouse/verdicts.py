@@ -9,6 +9,10 @@ take it as an argument (``etl.scoring.scores.compute(verdicts=...)``, ``etl.scor
 * The AV findings of an excused event (table ``excused_findings``, ``etl.rules.av.excused_rules``) count
   when its excuse is not effective: with ``excuse_review: auto`` (default) an excuse is effective unless the
   legal department rejected it; with ``required`` only once it accepted it.
+* A spot-check (随机抽查) that failed is a finding **SPOT-CHECK** on its event or case (written to ``findings``
+  by ``etl.rules.spotcheck`` at every run and by ``etl.supervision.spotcheck.record`` at once).  The scoring
+  reads them from here (``spot``), not with the rules' findings, so that a review recorded after the run counts
+  at once on the fast rescore path too; the reviewed items (``spot_items``) give the metric 抽查合格率.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ from sqlalchemy.engine import Connection
 from etl.warehouse.db import read_df
 
 EXCUSE_MODES = ("auto", "required")
+SPOT_RULE = "SPOT-CHECK"
+# one SPOT-CHECK finding: its key, the object (events: incident_no, cases: case_no), the object's unit and month,
+# and whether a case has an action (an object of ``cases_with_actions``)
+SPOT_COLUMNS = ["finding_key", "object_kind", "object_key", "unit_code", "month", "has_actions"]
+# one reviewed spot-check item: "campaign_id:object_key", the object's unit and month, pass | fail
+SPOT_ITEM_COLUMNS = ["item_key", "unit_code", "month", "verdict"]
 # the rules of excused_findings (etl.rules.av): the AV findings an interruption report excuses
 EXCUSED_RULES = frozenset({"AV-NONE", "AV-GAP", "AV-OFFICER"})
 _CHUNK = 5000  # keys per IN list (SQLite's variable limit, plain statements on PostgreSQL)
@@ -36,15 +46,27 @@ class Verdicts:
     exempted     finding keys whose state is ``exempted``
     excuses      incident_no -> ``accepted`` | ``rejected`` (the Art. 17 review of the event's report)
     excuse_mode  ``auto`` | ``required`` (config/rules.yaml ``excuse_review``)
+    spot         SPOT-CHECK findings, tuples of ``SPOT_COLUMNS``
+    spot_items   reviewed spot-check items, tuples of ``SPOT_ITEM_COLUMNS``
     """
 
     exempted: frozenset[str] = frozenset()
     excuses: Mapping[str, str] = field(default_factory=dict)
     excuse_mode: str = "auto"
+    spot: tuple[tuple, ...] = ()
+    spot_items: tuple[tuple, ...] = ()
 
     def __post_init__(self) -> None:
         if self.excuse_mode not in EXCUSE_MODES:
             raise ValueError(f"excuse_mode must be one of {EXCUSE_MODES}: {self.excuse_mode!r}")
+
+    def spot_frame(self) -> pd.DataFrame:
+        """``spot`` as a frame of ``SPOT_COLUMNS``."""
+        return pd.DataFrame(list(self.spot), columns=SPOT_COLUMNS)
+
+    def spot_item_frame(self) -> pd.DataFrame:
+        """``spot_items`` as a frame of ``SPOT_ITEM_COLUMNS``."""
+        return pd.DataFrame(list(self.spot_items), columns=SPOT_ITEM_COLUMNS)
 
     @property
     def excused_may_count(self) -> bool:
@@ -103,7 +125,47 @@ def read_verdicts(conn: Connection, cfg: Mapping | None = None) -> Verdicts:
     configuration ``cfg`` (its ``excuse_review``)."""
     exempted = conn.execute(sa.text("SELECT finding_key FROM sup_finding_state WHERE state = 'exempted'")).scalars()
     excuses = conn.execute(sa.text("SELECT incident_no, verdict FROM sup_excuse_reviews")).fetchall()
-    return Verdicts(frozenset(exempted), {str(i): str(v) for i, v in excuses}, excuse_mode(cfg))
+    return Verdicts(
+        frozenset(exempted),
+        {str(i): str(v) for i, v in excuses},
+        excuse_mode(cfg),
+        spot=read_spot(conn),
+        spot_items=read_spot_items(conn),
+    )
+
+
+def read_spot(conn: Connection) -> tuple[tuple, ...]:
+    """The SPOT-CHECK findings of table ``findings`` as ``Verdicts.spot`` tuples, in key order."""
+    rows = conn.execute(
+        sa.text(
+            """SELECT f.finding_key,
+                      CASE WHEN f.incident_no IS NOT NULL THEN 'events' ELSE 'cases' END,
+                      COALESCE(f.incident_no, f.case_no), f.unit_code, f.month,
+                      CASE WHEN f.case_no IS NOT NULL
+                           AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = f.case_no) THEN 1 ELSE 0 END
+               FROM findings f WHERE f.rule_id = :r AND COALESCE(f.incident_no, f.case_no) IS NOT NULL
+               ORDER BY f.finding_key"""
+        ),
+        {"r": SPOT_RULE},
+    ).fetchall()
+    return tuple((str(k), str(kind), str(o), _opt(u), _opt(m), int(a)) for k, kind, o, u, m, a in rows)
+
+
+def read_spot_items(conn: Connection) -> tuple[tuple, ...]:
+    """The reviewed spot-check items (``sup_spotcheck_items`` with a verdict) as ``Verdicts.spot_items``."""
+    if not sa.inspect(conn).has_table("sup_spotcheck_items"):
+        return ()
+    rows = conn.execute(
+        sa.text(
+            """SELECT campaign_id, object_key, unit_code, month, verdict FROM sup_spotcheck_items
+               WHERE verdict IS NOT NULL ORDER BY campaign_id, object_key"""
+        )
+    ).fetchall()
+    return tuple((f"{c}:{o}", _opt(u), _opt(m), str(v)) for c, o, u, m, v in rows)
+
+
+def _opt(v: object) -> str | None:
+    return None if v is None else str(v)
 
 
 def read_in(
