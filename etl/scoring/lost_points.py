@@ -24,6 +24,7 @@ finding of the unit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -83,9 +84,23 @@ def lost_points_tallies(scheme: dict, item_scores: pd.DataFrame, metrics: pd.Dat
     return t[TALLY_COLUMNS].reset_index(drop=True)
 
 
-def _at(values: dict[tuple, float], units: pd.Series, items: pd.Series) -> np.ndarray:
-    """``values[(unit, item)]`` for each pair (NaN where absent)."""
-    return np.array([values.get(k, np.nan) for k in zip(units.tolist(), items.tolist(), strict=True)], dtype=float)
+def _at(values: pd.Series, units: pd.Series, items: pd.Series) -> np.ndarray:
+    """``values`` (indexed by unit_code, item_id) for each pair (NaN where absent)."""
+    if not len(units):
+        return np.zeros(0, dtype=float)
+    where = pd.MultiIndex.from_arrays([units.to_numpy(dtype=object), items.to_numpy(dtype=object)])
+    return values.reindex(where).to_numpy(dtype=float)
+
+
+def _of_months(inp: Inputs, months: list[str]) -> Inputs:
+    """``inp`` with only the object findings and findings of ``months`` (what a period's rows can come from:
+    every step below keeps the rows whose month is in the period)."""
+    keep = set(months)
+    return replace(
+        inp,
+        object_findings=inp.object_findings.loc[inp.object_findings["month"].isin(keep)],
+        findings=inp.findings.loc[inp.findings["month"].isin(keep)],
+    )
 
 
 def lost_points_by_level(
@@ -127,9 +142,10 @@ def lost_points_by_level(
     owned = set(pairs["unit_code"])
     t = tallies.assign(unit_code=tallies["unit_code"].astype(str))
     t = t.loc[t["unit_code"].isin(scope_units)].set_index(["unit_code", "item_id"])
-    per_object = (t["points"] / t["objects"].where(t["objects"] > 0)).dropna().to_dict()
+    per_object = (t["points"] / t["objects"].where(t["objects"] > 0)).dropna()
     mp = M.month_periods(inp.months)
     mp = mp.loc[mp["period"] == period]
+    inp = _of_months(inp, mp["month"].tolist())
     # (rows, their cost at the scored unit u of a level, rows that are the unit's own: metric and floor)
     parts: list[tuple[pd.DataFrame, Callable[[pd.DataFrame, pd.Series], np.ndarray], bool]] = []
 
