@@ -1,5 +1,6 @@
 """Command line: ``python -m etl demo|run|assess`` (shared/spec/interface.md) and the supervision writes
-(``review``, ``excuse``, ``appeal``, ``publish``, ``supervision export|import``; shared/spec/supervision.md).
+(``review``, ``excuse``, ``appeal``, ``publish``, ``spotcheck draw|record``, ``rectify notice|respond|close|print``,
+``supervision export|import``; shared/spec/supervision.md).
 
 The supervision commands are thin over ``etl.supervision``: the same functions the pages call, with the
 role and scope of the dashboard user named by ``--by`` (``etl.users``); each prints the id it created.
@@ -98,6 +99,9 @@ def _supervision_parsers(sub: argparse._SubParsersAction) -> None:
     pb.add_argument("--period", required=True, help="2026、2026-Q3 或 2026-07；多个期间用逗号分隔（一并发布）")
     pb.add_argument("--scheme", default=None, type=Path, help="考评方案文件（默认当前方案）")
 
+    _spotcheck_parsers(sub)
+    _rectify_parsers(sub)
+
     s = sub.add_parser("supervision", help="督察记录：导出或导入（JSON lines）")
     ssub = s.add_subparsers(dest="supervision_command", required=True)
     ex = _writer(ssub.add_parser("export", help="导出全部督察记录"))
@@ -106,7 +110,54 @@ def _supervision_parsers(sub: argparse._SubParsersAction) -> None:
     im.add_argument("file", type=Path)
 
 
-SUPERVISION_COMMANDS = ("review", "excuse", "appeal", "publish", "supervision")
+def _spotcheck_parsers(sub: argparse._SubParsersAction) -> None:
+    sc = sub.add_parser("spotcheck", help="随机抽查：抽取样本、记录审查结果（法制部门）")
+    ssub = sc.add_subparsers(dest="spotcheck_command", required=True)
+    dr = _writer(ssub.add_parser("draw", help="抽取一次抽查（按单位随机抽取，可复现）"))
+    dr.add_argument("--period", required=True, help="2026、2026-Q3 或 2026-07")
+    dr.add_argument("--kind", required=True, choices=["events", "cases"], help="events：现场执法；cases：案件")
+    dr.add_argument("--per-unit", required=True, type=int, help="每单位抽取数量")
+    dr.add_argument("--seed", required=True, type=int, help="随机种子（相同种子和数据得到相同样本）")
+    dr.add_argument("--unit", default=None, help="抽查范围：该单位及下级单位（默认当前用户的全部管辖范围）")
+    dr.add_argument("--reviewers", default=None, help="抽查人员（法制部门用户名，逗号分隔，依次分配）")
+    rc = _writer(ssub.add_parser("record", help="记录一个抽查对象的审查结果（未列出的检查项为合格）"))
+    rc.add_argument("--campaign", required=True, type=int, help="抽查编号")
+    rc.add_argument("--object", required=True, help="警情编号或案件编号")
+    rc.add_argument("--fail", default="", help='不合格的检查项，逗号分隔，如 "16.2,16.6"')
+    rc.add_argument("--na", default="", help="不适用的检查项，逗号分隔")
+    rc.add_argument("--note", default=None, help="审查备注")
+
+
+def _rectify_parsers(sub: argparse._SubParsersAction) -> None:
+    rf = sub.add_parser("rectify", help="整改通知：下发、答复、复查、打印")
+    rsub = rf.add_subparsers(dest="rectify_command", required=True)
+    no = _writer(rsub.add_parser("notice", help="下发整改通知（法制部门）"))
+    no.add_argument("--unit", required=True, help="整改单位代码")
+    basis = no.add_mutually_exclusive_group(required=True)
+    basis.add_argument("--findings", help="问题编号（finding_key），逗号分隔")
+    basis.add_argument("--period", help="该期间该单位及下级单位的全部未豁免问题")
+    basis.add_argument("--campaign", type=int, help="该次抽查中该单位及下级单位的不合格问题")
+    no.add_argument("--rules", default=None, help="与 --period 一起使用：只列入这些规则的问题，逗号分隔")
+    no.add_argument("--deadline", default=None, help="整改期限 YYYY-MM-DD（默认下发日期 + rectify_days 天）")
+    no.add_argument("--text", default=None, help="整改要求（默认与 --reason 相同）")
+    no.add_argument("--officers", default=None, help="追责建议：被建议追责人员的警号，逗号分隔")
+    no.add_argument("--paragraph", default=None, help="追责建议：适用第三十五条第几项（1-4 或文字）")
+    rs = _writer(rsub.add_parser("respond", help="答复整改通知（单位管理员）"))
+    rs.add_argument("--notice", required=True, type=int, help="整改通知编号")
+    rs.add_argument("--text", default=None, help="整改措施（默认与 --reason 相同）")
+    cl = _writer(rsub.add_parser("close", help="复查整改答复：验收通过或退回（法制部门）"))
+    cl.add_argument("--notice", required=True, type=int, help="整改通知编号")
+    cl.add_argument("--verdict", required=True, choices=["accept", "return"])
+    cl.add_argument("--note", default=None, help="复查意见（默认与 --reason 相同）")
+    cl.add_argument("--deadline", default=None, help="退回时新的整改期限 YYYY-MM-DD")
+    pr = _writer(rsub.add_parser("print", help="生成可打印的整改通知书（.docx）"))
+    pr.add_argument("--notice", required=True, type=int, help="整改通知编号")
+    pr.add_argument("--docx", required=True, type=Path, help="输出文件（.docx）")
+
+
+SUPERVISION_COMMANDS = ("review", "excuse", "appeal", "publish", "supervision", "spotcheck", "rectify")
+_KIND_ZH = {"events": "现场执法", "cases": "案件"}
+_CLOSE_ZH = {"accept": "验收通过", "return": "退回"}
 
 
 def _acting_user(args: argparse.Namespace):  # noqa: ANN202 - (engine, etl.users.User)
@@ -157,6 +208,10 @@ def _supervision(args: argparse.Namespace) -> str:
                 engine, user, args.decide, args.verdict, reason=args.reason, category=args.category
             )
             return f"已处理申诉 {args.decide}：复核编号 {rid}（{_APPEAL_ZH.get(args.verdict, args.verdict)}）"
+        if args.command == "spotcheck":
+            return _spotcheck(engine, user, args)
+        if args.command == "rectify":
+            return _rectify(engine, user, args)
         if args.supervision_command == "export":
             counts = portable.export(engine, user, args.out, reason=args.reason)
             return f"已导出督察记录 {sum(counts.values())} 行：{args.out}"
@@ -168,6 +223,88 @@ def _supervision(args: argparse.Namespace) -> str:
         return line + (f"；{len(orphans)} 条判定在本数据仓库中找不到对应问题（保留为孤立记录）" if orphans else "")
     finally:
         engine.dispose()
+
+
+def _spotcheck(engine, user, args: argparse.Namespace) -> str:  # noqa: ANN001 - (Engine, etl.users.User)
+    from etl.supervision import spotcheck
+
+    if args.spotcheck_command == "draw":
+        res = spotcheck.draw(
+            engine,
+            user,
+            period=args.period,
+            kind=args.kind,
+            per_unit=args.per_unit,
+            seed=args.seed,
+            unit_code=args.unit,
+            reviewers=args.reviewers,
+            reason=args.reason,
+        )
+        line = (
+            f"已抽取：抽查编号 {res['campaign_id']}（{args.period} {_KIND_ZH[args.kind]}，"
+            f"抽取 {res['drawn']} 个对象，可抽 {res['population']} 个）"
+        )
+        return line + (f"\n说明：{res['note']}" if res["note"] else "")
+    points = {p.strip(): ("n/a", None) for p in (args.na or "").split(",") if p.strip()}
+    res = spotcheck.record(
+        engine,
+        user,
+        args.campaign,
+        args.object,
+        points=points or None,
+        fail=args.fail or (),
+        note=args.note,
+        reason=args.reason,
+    )
+    if res["verdict"] == "fail":
+        what = f"不合格（{'、'.join(res['failed_points'])}），问题 {res['finding_key']}"
+    else:
+        what = "合格"
+    return f"已记录抽查结果：记录编号 {res['history_id']}（抽查 {args.campaign}，{args.object}：{what}）"
+
+
+def _rectify(engine, user, args: argparse.Namespace) -> str:  # noqa: ANN001 - (Engine, etl.users.User)
+    from etl.supervision import rectify
+
+    if args.rectify_command == "notice":
+        if args.rules and not args.period:
+            from etl.errors import SupervisionError
+
+            raise SupervisionError("--rules 只能与 --period 一起使用")
+        account = {"officers": args.officers or [], "paragraph": args.paragraph or ""}
+        res = rectify.issue(
+            engine,
+            user,
+            args.unit,
+            finding_keys=args.findings,
+            period=args.period,
+            rules=args.rules,
+            campaign_id=args.campaign,
+            deadline=args.deadline,
+            text=args.text or args.reason,
+            accountability=account if (args.officers or args.paragraph) else None,
+            reason=args.reason,
+        )
+        return (
+            f"已下发整改通知：通知编号 {res['notice_id']}（单位 {args.unit}，问题 {res['findings']} 个，"
+            f"整改期限 {res['deadline']:%Y-%m-%d}）"
+        )
+    if args.rectify_command == "respond":
+        eid = rectify.respond(engine, user, args.notice, text=args.text or args.reason, reason=args.reason)
+        return f"已答复整改通知 {args.notice}：记录编号 {eid}"
+    if args.rectify_command == "close":
+        eid = rectify.close(
+            engine,
+            user,
+            args.notice,
+            verdict=args.verdict,
+            note=args.note or args.reason,
+            new_deadline=args.deadline,
+            reason=args.reason,
+        )
+        return f"已复查整改通知 {args.notice}：记录编号 {eid}（{_CLOSE_ZH[args.verdict]}）"
+    path = rectify.print_notice(engine, user, args.notice, args.docx, reason=args.reason)
+    return f"已生成整改通知书：{path}（通知编号 {args.notice}）"
 
 
 def main(argv: list[str] | None = None) -> int:

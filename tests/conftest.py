@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.supervision_fixtures"]  # the demo warehouses of the supervision tests
+# the demo warehouses of the supervision tests
+pytest_plugins = ["tests.supervision_fixtures", "tests.spotcheck_fixtures"]
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MARIADB_ADMIN_URL = os.environ.get("TEST_MARIADB_ADMIN_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 

@@ -50,7 +50,9 @@ def _dump(url: str) -> bytes:
 
 
 def _seed(url: str, key: str) -> None:
-    """One or two rows in every supervision table; ``key`` is a finding of the sources (it will disappear)."""
+    """One or two rows in every supervision table; ``key`` is a finding of the sources (it will disappear), its
+    event failed a spot-check (a SPOT-CHECK finding while the event is in the sources)."""
+    incident = key.split(":", 1)[1]
     engine = make_engine(url)
     rows = {
         "sup_finding_state": [
@@ -90,6 +92,42 @@ def _seed(url: str, key: str) -> None:
                  unit_code="140403510000", review_state="open", month="2026-10", occurred_at=AT, detail="无任何录像"),
         ],
         "sup_published_frames": [dict(publication_id=1, name="scores", data=b"\x28\xb5\x2f\xfd\x00frozen")],
+        "sup_campaigns": [
+            dict(period="2026-10", object_kind="events", scope_unit=None, per_unit=2, seed=7, population=40, drawn=2,
+                 draw_note=None, reviewers="legal", reason="月度抽查", created_by="legal", created_at=AT, state="open",
+                 version=1),
+        ],
+        "sup_spotcheck_items": [
+            dict(campaign_id=1, object_key=incident, object_kind="events", unit_code="140403510000", period="2026-10",
+                 month="2026-10", occurred_at=AT, draw_order=1, assigned_to="legal", verdict="fail",
+                 failed_points="16.2", note="画面晃动", reviewed_by="legal", reviewed_at=AT, version=2),
+            dict(campaign_id=1, object_key="J-NOT-REVIEWED", object_kind="events", unit_code="140403510000",
+                 period="2026-10", month="2026-10", occurred_at=AT, draw_order=2, assigned_to=None, verdict=None,
+                 failed_points=None, note=None, reviewed_by=None, reviewed_at=None, version=1),
+        ],
+        "sup_spotcheck_points": [
+            dict(campaign_id=1, object_key=incident, point_id="16.2", result="fail", note="未拍现场"),
+            dict(campaign_id=1, object_key=incident, point_id="11", result="pass", note=None),
+        ],
+        "sup_spotcheck_history": [
+            dict(campaign_id=1, object_key=incident, verdict="fail", failed_points="16.2",
+                 points='{"16.2": ["fail", "未拍现场"], "11": ["pass", null]}', note="画面晃动", reason="抽查",
+                 by_user="legal", at=AT),
+        ],
+        "sup_notices": [
+            dict(unit_code="140403510000", issued_by="legal", issued_at=AT, deadline=AT.date(), text="限期整改",
+                 basis="campaign", basis_ref="1", period="2026-10",
+                 accountability='{"officers": ["P1"], "paragraph": "2"}', state="responded", closed_at=None,
+                 closed_by=None, version=2),
+        ],
+        "sup_notice_findings": [
+            dict(notice_id=1, finding_key=f"SPOT-CHECK:{incident}:1", rule_id="SPOT-CHECK", article="第十六条",
+                 unit_code="140403510000", month="2026-10", detail="随机抽查不合格"),
+        ],
+        "sup_notice_events": [
+            dict(notice_id=1, kind="issue", text="限期整改", deadline=AT.date(), by_user="legal", at=AT),
+            dict(notice_id=1, kind="respond", text="已整改", deadline=None, by_user="county", at=AT),
+        ],
     }  # fmt: skip
     common = {"sup_finding_state": dict(updated_by="legal", updated_at=AT, rule_id="AV-NONE", unit_code="140403510000",
                                         month="2026-10", detail="无任何录像"),
@@ -183,6 +221,10 @@ def test_no_run_touches_the_supervision_record(
     assert _orphaned(warehouse, key) == {0}
     exempted = _read(warehouse, f"SELECT review_state FROM v_findings WHERE finding_key = '{key}'")
     assert exempted["review_state"].tolist() == ["exempted"]
+    spot = f"SPOT-CHECK:{incident}:1"  # the run wrote the SPOT-CHECK finding of the failed spot-check
+    assert _read(warehouse, f"SELECT notice_id FROM v_findings WHERE finding_key = '{spot}'")["notice_id"].tolist() == [
+        1
+    ]
 
     # 2. incremental run with changed sources: the finding leaves the sources, the judgement stays, orphaned
     _change_sources(src, incident)
@@ -191,6 +233,9 @@ def test_no_run_touches_the_supervision_record(
     assert _dump(warehouse) == before
     assert _orphaned(warehouse, key) == {1}
     assert _read(warehouse, f"SELECT COUNT(*) AS n FROM findings WHERE finding_key = '{key}'")["n"].iloc[0] == 0
+    assert _read(warehouse, f"SELECT COUNT(*) AS n FROM findings WHERE finding_key = '{spot}'")["n"].iloc[0] == 0
+    items = _read(warehouse, f"SELECT orphaned FROM v_spotcheck_items WHERE object_key = '{incident}'")
+    assert items["orphaned"].tolist() == [1]  # the event left the sources: its review stays, orphaned
     appeals = _read(warehouse, "SELECT finding_key, orphaned FROM v_appeals")
     assert appeals.values.tolist() == [[key, 1]]
     findings_before = _read(warehouse, "SELECT finding_key FROM findings")

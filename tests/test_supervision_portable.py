@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from etl.errors import SupervisionError
-from etl.supervision import actions, portable
+from etl.supervision import actions, portable, rectify, spotcheck
 from etl.warehouse.db import make_engine
 from etl.warehouse.schema import SUPERVISION_TABLES, metadata
 from tests.supervision_fixtures import excused_incident, finding_of, frame, load_pg, scalar, snapshot, user
@@ -55,10 +55,30 @@ def make_record(engine) -> dict:  # noqa: ANN001
             {"publication_id": pid, "period": "2026-Q3", "version": 1, "unit_code": "140403000000", "total": 87.25},
         )
         conn.execute(
+            sa.insert(metadata.tables["sup_published_items"]),
+            {"publication_id": pid, "unit_code": "140403000000", "item_id": "onsite_recording", "score": 25.5},
+        )
+        conn.execute(
+            sa.insert(metadata.tables["sup_published_findings"]),
+            {"publication_id": pid, "finding_key": b, "rule_id": "AV-NONE", "review_state": "confirmed"},
+        )
+        conn.execute(
             sa.insert(metadata.tables["sup_published_frames"]),
             {"publication_id": pid, "name": "scores", "data": bytes(range(256)) * 3},
         )
-    return {"exempted": a, "confirmed": b, "upheld": c, "pending": pending, "incident": incident}
+    # a spot-check campaign with a failed review (its points and history) and a notice with its findings and events
+    campaign = spotcheck.draw(engine, legal, period="2026-07", kind="events", per_unit=2, seed=5, reason="抽查")
+    items = spotcheck.items(engine, campaign["campaign_id"])
+    sampled = items.loc[items["unit_code"].str.startswith("1404035"), "object_key"].iloc[0]
+    failed = spotcheck.record(
+        engine, legal, campaign["campaign_id"], sampled, points={"16.2": ("fail", "未拍现场")}, reason="不合格"
+    )
+    notice = rectify.issue(
+        engine, legal, "140403000000", finding_keys=[failed["finding_key"], b], text="限期整改", reason="整改"
+    )
+    rectify.respond(engine, county, notice["notice_id"], text="已整改")
+    return {"exempted": a, "confirmed": b, "upheld": c, "pending": pending, "incident": incident,
+            "spot": failed["finding_key"], "notice": notice["notice_id"]}  # fmt: skip
 
 
 def export_file(engine, tmp_path: Path) -> Path:  # noqa: ANN001
@@ -92,6 +112,11 @@ def test_export_import_into_a_fresh_postgresql_warehouse_is_lossless(
     assert s[["period", "unit_code", "grade", "veto"]].equals(d[["period", "unit_code", "grade", "veto"]])
     assert (s["total"] - d["total"]).abs().max() < 1e-9  # rescored with the imported verdicts
     assert portable.orphaned_keys(dst) == []
+    assert [name for name, rows in tables(dst).items() if not rows] == []  # every table travelled, none empty
+    spot = "SELECT finding_key, rule_id, article, unit_code, month, detail, notice_id FROM v_findings WHERE rule_id = 'SPOT-CHECK'"
+    assert frame(dst, spot).equals(frame(src, spot)) and frame(dst, spot)["finding_key"].tolist() == [made["spot"]]
+    notices = "SELECT notice_id, unit_code, state, deadline, findings FROM v_rectifications ORDER BY notice_id"
+    assert frame(dst, notices).astype(str).equals(frame(src, notices).astype(str))
 
     # the ids go on from the imported ones: a new review and appeal after the import do not collide
     new = actions.review(dst, user(dst, "legal"), made["confirmed"], "reopen", reason="导入后重新打开")

@@ -9,6 +9,9 @@ The AV findings an excused event would have without its interruption report (``a
 the derived table ``excused_findings`` (the findings columns + ``report_id``): they count only where the
 excuse is not effective (``etl.warehouse.verdicts``: rejected; or, with ``excuse_review: required``, not
 accepted).
+
+The SPOT-CHECK findings (``etl.rules.spotcheck``: the failed spot-check reviews of the supervision record) are
+added to ``findings`` by the same step, so a run keeps them (same keys) while their objects are in the sources.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.rules import av, base, cases, coverage, equipment, media
+from etl.rules import av, base, cases, coverage, equipment, media, spotcheck
 from etl.rules.context import Ctx
 from etl.rules.coverage import Coverage
 from etl.rules.keys import RULES, finding_keys
@@ -221,6 +224,7 @@ def compute(
         snapshots=snapshots,
     )
     ex = excused(ctx)
+    df = with_spotchecks(conn, df)
     conn.exec_driver_sql("DELETE FROM findings")
     bulk_insert(conn, "findings", df)
     conn.exec_driver_sql("DELETE FROM excused_findings")
@@ -240,4 +244,20 @@ def compute(
             df["month"],
         )
     counts = df["rule_id"].value_counts()
-    return FindingsResult(df, {r: int(counts.get(r, 0)) for r in RULES}, months, access, ex)
+    per_rule = {r: int(counts.get(r, 0)) for r in RULES}
+    if counts.get(spotcheck.RULE_ID, 0):
+        per_rule[spotcheck.RULE_ID] = int(counts[spotcheck.RULE_ID])
+    return FindingsResult(df, per_rule, months, access, ex)
+
+
+def with_spotchecks(conn: Connection, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` and the SPOT-CHECK findings of the failed spot-check reviews (``etl.rules.spotcheck``: read from
+    the supervision record, which a run never writes), in the findings columns."""
+    spot = spotcheck.frame(conn)
+    if spot.empty:
+        return df
+    for c in COLUMNS:
+        if c not in spot.columns:
+            spot[c] = pd.Series(pd.NaT if c in _TIME_COLS else None, index=spot.index, dtype=df[c].dtype)
+    spot = spot[COLUMNS].astype({c: df[c].dtype for c in COLUMNS if df[c].dtype.kind in "Mf"})
+    return pd.concat([df, spot], ignore_index=True)

@@ -10,7 +10,8 @@ publications, publication + unit / item / finding / frame) -- the findings it na
 target warehouse because finding keys are stable across warehouses loaded from the same sources.  A row whose
 key exists with the same values is skipped (an import is idempotent); a row whose key exists with different
 values refuses the whole import (nothing written: a judgement is never overwritten).  One transaction; audited;
-metrics and scores recomputed when anything was imported.
+the SPOT-CHECK findings of imported spot-check reviews written (``etl.rules.spotcheck.sync``), metrics and scores
+recomputed when anything was imported.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from etl.errors import SupervisionError
+from etl.rules import spotcheck as spotcheck_rules
 from etl.supervision import actions
 from etl.users import User
 from etl.warehouse.schema import SUPERVISION_TABLES, metadata
@@ -236,6 +238,8 @@ def import_file(
                 )
         total = sum(r["imported"] for r in result.values())
         actions._audit(conn, user, page, "supervision:import", f"{Path(path).name}（{total} 行）", text, at)
+        if result["sup_spotcheck_items"]["imported"] or result["sup_spotcheck_points"]["imported"]:
+            spotcheck_rules.sync(conn)  # the SPOT-CHECK findings of the imported reviews, at once
         if total:
             actions._rescore(conn)
     return result

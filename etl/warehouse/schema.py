@@ -9,6 +9,8 @@ else may change.
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
@@ -609,14 +611,15 @@ VIEWS: dict[str, str] = {
     # every finding of `findings`, plus the findings of the excused events whose excuse the legal department
     # rejected, or not yet accepted when the last evaluation ran with `excuse_review: required` (the same rule as
     # etl.warehouse.verdicts.Verdicts.counting; evaluation.excuse_review holds the mode), each with
-    # its review state (open when never reviewed; exempted findings stay here, marked) and its latest appeal
+    # its review state (open when never reviewed; exempted findings stay here, marked), its latest appeal and the
+    # latest rectification notice naming it (notice_id)
     "v_findings": f"""
         SELECT f.finding_key, f.rule_id, f.article, f.unit_code, f.case_no, f.action_id, f.doc_id, f.incident_no,
                f.clip_id, f.device_sn, f.log_id, f.police_no, f.doc_type, f.window_id, f.occurred_at, f.cause,
                f.gap_start, f.gap_end, f.gap_s, f.detail, f.month,
                COALESCE(s.state, 'open') AS review_state,
                CASE WHEN a.appeal_id IS NULL THEN NULL ELSE COALESCE(a.decision, 'pending') END AS appeal_state,
-               CAST(NULL AS INTEGER) AS notice_id
+               ln.notice_id
         FROM (
             SELECT {_columns("g")} FROM findings g
             UNION ALL
@@ -629,7 +632,10 @@ VIEWS: dict[str, str] = {
         LEFT JOIN (
             SELECT finding_key, MAX(appeal_id) AS appeal_id FROM sup_appeals GROUP BY finding_key
         ) la ON la.finding_key = f.finding_key
-        LEFT JOIN sup_appeals a ON a.appeal_id = la.appeal_id""",
+        LEFT JOIN sup_appeals a ON a.appeal_id = la.appeal_id
+        LEFT JOIN (
+            SELECT finding_key, MAX(notice_id) AS notice_id FROM sup_notice_findings GROUP BY finding_key
+        ) ln ON ln.finding_key = f.finding_key""",
     "v_unit_scores": """
         SELECT period, unit_code, unit_level, total, grade, rank, veto, scheme_version, scheme_id
         FROM unit_scores WHERE active = 1""",
@@ -648,6 +654,28 @@ VIEWS: dict[str, str] = {
         SELECT a.appeal_id, a.finding_key, a.unit_code, a.reason, a.filed_by, a.filed_at, a.decision,
                a.decided_by, a.decided_at, a.decision_reason, a.late, a.version, {_orphaned("a")} AS orphaned
         FROM sup_appeals a""",
+    # the sampled objects of the spot-check campaigns: unit_code is the object's current unit (its unit when
+    # drawn once it left the sources: orphaned = 1); verdict NULL until reviewed
+    "v_spotcheck_items": """
+        SELECT i.campaign_id, i.object_kind, i.object_key, COALESCE(e.unit_code, c.unit_code, i.unit_code) AS unit_code,
+               i.period, i.verdict, i.failed_points, i.reviewed_by, i.reviewed_at, i.assigned_to, i.note, i.version,
+               i.draw_order, i.month, i.occurred_at, m.state AS campaign_state,
+               CASE WHEN e.incident_no IS NULL AND c.case_no IS NULL THEN 1 ELSE 0 END AS orphaned
+        FROM sup_spotcheck_items i
+        JOIN sup_campaigns m ON m.campaign_id = i.campaign_id
+        LEFT JOIN event_coverage e ON i.object_kind = 'events' AND e.incident_no = i.object_key
+        LEFT JOIN cases c ON i.object_kind = 'cases' AND c.case_no = i.object_key""",
+    # the rectification notices; overdue = 1 when not closed and the database's current date is past the deadline,
+    # or closed on a day after it (__TODAY__ / __DATE__(...): the dialect's, see _dialect_sql)
+    "v_rectifications": """
+        SELECT n.notice_id, n.unit_code, n.issued_by, n.issued_at, n.deadline, n.state,
+               CASE WHEN n.state <> 'closed' AND __TODAY__ > n.deadline THEN 1
+                    WHEN n.state = 'closed' AND __DATE__(n.closed_at) > n.deadline THEN 1 ELSE 0 END AS overdue,
+               (SELECT COUNT(*) FROM sup_notice_findings nf WHERE nf.notice_id = n.notice_id) AS findings,
+               n.closed_at, n.closed_by, n.basis, n.basis_ref, n.period, n.version,
+               (SELECT MAX(ev.at) FROM sup_notice_events ev
+                WHERE ev.notice_id = n.notice_id AND ev.kind = 'respond') AS responded_at
+        FROM sup_notices n""",
     "v_published_scores": """
         SELECT p.period, p.version, s.unit_code, s.unit_level, s.total, s.grade, s.rank, s.veto, p.scheme_version,
                p.published_by, p.published_at, p.scheme_id, p.publication_id
@@ -676,6 +704,19 @@ VIEWS: dict[str, str] = {
             SELECT 1 FROM published pb WHERE pb.period = c.period AND pb.unit_code = c.unit_code
         )""",
 }
+
+
+_DATE_OF = re.compile(r"__DATE__\(([^()]*)\)")
+_DIALECT_DATES = {  # dialect -> (the current local date, the date of a time)
+    "sqlite": ("date('now', 'localtime')", r"date(\1)"),  # dates are text 'YYYY-MM-DD' there
+    "postgresql": ("CURRENT_DATE", r"CAST(\1 AS DATE)"),
+}
+
+
+def _dialect_sql(body: str, dialect: str) -> str:
+    """A view's SQL for ``dialect``: ``__TODAY__`` the current local date, ``__DATE__(x)`` the date of a time."""
+    today, date_of = _DIALECT_DATES.get(dialect, ("CURRENT_DATE", r"DATE(\1)"))
+    return _DATE_OF.sub(date_of, body.replace("__TODAY__", today))
 
 
 def ensure_schema(conn: Connection) -> None:
@@ -709,4 +750,4 @@ def ensure_schema(conn: Connection) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL")
     for name, body in VIEWS.items():
         conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-        conn.exec_driver_sql(f"CREATE VIEW {name} AS {body}")
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS {_dialect_sql(body, conn.dialect.name)}")
