@@ -162,7 +162,8 @@ def generate(
             item = ITEMS[item_id]
             key = KEY[item["objects"]]
             if rng.random() < 0.3:
-                for rule in rng.sample(item["rules"], k=rng.randint(1, min(2, len(item["rules"])))):
+                rules = [r for r in item["rules"] if r in RULES]  # SPOT-CHECK comes from reviews, not rules
+                for rule in rng.sample(rules, k=rng.randint(1, min(2, len(rules)))):
                     for _ in range(rng.randint(1, 2)):  # several findings on one object
                         add(rule, unit, month, rng.randint(1, 28), **_finding_keys(rule, key, obj, unit, rng))
         objects += mine

@@ -11,7 +11,8 @@ Layout of the output folder::
     media.sqlite         devices, device_assignments, unit_admins, clips, access_log
     windows/*.xlsx       service_windows
     ledgers/<unit>.xlsx  equipment ledger workbooks
-    media/...            original clip files (unless --no-media)
+    media/...            original clip files (unless --no-media): random bytes of the catalogued size, and a
+                         few short playable WebM videos (``etl.demo.video``) for clips of a few on-site events
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from etl.demo.media import (
 )
 from etl.demo.org import SCALES, build_admins, build_devices, build_officers, build_teams, build_units, demo_users
 from etl.demo.timeline import build_timeline
+from etl.demo.video import encode_videos, pick_video_clips, video_path
 from etl.errors import ConfigError
 
 DEMO_PASSWORD = "Demo#2026"
@@ -101,6 +103,9 @@ def build(scale: str = "small", seed: int = 2026) -> dict:
     pick = rng.permutation(alive)[: max(2, int(len(alive) * 0.006))]
     half = len(pick) // 2
     hash_ids, missing_ids = set(clips["clip_id"].to_numpy()[pick[:half]]), set(clips["clip_id"].to_numpy()[pick[half:]])
+    video_ids = pick_video_clips(clips, tl.incidents, seed, hash_ids | missing_ids)
+    is_video = clips["clip_id"].isin(video_ids).to_numpy()
+    clips.loc[is_video, "file_path"] = [video_path(p) for p in clips.loc[is_video, "file_path"]]
 
     ensure_every_rule({"windows": windows, "devices": org.devices, "cs": cs, "log": log, "books": books})
     inc = tl.incidents.copy()
@@ -138,6 +143,7 @@ def build(scale: str = "small", seed: int = 2026) -> dict:
         "users": demo_users(org),
         "hash_ids": hash_ids,
         "missing_ids": missing_ids,
+        "video_ids": video_ids,
         "swaps": org.swaps,
     }
 
@@ -184,7 +190,10 @@ def generate(out: Path, scale: str = "small", seed: int = 2026, media: bool = Tr
     out.mkdir(parents=True, exist_ok=True)
     clips = d["clips"]
     if media:
-        clips["sha256"] = output.write_media(out / "media", clips, seed, d["hash_ids"], d["missing_ids"])
+        videos = encode_videos(clips, d["video_ids"], seed)
+        clips["sha256"] = output.write_media(out / "media", clips, seed, d["hash_ids"], d["missing_ids"], videos)
+        for cid, body in videos.items():  # the platform catalogues the real file's size
+            clips.loc[clips["clip_id"] == cid, "size_bytes"] = len(body)
         integrity = {"hash": d["hash_ids"], "missing": d["missing_ids"]}
     else:
         clips["sha256"] = output.pseudo_hashes(len(clips), seed)
@@ -211,12 +220,13 @@ def generate(out: Path, scale: str = "small", seed: int = 2026, media: bool = Tr
     manifest = build_manifest(d, integrity)
     manifest.to_csv(out / "manifest.csv", index=False, lineterminator="\n")
     secs = time.perf_counter() - t0
+    media_note = f"（含媒体文件，其中可播放视频 {len(d['video_ids'])} 个）" if media else "（未生成媒体文件）"
     n_onsite = int(((d["incidents"]["on_site"] == 1) & (d["incidents"]["arrived_at"] != NULL_T)).sum())
     return (
         f"演示数据已生成：{out}（规模 {scale}，种子 {seed}，评估日 {EVALUATION_DATE}）\n"
         f"单位 {len(d['org_units'])} 个，人员 {len(d['officers'])} 人，设备 {len(d['devices'])} 台，"
         f"现场执法 {n_onsite} 起，案件 {len(d['cases'])} 件，视音频 {len(clips)} 条"
-        f"{'（含媒体文件）' if media else '（未生成媒体文件）'}，预期问题 {len(manifest)} 条，用时 {secs:.1f} 秒"
+        f"{media_note}，预期问题 {len(manifest)} 条，用时 {secs:.1f} 秒"
     )
 
 

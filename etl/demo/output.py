@@ -152,8 +152,19 @@ def write_yaml(path: Path, data: dict) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=200), encoding="utf-8")
 
 
-def write_media(root: Path, clips: pd.DataFrame, seed: int, hash_ids: set[str], missing_ids: set[str]) -> list[str]:
-    """Write the original files; returns the sha256 of every clip (as catalogued at import)."""
+def write_media(
+    root: Path,
+    clips: pd.DataFrame,
+    seed: int,
+    hash_ids: set[str],
+    missing_ids: set[str],
+    videos: dict[str, bytes] | None = None,
+) -> list[str]:
+    """Write the original files; returns the sha256 of every clip (as catalogued at import).
+
+    ``videos``: clip id -> the bytes to write instead of the random body (playable demo videos); the random
+    body is still drawn so that every other file is the same with or without them."""
+    videos = videos or {}
     rng = np.random.default_rng([seed, 7])
     sizes = clips["size_bytes"].to_numpy()
     deleted = clips["deleted_at"].to_numpy() != NULL_T
@@ -161,6 +172,7 @@ def write_media(root: Path, clips: pd.DataFrame, seed: int, hash_ids: set[str], 
     shas = []
     for cid, rel, size, gone in zip(clips["clip_id"], clips["file_path"], sizes, deleted, strict=True):
         body = rng.bytes(int(size))
+        body = videos.get(cid, body)
         shas.append(hashlib.sha256(body).hexdigest())
         if gone or cid in missing_ids:
             continue

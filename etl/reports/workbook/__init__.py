@@ -7,7 +7,9 @@ dashboard's download button (:func:`build_workbook`); the same inputs and
 Sheets: 封面 (cover), 汇总 (summary + signature block), 扣分明细 (every lost
 point traced to objects and findings: one row per unclean object or finding,
 one points column per level of the scope, see ``details.py``), 覆盖率 (on-site
-coverage per unit and month), 指标 (standard metrics), 设备台账 (devices).
+coverage per unit and month), 指标 (standard metrics), 设备台账 (devices),
+抽查情况 and 整改情况 (spot-checks and rectification notices of the period with
+the per-unit rates, see ``supervision.py``).
 Layout and safety (formula neutralisation, print setup, stable bytes) live
 in ``xlsx.py``; the rows of each sheet in ``sheets.py``; the queries in
 ``data.py``.
@@ -29,7 +31,7 @@ from openpyxl.xml.functions import tostring
 from sqlalchemy.engine import Connection, Engine
 
 from etl.errors import EtlError
-from etl.reports.workbook import data, details, frozen, sheets
+from etl.reports.workbook import data, details, frozen, sheets, supervision
 from etl.reports.workbook.xlsx import splice_rows, stable_zip
 from etl.scoring import schemes
 from etl.warehouse.db import TS_FORMAT, make_engine, warehouse_url
@@ -229,6 +231,8 @@ def _live_inputs(
         levels=levels,
         coverage=data.read_coverage(conn, per, units, scored),
         devices=data.read_devices(conn, per, scope),
+        spotchecks=data.read_spotchecks(conn, per, scope),
+        notices=data.read_notices(conn, per, scope),
     )
 
 
@@ -245,6 +249,7 @@ def _render(
     names = dict(zip(units["unit_code"], units["name"].astype(str), strict=True))
     summary = sheets.summary_frame(scores, items, units, item_order)
     unit_rank = {u: i for i, u in enumerate(summary["unit_code"])}
+    scored = set(scores["unit_code"].astype(str))
     info = {
         "period": per.code,
         "period_label": per.label,
@@ -301,6 +306,12 @@ def _render(
             sheets.device_rows(devices, names),
             title("设备台账"),
             "范围内无设备",
+        ),
+        supervision.write_spotchecks(
+            wb.create_sheet("抽查情况"), inp.spotchecks, units, scored, names, unit_rank, title("抽查情况")
+        ),
+        supervision.write_notices(
+            wb.create_sheet("整改情况"), inp.notices, units, scored, names, unit_rank, title("整改情况")
         ),
     ]
     wb.active = 0

@@ -7,6 +7,9 @@ period-restricted query because a city has only a few hundred units.
 
 from __future__ import annotations
 
+from datetime import date
+
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
@@ -218,3 +221,126 @@ def read_devices(conn: Connection, period: Period, scope: set[str], clips: pd.Da
     dev["clips"] = dev["clips"].fillna(0).astype(int)
     dev["status_since"] = dev["status_since"].map(ts_text)
     return dev.sort_values(["unit_code", "device_sn"], ignore_index=True)
+
+
+# --- spot-checks and rectification (抽查情况, 整改情况) -----------------------------------------------------
+
+SPOTCHECK_COLUMNS = [
+    "campaign_id",
+    "object_kind",
+    "object_key",
+    "unit_code",
+    "month",
+    "occurred_at",
+    "verdict",
+    "failed_points",
+    "reviewed_by",
+    "reviewed_at",
+    "draw_order",
+]
+NOTICE_COLUMNS = [
+    "notice_id",
+    "unit_code",
+    "issued_by",
+    "issued_at",
+    "deadline",
+    "period",
+    "state",
+    "closed_at",
+    "findings",
+    "overdue",
+    "on_time",
+]
+
+
+def _has(conn: Connection, table: str) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(conn).has_table(table)
+
+
+def _day_text(value: object) -> str | None:
+    """'YYYY-MM-DD' of a date, datetime or text (None for null)."""
+    text = ts_text(value)
+    return None if text is None else text[:10]
+
+
+def read_spotchecks(conn: Connection, period: Period, scope: set[str]) -> pd.DataFrame:
+    """The spot-check items of the period in scope: one row per sampled object whose month (the object's
+    time: arrived_at of an event, registered_at of a case) is one of the period's months, whatever the
+    campaign's own period; the object's unit (as drawn) in ``scope``.
+
+    Columns :data:`SPOTCHECK_COLUMNS` (times as text; verdict None until reviewed, else pass | fail), sorted by
+    unit, campaign, draw order.  Empty (with the columns) where the warehouse has no spot-check tables."""
+    if not _has(conn, "sup_spotcheck_items"):
+        return pd.DataFrame(columns=SPOTCHECK_COLUMNS)
+    df = read_df(conn, f"SELECT {', '.join(SPOTCHECK_COLUMNS)} FROM sup_spotcheck_items")
+    df = df[df["month"].isin(list(period.months)) & df["unit_code"].isin(scope)]
+    for c in ("occurred_at", "reviewed_at"):
+        df[c] = df[c].map(ts_text).astype(object)
+    df["campaign_id"] = df["campaign_id"].astype(int)
+    df["draw_order"] = df["draw_order"].astype(int)
+    return df.sort_values(["unit_code", "campaign_id", "draw_order", "object_key"], ignore_index=True)[
+        SPOTCHECK_COLUMNS
+    ]
+
+
+def notice_in_period(notice_period: object, issued_at: object, period: Period) -> bool:
+    """Whether a notice counts in ``period``: every month of the notice's own period (its findings' period;
+    the month of its issue when it has none) is one of ``period``'s months."""
+    from etl.periods import PeriodError, parse
+
+    code = None if notice_period is None or notice_period != notice_period else str(notice_period)  # noqa: PLR0124
+    try:
+        months = parse(code).months if code else ((_day_text(issued_at) or "")[:7],)
+    except PeriodError:
+        months = ((_day_text(issued_at) or "")[:7],)
+    return bool(months) and set(months) <= set(period.months)
+
+
+def read_notices(conn: Connection, period: Period, scope: set[str], today: date | None = None) -> pd.DataFrame:
+    """The rectification notices of the period in scope (:func:`notice_in_period`; the notice's unit in
+    ``scope``), with their finding count and, against ``today`` (default ``etl.times.today()``):
+
+    * ``overdue`` 1 when the notice is not closed and today is after its deadline, or was closed on a later
+      day than its deadline, else 0;
+    * ``on_time`` 1 when closed on or before its deadline, 0 when closed late or overdue and still open, None
+      while it is open and not yet past its deadline (not counted in the on-time rate).
+
+    Columns :data:`NOTICE_COLUMNS` (times and dates as text), sorted by unit and notice id.  Empty where the
+    warehouse has no rectification tables."""
+    if not _has(conn, "sup_notices"):
+        return pd.DataFrame(columns=NOTICE_COLUMNS)
+    if today is None:
+        from etl.times import today as clock
+
+        today = clock()
+    df = read_df(
+        conn,
+        "SELECT notice_id, unit_code, issued_by, issued_at, deadline, period, state, closed_at FROM sup_notices",
+    )
+    counts = read_df(conn, "SELECT notice_id, COUNT(*) AS findings FROM sup_notice_findings GROUP BY notice_id")
+    df = df[df["unit_code"].isin(scope)]
+    keep = [notice_in_period(p, i, period) for p, i in zip(df["period"], df["issued_at"], strict=True)]
+    df = df.loc[np.asarray(keep, dtype=bool)].copy()
+    df["notice_id"] = df["notice_id"].astype(int)
+    df["issued_at"] = df["issued_at"].map(ts_text).astype(object)
+    df["closed_at"] = df["closed_at"].map(ts_text).astype(object)
+    df["deadline"] = df["deadline"].map(_day_text).astype(object)
+    n = dict(zip(counts["notice_id"].astype(int), counts["findings"].astype(int), strict=True))
+    df["findings"] = [n.get(i, 0) for i in df["notice_id"]]
+    day = today.isoformat()
+    overdue, on_time = [], []
+    for state, deadline, closed in zip(df["state"], df["deadline"], df["closed_at"], strict=True):
+        closed_day = closed[:10] if state == "closed" and closed else None
+        if state == "closed":
+            late = closed_day is not None and deadline is not None and closed_day > deadline
+            overdue.append(int(late))
+            on_time.append(0 if late else 1)
+        else:
+            due = deadline is not None and day > deadline
+            overdue.append(int(due))
+            on_time.append(0 if due else None)
+    df["overdue"] = overdue
+    df["on_time"] = pd.Series(on_time, index=df.index, dtype=object)
+    return df.sort_values(["unit_code", "notice_id"], ignore_index=True)[NOTICE_COLUMNS]

@@ -14,7 +14,10 @@ The frames (all at city scope, for one period and scheme):
 * ``scores`` / ``items`` / ``metrics``: the period's unit_scores, unit_item_scores and metrics rows;
 * ``lost`` / ``levels``: the scoring step's lost-point rows by level (``details.lost_points``) and their levels;
 * ``findings``: the findings those rows name (``details.FINDING_COLUMNS``);
-* ``coverage`` / ``devices``: ``data.read_coverage`` and ``data.read_devices``.
+* ``coverage`` / ``devices``: ``data.read_coverage`` and ``data.read_devices``;
+* ``spotchecks`` / ``notices``: ``data.read_spotchecks`` and ``data.read_notices`` (overdue and on time as of
+  the day of publication).  Publications made before these two existed lack them (:data:`SUPERVISION_FRAMES`
+  are optional): their 抽查情况 and 整改情况 sheets say the data were not frozen.
 
 A unit's scope is cut in pandas (:func:`scoped`, unit scope from ``etl.warehouse.scope``) exactly as the live
 queries would have restricted it, so a published county workbook equals the county workbook of that moment.
@@ -39,6 +42,7 @@ from etl.times import TS_FORMAT, ts_text
 from etl.warehouse.db import read_df
 
 FRAMES = ("info", "units", "scores", "items", "metrics", "lost", "levels", "findings", "coverage", "devices")
+SUPERVISION_FRAMES = ("spotchecks", "notices")  # optional: absent from publications made before them
 _IPC = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
@@ -60,6 +64,8 @@ class Inputs:
     levels: list[str]
     coverage: pd.DataFrame
     devices: pd.DataFrame
+    spotchecks: pd.DataFrame | None = None  # None: a publication that did not freeze them
+    notices: pd.DataFrame | None = None
 
 
 # --- frames <-> bytes ------------------------------------------------------------------------------------
@@ -153,6 +159,8 @@ def city_frames(
         "findings": findings,
         "coverage": _coverage(conn, period, units, scored, cache),
         "devices": _devices(conn, period, every_unit, cache),
+        "spotchecks": data.read_spotchecks(conn, period, every_unit),
+        "notices": data.read_notices(conn, period, every_unit),
     }
 
 
@@ -279,6 +287,10 @@ def scoped(frames: dict[str, pd.DataFrame], unit_code: str | None, allowed_scope
     coverage = coverage[coverage["scope_unit"].isin(scored)].reset_index(drop=True)
     devices = frames["devices"]
     devices = devices[devices["unit_code"].isin(scope)].reset_index(drop=True)
+    extra = {
+        name: frames[name][frames[name]["unit_code"].isin(scope)].reset_index(drop=True) if name in frames else None
+        for name in SUPERVISION_FRAMES
+    }
     return Inputs(
         units=units,
         scope=scope,
@@ -294,6 +306,8 @@ def scoped(frames: dict[str, pd.DataFrame], unit_code: str | None, allowed_scope
         levels=levels,
         coverage=coverage,
         devices=devices,
+        spotchecks=extra["spotchecks"],
+        notices=extra["notices"],
     )
 
 

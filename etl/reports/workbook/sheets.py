@@ -1,4 +1,4 @@
-"""The six sheets of the assessment workbook, from frames to openpyxl worksheets (or spliced rows).
+"""The sheets of the assessment workbook, from frames to openpyxl worksheets (or spliced rows).
 
 Each ``*_rows`` function is pure (frames in, list of row tuples out) so the
 content can be tested without Excel; each ``write_*`` function lays out one
@@ -83,6 +83,8 @@ NOTES = (
     "按所属单位（或所属县区）筛选后，该单位所在层级一列的合计即为该单位的失分（可再按考评项目筛选）。",
     "3. 覆盖率、指标、设备台账为考评期间的统计与设备现状，数值均为计算结果，非公式。",
     "4. 来源数据中以 = + - @ 或制表符、回车开头的文字，已在前面加英文单引号（'）以防被当作公式执行。",
+    "5. 抽查情况列出对象发生在考评期间的随机抽查对象及其复核结论，并按单位（含下级）统计抽查合格率（合格 ÷ 已复核）；"
+    "整改情况列出考评期间的整改通知，并统计整改按期完成率（按期关闭 ÷ 已关闭或已到期）。逾期按导出（或发布）当日判断。",
 )
 
 
