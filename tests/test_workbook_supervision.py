@@ -15,7 +15,7 @@ from etl.periods import parse
 from etl.reports.workbook import build_workbook, data
 from etl.reports.workbook.supervision import NOT_FROZEN
 from etl.users import User
-from etl.warehouse.db import make_engine
+from etl.warehouse.db import make_engine, read_df
 from tests import workbook_fixtures as wf
 
 GEN_AT = datetime(2026, 12, 1, 9, 0, 0)
@@ -147,16 +147,19 @@ def test_readers(warehouse: str) -> None:
         assert len(data.read_spotchecks(conn, parse("2026"), every)) == 5
         assert set(data.read_spotchecks(conn, parse("2026-10"), {S3})["unit_code"]) == {S3}
         n = data.read_notices(conn, parse("2026-10"), every, today=TODAY).set_index("notice_id")
-        assert sorted(n.index) == [1, 2, 3, 4, 5]  # 5: no period, issued in October
+        assert sorted(n.index) == [1, 2, 3, 6]  # due in October (6: issued in September, due 10-10)
         assert n.loc[1, "overdue"] == 0 and n.loc[1, "on_time"] == 1
         assert n.loc[2, "overdue"] == 1 and n.loc[2, "on_time"] == 0  # closed two days late
         assert n.loc[3, "overdue"] == 1 and n.loc[3, "on_time"] == 0  # answered but not closed by the deadline
-        assert n.loc[4, "overdue"] == 0 and n.loc[4, "on_time"] is None  # not yet due
-        assert n.loc[5, "overdue"] == 1  # deadline 11-09 < today 11-10
+        assert n.loc[6, "overdue"] == 1 and n.loc[6, "on_time"] == 0  # still open after its deadline
         assert n.loc[3, "findings"] == 2 and n.loc[1, "deadline"] == "2026-10-18"
-        on_deadline = data.read_notices(conn, parse("2026-10"), every, today=date(2026, 11, 9)).set_index("notice_id")
+        nov = data.read_notices(conn, parse("2026-11"), every, today=TODAY).set_index("notice_id")
+        assert sorted(nov.index) == [4, 5]
+        assert nov.loc[4, "overdue"] == 0 and nov.loc[4, "on_time"] is None  # not yet due
+        assert nov.loc[5, "overdue"] == 1  # deadline 11-09 < today 11-10
+        on_deadline = data.read_notices(conn, parse("2026-11"), every, today=date(2026, 11, 9)).set_index("notice_id")
         assert on_deadline.loc[5, "overdue"] == 0  # due by the end of its deadline day
-        assert list(data.read_notices(conn, parse("2026-Q3"), every, today=TODAY)["notice_id"]) == [6]
+        assert list(data.read_notices(conn, parse("2026-Q3"), every, today=TODAY)["notice_id"]) == []
         assert sorted(data.read_notices(conn, parse("2026"), every, today=TODAY)["notice_id"]) == [1, 2, 3, 4, 5, 6]
     engine.dispose()
 
@@ -185,18 +188,18 @@ def test_sheets_rows_and_rates(warehouse: str, monkeypatch: pytest.MonkeyPatch) 
 
     main, rate = _tables(wb["整改情况"])
     rows = {r[2]: r for r in main[1:]}
-    assert set(rows) == {f"长公法整〔2026〕{n}号" for n in (1, 2, 3, 4, 5)}
-    one, two, three, four = (rows[f"长公法整〔2026〕{n}号"] for n in (1, 2, 3, 4))
+    assert set(rows) == {f"长公法整〔2026〕{n}号" for n in (1, 2, 3, 6)}  # due in October
+    one, two, three, six = (rows[f"长公法整〔2026〕{n}号"] for n in (1, 2, 3, 6))
     assert one[5:] == ("2026-10-18", 2, "已整改关闭", "否", "2026-10-15 10:00:00", "是")
     assert two[8] == "是" and two[10] == "否"
     assert three[4] == "'=1+1" and three[7] == "已反馈待复查" and three[8] == "是"
-    assert four[8] == "否" and four[10] == "未到期"
+    assert six[8] == "是" and six[10] == "否"
     rates = {r[0]: r for r in rate[1:]}
     # notices, closed, overdue, on time, counted (closed or due), rate
     assert rates[S1][2:] == (2, 2, 1, 1, 2, 0.5)
-    assert rates[S3][2:] == (2, 0, 1, 0, 1, 0.0)
+    assert rates[S3][2:] == (1, 0, 1, 0, 1, 0.0)
     assert rates[COUNTY][2:] == (3, 2, 2, 1, 3, pytest.approx(1 / 3))
-    assert rates[CITY][2:] == (5, 2, 3, 1, 4, 0.25)
+    assert rates[CITY][2:] == (4, 2, 3, 1, 4, 0.25)
 
 
 def test_unit_scope_and_empty_period(warehouse: str) -> None:
@@ -260,3 +263,21 @@ def test_published_period_uses_frozen_frames(warehouse: str, tmp_path, monkeypat
     # the other sheets are unaffected
     assert list(old["汇总"].values) == list(published["汇总"].values)
     dst.dispose()
+
+
+def test_sheet_rate_is_the_metric_of_the_supervision_record(warehouse: str) -> None:
+    """整改按期完成率 of the sheet and of ``etl.supervision.rectify.ontime_rate`` (the pages' metric) agree."""
+    from etl.supervision.rectify import ontime_rate
+
+    engine = make_engine(warehouse)
+    with engine.connect() as conn:
+        units = data.read_units(conn)
+        notices = read_df(conn, "SELECT unit_code, deadline, state, closed_at FROM sup_notices")
+        every = set(units["unit_code"])
+        sheet = data.read_notices(conn, parse("2026-10"), every, today=TODAY)
+    engine.dispose()
+    rate = ontime_rate(notices, units, "2026-10", TODAY).set_index("unit_code")
+    counted = sheet[sheet["on_time"].notna()]
+    assert rate.loc[CITY, "denominator"] == len(counted) == 4
+    assert rate.loc[CITY, "numerator"] == int(counted["on_time"].sum()) == 1
+    assert rate.loc[S1, "value"] == 0.5
