@@ -38,6 +38,7 @@ from etl.periods import Period
 from etl.reports.workbook import data, details
 from etl.scoring.items import unit_pairs
 from etl.scoring.lost_points import BY_LEVEL_COLUMNS, lost_points_levels
+from etl.scoring.metrics import isin
 from etl.times import TS_FORMAT, ts_text
 from etl.warehouse.db import read_df
 
@@ -133,9 +134,8 @@ def city_frames(
     lost, levels = _lost_points(conn, period, scored, scheme, items, metrics, config_dir, cache)
     ref = _finding_ref()
     named = {v for v in lost[ref].tolist() if v is not None and v == v} if len(lost) else set()  # noqa: PLR0124
-    every = _cached(cache, "findings", lambda: details.read_findings(conn, every_unit))
-    rows = [every[k] for k in sorted(named, key=str) if k in every]
-    findings = pd.DataFrame([tuple(r) for r in rows], columns=details.FINDING_COLUMNS, dtype=object)
+    every = _cached(cache, "findings_frame", lambda: _findings_frame(conn, every_unit))
+    findings = every.loc[isin(every["finding_key"], named).to_numpy()].reset_index(drop=True)
     info = pd.DataFrame(
         [
             {
@@ -162,6 +162,16 @@ def city_frames(
         "spotchecks": data.read_spotchecks(conn, period, every_unit),
         "notices": data.read_notices(conn, period, every_unit),
     }
+
+
+def _findings_frame(conn: Connection, scope: set[str]) -> pd.DataFrame:
+    """The findings of ``details.read_findings`` (findings and excused findings of units in ``scope``; a key in
+    both: the excused row) as one frame of ``details.FINDING_COLUMNS`` sorted by key: read once for a batch of
+    periods, in columns (no Python object per value), so freezing a year's findings stays cheap."""
+    cols = ", ".join(details.FINDING_COLUMNS)
+    df = read_df(conn, f"SELECT {cols} FROM findings UNION ALL SELECT {cols} FROM excused_findings")
+    df = df.loc[df["unit_code"].isin(list(scope))].drop_duplicates("finding_key", keep="last")
+    return df.sort_values("finding_key", ignore_index=True)[details.FINDING_COLUMNS]
 
 
 def _cached(cache: dict, key: object, read):  # noqa: ANN001, ANN202
