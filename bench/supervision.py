@@ -13,7 +13,10 @@ the machine speed probe of bench/etl_full.py, the four speed goals of the superv
 3. publishing a year's 12 months, 4 quarters and the year (``etl.supervision.publish.publish_many``; goal
    ≤ 10 s);
 4. the review queue page (pages/review.py, rendered with AppTest as bench/pages.py does, cold and warm;
-   goal ≤ 1 s).
+   goal ≤ 1 s);
+5. spot-checks and rectification: drawing 10 objects per unit across all units (goal ≤ 3 s), recording one
+   failed review, issuing a notice and printing it as .docx (goal ≤ 2 s), and the pages 待办 (goal ≤ 1 s),
+   随机抽查 and 整改.
 """
 
 from __future__ import annotations
@@ -171,10 +174,15 @@ def main() -> int:
 
     print("4. the review queue page (pages/review.py, AppTest)")
     engine.dispose()
-    if not (ROOT / "pages" / "review.py").exists():
-        print("  pages/review.py not there yet")
-    else:
-        _page(url, "legal")
+    _page(url, "legal", "review.py")
+
+    print("5. spot-checks and rectification (issue 14)")
+    engine = make_engine(url)
+    _spot_and_rectify(engine, legal, Path(str(work) + ".notice.docx"))
+    engine.dispose()
+    for user, page in (("legal", "todo.py"), ("station", "todo.py"), ("legal", "spotcheck.py")):
+        _page(url, user, page)
+    _page(url, "legal", "rectification.py")
     machine_probe("after")
     if not args.keep:
         work.unlink(missing_ok=True)
@@ -183,7 +191,40 @@ def main() -> int:
     return 0
 
 
-def _page(url: str, username: str) -> None:
+def _spot_and_rectify(engine: sa.Engine, legal, docx: Path) -> None:  # noqa: ANN001
+    """Draw 10 events and 10 cases per unit of the last data month (goal ≤ 3 s), record one failure (its
+    SPOT-CHECK finding and the rescore), issue a notice for a unit's findings of that month, print it (goal ≤ 2 s)."""
+    from etl.supervision import rectify, spotcheck
+
+    with engine.connect() as conn:
+        month = read_df(conn, "SELECT MAX(month) AS m FROM findings WHERE month IS NOT NULL")["m"].iloc[0]
+    for kind in ("events", "cases"):
+        t = time.perf_counter()
+        drawn = spotcheck.draw(engine, legal, period=month, kind=kind, per_unit=10, seed=2026, reason="基准测试")
+        print(
+            f"  draw {kind} {month}, 10 per unit: {time.perf_counter() - t:6.2f} s "
+            f"({drawn['drawn']} of {drawn['population']} objects)"
+        )
+    with engine.connect() as conn:
+        item = read_df(
+            conn,
+            "SELECT campaign_id, object_key, unit_code FROM sup_spotcheck_items ORDER BY campaign_id, draw_order",
+        ).iloc[0]
+    t = time.perf_counter()
+    out = spotcheck.record(
+        engine, legal, int(item["campaign_id"]), str(item["object_key"]), fail=["16.2"], reason="基准测试"
+    )
+    print(f"  record one failure (SPOT-CHECK finding + rescore): {time.perf_counter() - t:6.2f} s -> {out['verdict']}")
+    t = time.perf_counter()
+    notice = rectify.issue(engine, legal, str(item["unit_code"]), period=month, text="基准测试", reason="基准测试")
+    print(f"  issue a notice ({notice['findings']} findings): {time.perf_counter() - t:6.2f} s")
+    t = time.perf_counter()
+    rectify.print_notice(engine, legal, int(notice["notice_id"]), docx, "基准测试")
+    print(f"  print the notice (.docx, {docx.stat().st_size} bytes): {time.perf_counter() - t:6.2f} s")
+    docx.unlink(missing_ok=True)
+
+
+def _page(url: str, username: str, page: str) -> None:
     os.environ["WAREHOUSE_URL"] = url
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -200,9 +241,9 @@ def _page(url: str, username: str) -> None:
     st.cache_data.clear()
     for label in ("cold", "warm"):
         t = time.perf_counter()
-        at.switch_page(str(ROOT / "pages" / "review.py")).run()
+        at.switch_page(str(ROOT / "pages" / page)).run()
         status = " ERROR " + str(at.exception[0].message)[:80] if at.exception else ""
-        print(f"  {username} review page, {label}: {time.perf_counter() - t:6.2f} s{status}")
+        print(f"  {username} {page}, {label}: {time.perf_counter() - t:6.2f} s{status}")
     pd.set_option("display.width", 120)
 
 
