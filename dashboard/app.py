@@ -36,16 +36,19 @@ PAGE_FILES = {
     "assessment": (ROOT / "pages" / "assessment.py", "考评", ":material/leaderboard:"),
     "data": (ROOT / "pages" / "data.py", "数据", ":material/database:"),
     "syslog": (ROOT / "pages" / "syslog.py", "系统日志", ":material/history:"),
+    "todo": (ROOT / "pages" / "todo.py", "待办", ":material/inbox:"),
     "review": (ROOT / "pages" / "review.py", "复核", ":material/rule:"),
     "appeals": (ROOT / "pages" / "appeals.py", "申诉", ":material/feedback:"),
     "excuses": (ROOT / "pages" / "excuses.py", "情况说明", ":material/description:"),
+    "spotcheck": (ROOT / "pages" / "spotcheck.py", "随机抽查", ":material/fact_check:"),
+    "rectification": (ROOT / "pages" / "rectification.py", "整改", ":material/assignment_late:"),
     "publication": (ROOT / "pages" / "publication.py", "发布", ":material/publish:"),
 }
 
 # Sidebar sections, in order: every page id of PAGE_FILES in exactly one (tests/test_dashboard_app.py).
 NAV_SECTIONS = {
     "考评与检查": ("overview", "coverage", "cases", "equipment", "access", "integrity", "assessment"),
-    "督察记录": ("review", "appeals", "excuses", "publication"),
+    "督察记录": ("todo", "review", "appeals", "excuses", "spotcheck", "rectification", "publication"),
     "系统": ("data", "syslog"),
 }
 

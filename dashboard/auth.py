@@ -32,13 +32,19 @@ PAGES: tuple[str, ...] = (
     "assessment",
     "data",
     "syslog",
+    "todo",
     "review",
     "appeals",
     "excuses",
+    "spotcheck",
+    "rectification",
     "publication",
 )
-# The supervision pages: the legal department acts on all four; a unit administrator appeals (and sees the state
-# of every finding of its scope there); leaders read the review queue and the publications (no forms).
+# The supervision pages: the legal department acts on all of them; a unit administrator appeals (and sees the
+# state of every finding of its scope there), answers its rectification notices and has its 待办; leaders read
+# the review queue, the spot-checks, the notices and the publications (no forms).  Spot-checks are the legal
+# department's own inspection: a unit administrator does not see the campaigns (a failed review reaches the unit
+# as a SPOT-CHECK finding it may appeal, and as a rectification notice).
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
     "leader": (
         "overview",
@@ -50,12 +56,25 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
         "assessment",
         "data",
         "review",
+        "spotcheck",
+        "rectification",
         "publication",
     ),
     "legal": PAGES,
     "equipment": ("equipment",),
     "it": ("data", "syslog"),
-    "unit_admin": ("overview", "coverage", "cases", "equipment", "access", "integrity", "assessment", "appeals"),
+    "unit_admin": (
+        "overview",
+        "coverage",
+        "cases",
+        "equipment",
+        "access",
+        "integrity",
+        "assessment",
+        "todo",
+        "appeals",
+        "rectification",
+    ),
 }
 EXPORT_ROLES = ("leader", "legal", "equipment", "unit_admin")
 COOKIE_NAME = "avsup_auth"

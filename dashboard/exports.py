@@ -60,3 +60,16 @@ def assessment_workbook(
         allowed_scope=None if scope is None else set(scope),
         current=current,
     )
+
+
+def notice_docx(url: str, scope: tuple[str, ...] | None, notice_id: int) -> bytes:
+    """The printable 整改通知书 (.docx) of one notice of the user's scope (``etl.reports.notice_docx.build_notice``
+    over ``queries.notice``); the page asks for the reason and audits the export first."""
+    from dashboard.queries import notice, unit_rows
+    from etl.reports.notice_docx import build_notice
+
+    found = notice(url, scope, int(notice_id))
+    if found is None:
+        raise LookupError(f"整改通知 {notice_id} 不存在或不在管辖范围内")
+    head = {k: v for k, v in found.items() if k not in ("findings", "events")}
+    return build_notice(head, found["findings"], unit_rows(url))

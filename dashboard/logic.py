@@ -22,6 +22,8 @@ METRIC_ZH = {
     "case_association_rate": "案件关联率",
     "whole_process_rate": "全程记录率",
     "mean_coverage": "平均覆盖率",
+    "spotcheck_pass_rate": "抽查合格率",
+    "rectify_ontime_rate": "整改按期完成率",
 }
 RULE_ZH = {
     "AV-NONE": "现场未记录",
@@ -321,3 +323,232 @@ def publication_badge(version: int | None, published_at: object = None, current:
         return "草稿（当前数据）"
     at = "" if published_at is None or published_at != published_at else f"（{str(published_at)[:16]}）"  # noqa: PLR0124
     return f"已发布 v{int(version)}{at}"
+
+
+# --- the supervision loop: spot-checks (随机抽查) and rectification (整改) ---------------------------------
+KIND_ZH = {"events": "现场执法事件", "cases": "案件"}
+SPOT_VERDICT_ZH = {"pass": "合格", "fail": "不合格"}
+POINT_RESULT_ZH = {"pass": "符合", "fail": "不符合", "n/a": "不适用"}
+CAMPAIGN_STATE_ZH = {"open": "进行中", "closed": "已结束"}
+NOTICE_STATE_ZH = {"open": "待整改", "responded": "已反馈待复查", "returned": "已退回重改", "closed": "已办结"}
+NOTICE_EVENT_ZH = {"issue": "下发", "respond": "反馈", "return": "退回", "accept": "复查通过"}
+CLOSE_VERDICT_ZH = {"accept": "通过（办结）", "return": "退回重改"}
+NOTICE_BASIS_ZH = {"findings": "选定问题", "period": "期间未整改问题", "campaign": "抽查不合格项"}
+# Art. 35 of the Measures: the paragraph an accountability recommendation (追责建议) cites (stored as its text).
+ART35_PARAGRAPHS = {
+    "1": "（一）因失职导致行政执法记录设备不能正常使用的",
+    "2": "（二）不制作或不按要求制作执法全过程记录的",
+    "3": "（三）违反规定擅自复制、保存、传播、泄露执法记录信息，造成严重后果的",
+    "4": "（四）故意毁损、删除、修改执法全过程中文字或音像记录信息的",
+    "5": "（五）不按规定储存或维护致使执法记录损毁、丢失，造成严重后果的",
+    "6": "（六）其他违反执法全过程记录规定，造成严重后果的",
+}
+
+
+def campaigns_view(campaigns: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Campaigns with kind, state in words and the progress 'reviewed / drawn' (failed counted apart)."""
+    cols = ("campaign_id", "period", "object_kind", "scope_unit", "per_unit", "seed", "drawn", "reviewed", "failed")
+    d = campaigns[[c for c in (*cols, "state", "created_by", "draw_note") if c in campaigns.columns]].copy()
+    _words(d, "object_kind", KIND_ZH)
+    _words(d, "state", CAMPAIGN_STATE_ZH)
+    if {"reviewed", "drawn"} <= set(d.columns):
+        d.insert(
+            min(len(d.columns), 3),
+            "progress",
+            [f"{int(r or 0)} / {int(n or 0)}" for r, n in zip(d["reviewed"], d["drawn"], strict=True)],
+        )
+    if "scope_unit" in d:
+        d["scope_unit"] = d["scope_unit"].map(lambda u: (names or {}).get(u, u) if isinstance(u, str) and u else "全市")
+    return d
+
+
+def campaign_label(campaign_id: int, row: pd.Series) -> str:
+    """'#3 2026-07 现场执法事件（已审 2/10）' for a campaign picker."""
+    kind = KIND_ZH.get(str(row.get("object_kind")), str(row.get("object_kind")))
+    done = f"{int(row.get('reviewed') or 0)}/{int(row.get('drawn') or 0)}"
+    return f"#{int(campaign_id)} {row.get('period')} {kind}（已审 {done}）"
+
+
+ITEM_VIEW_COLUMNS = (
+    "draw_order",
+    "object_key",
+    "unit_code",
+    "month",
+    "verdict",
+    "failed_points",
+    "reviewed_by",
+    "reviewed_at",
+    "assigned_to",
+    "orphaned",
+)
+
+
+def items_view(items: pd.DataFrame) -> pd.DataFrame:
+    """Sampled objects with the verdict in words (待审查 until reviewed), 对象已消失 as 是/否."""
+    d = items[[c for c in ITEM_VIEW_COLUMNS if c in items.columns]].copy()
+    _words(d, "verdict", SPOT_VERDICT_ZH, "待审查")
+    if "orphaned" in d:
+        d["orphaned"] = d["orphaned"].map(lambda v: "是" if v in (1, True) else "否")
+    if "reviewed_at" in d:
+        d["reviewed_at"] = d["reviewed_at"].map(fmt_time).replace("—", "")
+    if "failed_points" in d:
+        d["failed_points"] = d["failed_points"].map(lambda v: v.replace(",", "、") if isinstance(v, str) else "")
+    for col in ("reviewed_by", "assigned_to"):
+        if col in d:
+            d[col] = d[col].map(lambda v: v if isinstance(v, str) else "")
+    return d
+
+
+def item_label(object_key: str, verdict: object) -> str:
+    """'INC-1（不合格）' for an item picker (待审查 until reviewed)."""
+    word = SPOT_VERDICT_ZH.get(verdict, "待审查") if isinstance(verdict, str) else "待审查"
+    return f"{object_key}（{word}）"
+
+
+def table_height(rows: int, limit: int = 10, tall: int = 360) -> int | None:
+    """None (the table's own height, no empty rows) for a short table, else a fixed height that scrolls."""
+    return None if rows <= limit else tall
+
+
+def filter_notices(notices: pd.DataFrame, state: str | None, overdue_only: bool) -> pd.DataFrame:
+    """Notices of one state (None: all), optionally only the overdue ones."""
+    d = notices if state is None else notices[notices["state"] == state]
+    return d[d["overdue"] == 1] if overdue_only else d
+
+
+def notice_counts(notices: pd.DataFrame) -> tuple[int, int]:
+    """(due: open or returned, overdue) of a unit's notices."""
+    if notices.empty:
+        return 0, 0
+    return int(notices["state"].isin(["open", "returned"]).sum()), int((notices["overdue"] == 1).sum())
+
+
+def checklist_rows(checklist: list[tuple[str, str]], points: dict | None) -> list[dict]:
+    """The checklist with the current result and note of each point (pass when never reviewed)."""
+    points = points or {}
+    out = []
+    for pid, label in checklist:
+        result, note = points.get(pid, ("pass", None))
+        out.append({"point_id": pid, "label": label, "result": result or "pass", "note": note or ""})
+    return out
+
+
+def points_view(rows: list[dict]) -> pd.DataFrame:
+    """A recorded checklist as a table: point, label, result in words, note."""
+    return pd.DataFrame(
+        [
+            {"point_id": r["point_id"], "label": r["label"], "result": POINT_RESULT_ZH.get(r["result"], r["result"])}
+            | {"note": r["note"]}
+            for r in rows
+        ],
+        columns=["point_id", "label", "result", "note"],
+    )
+
+
+NOTICE_VIEW_COLUMNS = (
+    "notice_id",
+    "unit_code",
+    "state",
+    "overdue",
+    "deadline",
+    "findings",
+    "issued_by",
+    "issued_at",
+    "closed_at",
+    "basis",
+    "period",
+)
+
+
+def notices_view(notices: pd.DataFrame) -> pd.DataFrame:
+    """Notices (the list's columns) with the state in words and 逾期 as 是/否."""
+    d = notices[[c for c in NOTICE_VIEW_COLUMNS if c in notices.columns]].copy()
+    _words(d, "state", NOTICE_STATE_ZH)
+    _words(d, "basis", NOTICE_BASIS_ZH)
+    if "overdue" in d:
+        d["overdue"] = d["overdue"].map(lambda v: "是" if v in (1, True) else "否")
+    for col in ("deadline", "issued_at", "closed_at"):
+        if col in d:
+            d[col] = d[col].map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)[:16])
+    return d
+
+
+def notice_history_lines(events: pd.DataFrame) -> list[str]:
+    """A notice's history as plain lines: '2026-11-30 09:12 下发（legal）：text（整改期限 2026-12-15）'."""
+    out = []
+    for e in events.itertuples(index=False):
+        due = getattr(e, "deadline", None)
+        due_text = "" if due is None or (not isinstance(due, str) and pd.isna(due)) else f"（整改期限 {str(due)[:10]}）"
+        when = fmt_time(getattr(e, "at", None))[:16]
+        out.append(f"{when} {NOTICE_EVENT_ZH.get(e.kind, e.kind)}（{e.by_user}）：{e.text}{due_text}")
+    return out or ["—"]
+
+
+def accountability_text(acc: object) -> str:
+    """'追责建议：第三十五条（二）…；责任人员：P1、P2' from the notice's accountability (dict or JSON text)."""
+    import json
+
+    if isinstance(acc, str) and acc.strip():
+        try:
+            acc = json.loads(acc)
+        except ValueError:
+            return acc
+    if not isinstance(acc, dict) or not acc:
+        return ""
+    para = str(acc.get("paragraph") or "")
+    words = ART35_PARAGRAPHS.get(para, para)
+    officers = "、".join(str(o) for o in acc.get("officers") or [])
+    return f"第三十五条{words}；责任人员：{officers or '—'}"
+
+
+def default_deadline(today: object, days: int) -> object:
+    """The default deadline of a notice: issue date + ``rectify_days``."""
+    from datetime import timedelta
+
+    return today + timedelta(days=int(days))
+
+
+# The 待办 sections (etl.supervision.inbox.SECTIONS): the page that handles each, what to do there, what to show.
+TODO_PAGES = {
+    "appeals": "appeals",
+    "responses": "rectification",
+    "spotchecks": "spotcheck",
+    "excuses": "excuses",
+    "notices": "rectification",
+    "overdue": "rectification",
+    "appealable": "appeals",
+}
+TODO_HINTS = {
+    "appeals": "在「申诉」页选择申诉，作出决定并说明理由",
+    "responses": "在「整改」页选择通知，复查单位答复：验收通过或退回",
+    "spotchecks": "在「随机抽查」页选择批次和对象，逐项审查后保存结论",
+    "excuses": "在「情况说明」页选择事件，采纳或不予采纳",
+    "notices": "在「整改」页选择通知，填写整改措施后提交答复",
+    "overdue": "已超过整改期限：请尽快整改并答复",
+    "appealable": "如有异议，可在「申诉」页提出申诉",
+}
+_TODO_COLUMNS = {
+    "appeals": ("appeal_id", "finding_key", "unit_code", "reason", "filed_by", "filed_at", "late"),
+    "spotchecks": ("campaign_id", "object_kind", "object_key", "unit_code", "period", "assigned_to"),
+    "excuses": ("incident_no", "unit_code", "arrived_at", "police_no", "reported_at", "reason"),
+    "appealable": ("finding_key", "rule_id", "article", "unit_code", "occurred_at", "detail"),
+}
+
+
+def todo_page(section: str) -> str | None:
+    """The page id that handles a 待办 section; None when unknown."""
+    return TODO_PAGES.get(section)
+
+
+def todo_view(section: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """One 待办 section's rows as shown: its own columns, states and kinds in words."""
+    if section in ("responses", "notices", "overdue"):
+        return notices_view(rows)
+    d = rows[[c for c in _TODO_COLUMNS.get(section, rows.columns) if c in rows.columns]].copy()
+    _words(d, "object_kind", KIND_ZH)
+    if section == "appeals":
+        d = appeals_view(d)
+    for col in ("filed_at", "arrived_at", "reported_at", "occurred_at"):
+        if col in d:
+            d[col] = d[col].map(fmt_time)
+    return d

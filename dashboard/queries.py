@@ -12,7 +12,7 @@ ever loads raw clip tables.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -1011,6 +1011,200 @@ def published_item_scores(url: str, scope: Scope, unit: str, period: str, versio
         v=int(version),
         u=unit,
     )
+
+
+# --- spot-checks (随机抽查) and rectification (整改): etl.supervision.spotcheck / rectify / inbox --------------
+# The backend's own read functions, run on a connection of the warehouse; the scope is applied here (each
+# function gets it, and a single object is re-checked against it).  Every write clears these caches.
+
+
+def _scope_set(scope: Scope) -> set[str] | None:
+    return None if scope is None else set(scope)
+
+
+def today() -> date:
+    """Today's date for overdue and deadlines (``etl.times.today``: ``AVSUP_TODAY`` when set, the clock tests set)."""
+    return times.today()
+
+
+def rectify_days(config_dir: Path | None = None) -> int:
+    """The default deadline of a notice in days after its issue (config/rules.yaml params.rectify_days)."""
+    from etl.rules import config as rules_config
+
+    try:
+        return int(rules_config.load(config_dir or ROOT / "config")["params"].get("rectify_days", 15))
+    except ConfigError:
+        return 15
+
+
+def unit_rows(url: str) -> pd.DataFrame:
+    """The unit tree (unit_code, name, parent_code, level): what the notice document names its unit with."""
+    return _tree(url)
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def campaigns(url: str, scope: Scope) -> pd.DataFrame:
+    """Spot-check campaigns of the user's scope, newest first, with their progress (drawn, reviewed, failed)."""
+    from etl.supervision import spotcheck
+
+    with engine(url).connect() as conn:
+        return spotcheck.campaigns(conn, _scope_set(scope))
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def campaign_items(url: str, scope: Scope, campaign_id: int) -> pd.DataFrame:
+    """The sampled objects of a campaign that lie in the user's scope, with verdict, failed points and version."""
+    from etl.supervision import spotcheck
+
+    with engine(url).connect() as conn:
+        return spotcheck.items(conn, int(campaign_id), _scope_set(scope))
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def spot_item(url: str, scope: Scope, campaign_id: int, object_key: str) -> dict | None:
+    """One sampled object with its checklist ``points`` {point_id: (result, note)}; None outside the scope."""
+    from etl.supervision import spotcheck
+
+    with engine(url).connect() as conn:
+        found = spotcheck.item(conn, int(campaign_id), object_key)
+    if not found or (scope is not None and found.get("unit_code") not in scope):
+        return None
+    return found
+
+
+def checklist(kind: str) -> list[tuple[str, str]]:
+    """The review checklist of an object kind (events | cases): [(point id, Chinese label)]."""
+    from etl.supervision import spotcheck
+
+    return list(spotcheck.CHECKLIST.get(kind, []))
+
+
+def clip_media(url: str, scope: Scope, clip_id: str) -> tuple[Path | None, str | None]:
+    """The original file of a clip of the user's scope and whether it plays: (path, None) when it does, else
+    (None, the reason in Chinese: not in scope, no media root, missing, unreadable, not playable)."""
+    from etl.warehouse import media
+
+    owner = _df(
+        url,
+        f"""SELECT c.clip_id FROM clips c JOIN devices d ON d.device_sn = c.device_sn
+            WHERE c.clip_id = :c AND {_in("d.unit_code", "units", scope)}""",
+        c=clip_id,
+        **_scope_params(scope),
+    )
+    if owner.empty:
+        return None, "该视频不在当前用户的管辖范围内"
+    with engine(url).connect() as conn:
+        path, why = media.clip_file(conn, clip_id)  # under the media root of the latest successful run
+    if path is None:
+        return None, why or "未找到原始文件"
+    ok, why = media.playable(path)
+    return (Path(path), None) if ok else (None, why or "原始文件无法播放")
+
+
+def video_mime(path: Path) -> str:
+    """The MIME type to tell the browser for a playable original (``etl.warehouse.media.mime_type``)."""
+    from etl.warehouse import media
+
+    return media.mime_type(path)
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def notices(url: str, scope: Scope, on: date) -> pd.DataFrame:
+    """Rectification notices of the units in scope (v_rectifications + text, period, version, accountability),
+    overdue against ``on`` (today's date)."""
+    from etl.supervision import rectify
+
+    with engine(url).connect() as conn:
+        return rectify.notices(conn, _scope_set(scope), today=on)
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def notice(url: str, scope: Scope, notice_id: int) -> dict | None:
+    """One notice with its ``findings`` and ``events`` frames; None when unknown or outside the scope."""
+    from etl.supervision import rectify
+
+    with engine(url).connect() as conn:
+        found = rectify.notice(conn, int(notice_id))
+    if not found or (scope is not None and found.get("unit_code") not in scope):
+        return None
+    return found
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def notice_candidates(
+    url: str, scope: Scope, unit: str, period: str, rules: tuple[str, ...] | None = None, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    """Findings a notice to ``unit`` may cover: of the unit's scope and the period, not exempted, not already on
+    a notice (newest first, limited)."""
+    eff = effective_units(url, scope, unit)
+    rule_cond = "1=1" if not rules else "rule_id IN :rules"
+    return _df(
+        url,
+        f"""
+        SELECT finding_key, rule_id, article, unit_code, occurred_at, detail, review_state FROM v_findings
+        WHERE {_in("unit_code", "units", eff)} AND month IN :months AND {rule_cond}
+          AND review_state <> 'exempted' AND notice_id IS NULL
+        ORDER BY occurred_at DESC, finding_key LIMIT {int(limit)}""",
+        **_scope_params(eff),
+        months=tuple(periods.months(period)),
+        **({"rules": tuple(rules)} if rules else {}),
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def unit_officers(url: str, scope: Scope, unit: str) -> pd.DataFrame:
+    """Officers of the unit's scope (police_no, name, unit_code): whom an accountability recommendation names."""
+    eff = effective_units(url, scope, unit)
+    return _df(
+        url,
+        f"SELECT police_no, name, unit_code FROM officers WHERE {_in('unit_code', 'units', eff)} "
+        f"ORDER BY unit_code, police_no LIMIT 2000",
+        **_scope_params(eff),
+    )
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def loop_metrics(url: str, scope: Scope, unit: str | None, period: str, on: date) -> dict[str, dict]:
+    """抽查合格率 (metrics table, ``spotcheck_pass_rate``) and 整改按期完成率 (``etl.supervision.rectify.ontime_rate``,
+    live: overdue depends on today) of the selected unit over its scope: {metric_id: {numerator, denominator,
+    value}}; an absent metric has None values."""
+    from etl.supervision import rectify
+
+    target = unit if unit is not None else scope_root(url, scope)
+    effective_units(url, scope, target)  # re-check the unit
+    out = {k: {"numerator": None, "denominator": None, "value": None} for k in ("spotcheck_pass_rate", "ontime")}
+    m = _df(
+        url,
+        "SELECT numerator, denominator, value FROM metrics WHERE unit_code = :u AND period = :p AND metric_id = :m",
+        u=target,
+        p=period,
+        m="spotcheck_pass_rate",
+    )
+    if not m.empty:
+        out["spotcheck_pass_rate"] = m.iloc[0].to_dict()
+    with engine(url).connect() as conn:
+        all_notices = rectify.notices(conn, None, today=on)
+    rate = rectify.ontime_rate(all_notices, _tree(url), period, on)
+    mine = rate[rate["unit_code"] == target] if not rate.empty else rate
+    if not mine.empty:
+        out["ontime"] = mine.iloc[0][["numerator", "denominator", "value"]].to_dict()
+    return out
+
+
+@st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
+def todo(url: str, username: str, scope: Scope, on: date, _user) -> dict[str, pd.DataFrame]:  # noqa: ANN001
+    """What waits for the user (``etl.supervision.inbox.todo``): {section id: rows}; keyed on the user and scope."""
+    from etl.supervision import inbox
+
+    with engine(url).connect() as conn:
+        return inbox.todo(conn, _user, today=on)
+
+
+def todo_sections() -> dict[str, str]:
+    """Section id -> Chinese title (``etl.supervision.inbox.SECTIONS``)."""
+    from etl.supervision import inbox
+
+    return dict(inbox.SECTIONS)
 
 
 # --- data / ETL status (city-wide roles only; pages check the role) -------------------------

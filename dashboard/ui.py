@@ -30,6 +30,7 @@ def page_context(page_id: str, title: str) -> UserContext:
     flashed = st.session_state.pop("_flash", None)  # the outcome of a write made on the previous run
     if flashed:
         st.success(flashed)
+        st.toast(flashed, icon=":material/check_circle:")  # seen too when the page stays scrolled to its form
     return ctx
 
 
@@ -87,7 +88,8 @@ def reason_gate(
     k = f"{page}|{action}|{obj}"
     if k in given:
         return given[k]
-    with st.form(key=f"reason_form_{key}"):
+    slot = st.empty()  # the form goes away once the reason is given
+    with slot.form(key=f"reason_form_{key}"):
         st.caption(t(prompt))
         reason = st.text_input(t("事由"), key=f"reason_text_{key}", max_chars=200)
         submitted = st.form_submit_button(t("确认"))
@@ -98,6 +100,7 @@ def reason_gate(
         return None
     audit.record(queries.engine(url()), ctx, page, action, obj, reason.strip())
     given[k] = reason.strip()
+    slot.empty()
     return given[k]
 
 
@@ -119,16 +122,24 @@ def chart(fig) -> None:  # noqa: ANN001
     st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
 
-def write(reason: str | None, action: Callable[[str], object], done: str, missing: str | None = None) -> bool:
+def write(
+    reason: str | None,
+    action: Callable[[str], object],
+    done: str,
+    missing: str | None = None,
+    describe: Callable[[object], str] | None = None,
+    empty: str = "请填写事由",
+) -> bool:
     """Run one supervision write once its reason (事由) is given, and show the outcome.
 
-    An empty reason: 请填写事由, nothing written; ``missing`` (the form lacks its object, e.g. 请选择问题):
-    that warning, nothing written.  A refusal (``etl.errors.SupervisionError``: stale view, out of
-    scope, ...): its Chinese message as an error, nothing written.  Success: ``done`` with the id(s) the
-    action returned, shown after a rerun that redraws the page from the new state.
+    An empty reason: ``empty`` (请填写事由; an answer form: 请填写整改措施), nothing written; ``missing`` (the
+    form lacks its object, e.g. 请选择问题): that warning, nothing written.  A refusal
+    (``etl.errors.SupervisionError``: stale view, out of scope, ...): its Chinese message as an error, nothing
+    written.  Success: ``done`` with the id(s) the action returned (or ``describe(result)``), shown after a
+    rerun that redraws the page from the new state.
     """
     if not reason or not reason.strip():
-        st.warning(t("请填写事由"))
+        st.warning(t(empty))
         return False
     if missing:
         st.warning(t(missing))
@@ -138,10 +149,20 @@ def write(reason: str | None, action: Callable[[str], object], done: str, missin
     except EtlError as exc:
         st.error(str(exc))
         return False
-    ids = "、".join(str(r) for r in result) if isinstance(result, list | tuple) else str(result)
-    st.session_state["_flash"] = f"{t(done)}（{t('编号')}：{ids}）"
+    if describe is not None:
+        st.session_state["_flash"] = f"{t(done)}（{describe(result)}）"
+    else:
+        ids = "、".join(str(r) for r in result) if isinstance(result, list | tuple) else str(result)
+        st.session_state["_flash"] = f"{t(done)}（{t('编号')}：{ids}）"
     st.rerun()
     return True  # pragma: no cover - st.rerun does not return
+
+
+def page_link(page_id: str, label: str, unit: str | None = None) -> None:
+    """A link to another page of the navigation (``pages/<page_id>.py``), optionally preselecting a unit."""
+    st.page_link(
+        str(queries.ROOT / "pages" / f"{page_id}.py"), label=t(label), query_params={"unit": unit} if unit else None
+    )
 
 
 def shown_versions(key: str, current: dict) -> dict:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, exports, logic, queries, ui
+from dashboard import charts, exports, logic, loop, queries, ui
 from dashboard.i18n import t
 
 ctx = ui.page_context("assessment", "考评")
@@ -24,6 +24,7 @@ scores = (
     else queries.published_scores(url, ctx.scope, unit, period, version)
 )
 ui.score_headline(scores, unit)
+loop.loop_metrics(ctx, url, unit, period)  # 抽查合格率, 整改按期完成率
 ui.chart(charts.bars(scores.head(40), "unit_name", "total", t("总分"), horizontal=True, hover="grade"))
 ui.table(
     logic.scores_view(scores)[["unit_code", "unit_name", "level", "total", "grade", "rank", "veto", "scheme_version"]]

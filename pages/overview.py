@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, logic, queries, ui
+from dashboard import charts, logic, loop, queries, ui
 from dashboard.i18n import t
 
 ctx, url, period, unit = ui.scoped_page("overview", "总览")
@@ -24,6 +24,7 @@ if averages.empty:
     st.metric(t("平均得分"), "—")
 for col, a in zip(st.columns(max(len(averages), 3)), averages.itertuples(), strict=False):
     col.metric(f"{t('平均得分')}（{t(a.label)}）", logic.fmt_num(round(a.mean, 2)), help=f"{a.units} {t('个单位')}")
+loop.loop_metrics(ctx, url, unit, period)  # 抽查合格率, 整改按期完成率
 
 left, right = st.columns(2)
 with left:
