@@ -22,6 +22,7 @@ the machine speed probe of bench/etl_full.py, the four speed goals of the superv
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import sqlite3
@@ -226,6 +227,7 @@ def _spot_and_rectify(engine: sa.Engine, legal, docx: Path) -> None:  # noqa: AN
 
 def _page(url: str, username: str, page: str) -> None:
     os.environ["WAREHOUSE_URL"] = url
+    logging.disable(logging.WARNING)  # AppTest outside a server warns on every cached read
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 

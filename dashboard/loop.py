@@ -232,12 +232,13 @@ def issue_form(ctx: UserContext, url: str, expanded: bool) -> None:
         if basis == "campaign":
             camps = queries.campaigns(url, ctx.scope)
             camps = camps[camps["failed"] > 0] if not camps.empty else camps
+            by_id = camps.set_index("campaign_id")
             campaign_id = st.selectbox(
                 t("抽查批次"),
                 list(camps["campaign_id"]),
                 index=None,
                 placeholder=t("请选择"),
-                format_func=lambda c: logic.campaign_label(c, camps.set_index("campaign_id").loc[c]),
+                format_func=lambda c: logic.campaign_label(c, by_id.loc[c]),
                 key="notice_campaign",
             )
             if campaign_id is not None and unit:
@@ -259,6 +260,7 @@ def issue_form(ctx: UserContext, url: str, expanded: bool) -> None:
             if basis == "findings":
                 keys = st.multiselect(t("选择问题"), list(cands["finding_key"]), key="notice_keys")
         officers = queries.unit_officers(url, ctx.scope, unit) if unit else pd.DataFrame(columns=["police_no", "name"])
+        officer_names = dict(zip(officers["police_no"], officers["name"], strict=True))
         on = queries.today()
         with st.form("notice_form"):
             deadline = st.date_input(
@@ -269,9 +271,7 @@ def issue_form(ctx: UserContext, url: str, expanded: bool) -> None:
             named = c1.multiselect(
                 t("追责建议：责任人员（可不选）"),
                 list(officers["police_no"]),
-                format_func=lambda p: (
-                    f"{p} {dict(zip(officers['police_no'], officers['name'], strict=True)).get(p, '')}"
-                ),
+                format_func=lambda p: f"{p} {officer_names.get(p, '')}",
                 key="notice_officers",
             )
             paragraph = c2.selectbox(
