@@ -262,8 +262,11 @@ def _legal_closes(browser, base: str, s) -> None:  # noqa: ANN001
     _see(page, "复查已保存", s.shots)
     _idle(page)
     _choose(page, "notice", f"#{nid} {s.unit_name} 已办结")
-    _key(page, f"reason_text_docx_{nid}").locator("input").fill("打印整改通知书存档")
-    page.get_by_role("button", name="确认").click()
+    _idle(page)  # a rerun may still show the previous notice's forms beside the new ones
+    reason = _key(page, f"reason_text_docx_{nid}")
+    reason.locator("input").fill("打印整改通知书存档")
+    form = page.get_by_test_id("stForm").filter(has=reason)
+    form.get_by_role("button", name="确认").click()
     button = page.locator('[data-testid="stDownloadButton"]')
     button.first.wait_for(timeout=60000)
     with page.expect_download(timeout=60000) as dl:
