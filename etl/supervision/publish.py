@@ -179,18 +179,12 @@ def counted_findings(
     year = per.start.year
     key = ("counted", year)
     if key not in cache:
-        cols = ", ".join(FINDING_COLUMNS + ["incident_no"])
+        cols = FINDING_COLUMNS + ["incident_no"]
         months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
-        stmt = sa.text(f"SELECT {cols} FROM findings WHERE month IN :months").bindparams(
-            sa.bindparam("months", expanding=True)
-        )
-        found = read_df(conn, stmt, {"months": months})
-        excused = None
-        if sa.inspect(conn).has_table("excused_findings"):
-            stmt = sa.text(f"SELECT {cols} FROM excused_findings WHERE month IN :months").bindparams(
-                sa.bindparam("months", expanding=True)
-            )
-            excused = read_df(conn, stmt, {"months": months})
+        every = frozen.every_finding(conn, cache)  # the read the workbook frames share
+        every = every.loc[every["month"].isin(months)]
+        found = every.loc[~every["_excused"].to_numpy(dtype=bool), cols].reset_index(drop=True)
+        excused = every.loc[every["_excused"].to_numpy(dtype=bool), cols].reset_index(drop=True)
         counted = read_verdicts(conn, _config(config_dir, cache)).counting(found, excused)
         state = read_df(conn, "SELECT finding_key, state FROM sup_finding_state")
         counted = counted[FINDING_COLUMNS].copy()

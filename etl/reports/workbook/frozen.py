@@ -134,7 +134,7 @@ def city_frames(
     lost, levels = _lost_points(conn, period, scored, scheme, items, metrics, config_dir, cache)
     ref = _finding_ref()
     named = {v for v in lost[ref].tolist() if v is not None and v == v} if len(lost) else set()  # noqa: PLR0124
-    every = _cached(cache, "findings_frame", lambda: _findings_frame(conn, every_unit))
+    every = _cached(cache, "findings_frame", lambda: _findings_frame(conn, every_unit, cache))
     findings = every.loc[isin(every["finding_key"], named).to_numpy()].reset_index(drop=True)
     info = pd.DataFrame(
         [
@@ -164,13 +164,26 @@ def city_frames(
     }
 
 
-def _findings_frame(conn: Connection, scope: set[str]) -> pd.DataFrame:
+def every_finding(conn: Connection, cache: dict) -> pd.DataFrame:
+    """Every row of ``findings`` then of ``excused_findings`` in ``details.FINDING_COLUMNS`` plus ``_excused``
+    (True for the latter): one columnar read (no Python object per value) shared through ``cache`` by the
+    frames of a batch of periods and by ``etl.supervision.publish.counted_findings``."""
+
+    def read() -> pd.DataFrame:
+        cols = ", ".join(details.FINDING_COLUMNS)
+        return read_df(
+            conn,
+            f"SELECT {cols}, 0 AS _excused FROM findings UNION ALL SELECT {cols}, 1 AS _excused FROM excused_findings",
+        ).assign(_excused=lambda d: d["_excused"].astype(bool))
+
+    return _cached(cache, "every_finding", read)
+
+
+def _findings_frame(conn: Connection, scope: set[str], cache: dict) -> pd.DataFrame:
     """The findings of ``details.read_findings`` (findings and excused findings of units in ``scope``; a key in
-    both: the excused row) as one frame of ``details.FINDING_COLUMNS`` sorted by key: read once for a batch of
-    periods, in columns (no Python object per value), so freezing a year's findings stays cheap."""
-    cols = ", ".join(details.FINDING_COLUMNS)
-    df = read_df(conn, f"SELECT {cols} FROM findings UNION ALL SELECT {cols} FROM excused_findings")
-    df = df.loc[df["unit_code"].isin(list(scope))].drop_duplicates("finding_key", keep="last")
+    both: the excused row) as one frame of ``details.FINDING_COLUMNS`` sorted by key."""
+    df = every_finding(conn, cache)
+    df = df.loc[isin(df["unit_code"], scope).to_numpy()].drop_duplicates("finding_key", keep="last")
     return df.sort_values("finding_key", ignore_index=True)[details.FINDING_COLUMNS]
 
 
@@ -223,7 +236,11 @@ def _devices(conn: Connection, period: Period, scope: set[str], cache: dict) -> 
     year = period.start.year
     by_month = _cached(cache, ("device_clips", year), lambda: data.device_clips_by_month(conn, year))
     clips = by_month[by_month["month"].isin(list(period.months))].groupby("device_sn", as_index=False)["clips"].sum()
-    return data.read_devices(conn, period, scope, clips=clips)
+    none = pd.DataFrame({"device_sn": pd.Series([], dtype=object), "clips": pd.Series([], dtype=int)})
+    base = _cached(cache, ("devices", frozenset(scope)), lambda: data.read_devices(conn, period, scope, clips=none))
+    dev = base.drop(columns="clips").merge(clips, on="device_sn", how="left")  # read_devices' merge, per period
+    dev["clips"] = dev["clips"].fillna(0).astype(int)
+    return dev
 
 
 def _finding_ref() -> str:
