@@ -17,10 +17,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.users import CITY_ROLES, ROLES, User, demo_users_file, load_users, user_for
+from etl.users import (
+    CITY_ROLES,
+    ROLES,
+    User,
+    demo_info,
+    demo_users_file,
+    is_demo_warehouse,
+    load_users,
+    user_for,
+)
 
 # ROLES: role id -> Chinese name (etl.vocabulary); the users file logic lives in etl.users (the CLI uses it too)
-__all__ = ["CITY_ROLES", "ROLES", "demo_users_file", "load_users"]
+__all__ = ["CITY_ROLES", "ROLES", "demo_info", "demo_users_file", "is_demo_warehouse", "load_users"]
 # Page ids in navigation order.
 PAGES: tuple[str, ...] = (
     "overview",
@@ -31,6 +40,7 @@ PAGES: tuple[str, ...] = (
     "integrity",
     "assessment",
     "data",
+    "data_quality",
     "syslog",
     "todo",
     "review",
@@ -55,6 +65,7 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
         "integrity",
         "assessment",
         "data",
+        "data_quality",
         "review",
         "spotcheck",
         "rectification",
@@ -62,7 +73,7 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
     ),
     "legal": PAGES,
     "equipment": ("equipment",),
-    "it": ("data", "syslog"),
+    "it": ("data", "data_quality", "syslog"),
     "unit_admin": (
         "overview",
         "coverage",
@@ -71,6 +82,7 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
         "access",
         "integrity",
         "assessment",
+        "data_quality",
         "todo",
         "appeals",
         "rectification",
@@ -108,6 +120,7 @@ def credentials(users: dict[str, dict]) -> dict:
                     "roles": [u["role"]],
                 }
                 for name, u in users.items()
+                if not u.get("disabled")  # a disabled user's re-login cookie is refused as well
             }
         }
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import streamlit as st
 
 from etl.reports.workbook.xlsx import safe_text
 
@@ -14,8 +15,9 @@ def neutralise(value: object) -> object:
     return safe_text(value) if isinstance(value, str) else value
 
 
-def to_xlsx(df: pd.DataFrame, sheet: str = "设备台账") -> bytes:
-    """One sheet with a frozen, filtered header; no cell from data is ever a formula."""
+def to_xlsx(df: pd.DataFrame, sheet: str = "设备台账", note: str | None = None) -> bytes:
+    """One sheet with a frozen, filtered header; no cell from data is ever a formula.  ``note`` (e.g. that the
+    export stops at a limit) goes into a second sheet 说明 and the data sheet's header comment."""
     safe = df.copy()
     for col in safe.columns:
         if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
@@ -29,10 +31,51 @@ def to_xlsx(df: pd.DataFrame, sheet: str = "设备台账") -> bytes:
         for i, col in enumerate(safe.columns, start=1):
             width = max([len(str(col))] + [len(str(v)) for v in safe[col].head(200)]) + 2
             ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(40, width * 1.2)
+        if note:
+            pd.DataFrame({"说明": [note]}).to_excel(xw, sheet_name="说明", index=False)
+            from openpyxl.comments import Comment
+
+            ws.cell(row=1, column=1).comment = Comment(note, "平台")
     return buf.getvalue()
 
 
 def assessment_workbook(
+    url: str,
+    period: str,
+    unit: str | None,
+    generated_by: str,
+    scope: tuple[str, ...] | None,
+    scheme_id: str | None = None,
+    current: bool = False,
+    published_version: int | None = None,
+) -> bytes:
+    """The assessment workbook, built once per (scope, unit, period, scheme, data version, published version,
+    user) and then served from the cache: a rerun of the page does not rebuild it.  The unit is re-checked
+    against the scope on every call, before the cache."""
+    from dashboard.queries import data_version, effective_units
+
+    effective_units(url, scope, unit)  # re-check the unit against the user's scope (ScopeError)
+    return _cached_workbook(
+        url, period, unit, generated_by, scope, scheme_id, current, published_version, data_version(url)
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _cached_workbook(
+    url: str,
+    period: str,
+    unit: str | None,
+    generated_by: str,
+    scope: tuple[str, ...] | None,
+    scheme_id: str | None,
+    current: bool,
+    published_version: int | None,
+    version_key: tuple,  # part of the cache key (no leading underscore: Streamlit would skip it)
+) -> bytes:
+    return build_assessment_workbook(url, period, unit, generated_by, scope, scheme_id, current)
+
+
+def build_assessment_workbook(
     url: str,
     period: str,
     unit: str | None,

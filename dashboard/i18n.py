@@ -288,6 +288,19 @@ EN: dict[str, str] = {
     "未发布（当前数据）": "Not published (current figures)",
 }
 # The shared vocabulary (unit levels, coverage states): the same Chinese words as the workbook.
+EN.update(
+    {
+        "数据质量": "Data quality",
+        "（详见“数据质量”页）": " (see the Data quality page)",
+        "本次运行未检查原始文件完整性": "The last run did not check the original files",
+        "待处理对象": "Objects to fix",
+        "涉及单位": "Units concerned",
+        "按单位和问题类型": "By unit and kind",
+        "对象清单": "Objects",
+        "问题类型": "Kind",
+        "范围内无待处理的数据质量问题": "No data-quality problems in scope",
+    }
+)
 EN.update({V.LEVELS[k]: V.LEVELS_EN[k] for k in V.LEVELS})
 EN.update({V.COVERAGE_STATUS[k]: V.COVERAGE_STATUS_EN[k] for k in V.COVERAGE_STATUS})
 

@@ -47,6 +47,7 @@ RULE_ZH = {
     "ACCESS-RECORD": "调阅登记",
     "ACCESS-SCOPE": "越权调阅",
     "ACCESS-EXTERNAL": "对外提供",
+    "DELETE-UNLOGGED": "删除未登记",
     "INTEGRITY-HASH": "原始文件被篡改",
     "INTEGRITY-MISSING": "原始文件缺失",
     "INTEGRITY-DELETED": "提前删除",

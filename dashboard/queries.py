@@ -12,6 +12,8 @@ ever loads raw clip tables.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -96,7 +98,16 @@ COUNTED_TABLES = (
 
 @st.cache_resource(show_spinner=False)
 def engine(url: str) -> sa.Engine:
-    return make_engine(url)
+    """The dashboard's engine.  On SQLite its writes (audit rows, supervision actions) wait at most 2 s for the
+    database (an ETL run holds the write lock for its whole transaction): then they fail and are refused."""
+    eng = make_engine(url)
+    if eng.dialect.name == "sqlite":
+
+        @sa.event.listens_for(eng, "connect")
+        def _short_wait(dbapi_conn, _record):  # noqa: ANN001 - after make_engine's pragmas
+            dbapi_conn.execute("PRAGMA busy_timeout=2000")
+
+    return eng
 
 
 def _df(url: str, sql: str, parse_dates: tuple[str, ...] = (), **params) -> pd.DataFrame:
@@ -706,6 +717,37 @@ def devices(
     )
 
 
+DEVICES_SHOWN = 2000  # rows of the device list on the page (``devices``' default limit)
+LEDGER_EXPORT_LIMIT = 200_000  # devices in one ledger export; beyond it the page and the file say so
+
+
+def device_ledger(
+    url: str, scope: Scope, unit: str | None, period: str, kind: str | None = None, status: str | None = None
+) -> tuple[pd.DataFrame, bool]:
+    """Every device of the ledger export (not the page's first 2,000): (rows, truncated).  ``truncated`` is True
+    when more than ``LEDGER_EXPORT_LIMIT`` devices matched and only that many were exported."""
+    rows = devices(url, scope, unit, period, kind, status, limit=LEDGER_EXPORT_LIMIT + 1)
+    return rows.head(LEDGER_EXPORT_LIMIT), len(rows) > LEDGER_EXPORT_LIMIT
+
+
+def data_version(url: str) -> tuple:
+    """What the live figures depend on: the latest ETL run and the newest supervision write of each kind that
+    rescores (a cached export is rebuilt when any of them changes)."""
+    parts = ["(SELECT MAX(run_id) FROM etl_runs)"]
+    existing = set(sa.inspect(engine(url)).get_table_names())
+    for table, col in (
+        ("sup_reviews", "review_id"),
+        ("sup_excuse_history", "id"),
+        ("sup_spotcheck_history", "id"),
+        ("sup_notice_events", "id"),
+        ("sup_publications", "publication_id"),
+    ):
+        if table in existing:  # constants, not user input
+            parts.append(f"(SELECT MAX({col}) FROM {table})")
+    row = _df(url, "SELECT " + ", ".join(f"{p} AS v{i}" for i, p in enumerate(parts))).iloc[0]
+    return tuple(None if pd.isna(v) else int(v) for v in row)
+
+
 def device_history(url: str, scope: Scope, device_sn: str) -> pd.DataFrame:
     """Assignment history of one device; empty when the device is outside the scope."""
     return _df(
@@ -1231,34 +1273,134 @@ def table_rows(url: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def quarantine_by_reason(url: str) -> pd.DataFrame:
-    return _df(
+def quarantine_by_reason(url: str, role: str) -> pd.DataFrame:
+    """Quarantined rows per table and reason; for a role without case content (IT) the values in the reasons
+    are masked and the counts summed over the masked reasons."""
+    df = _df(
         url,
         """SELECT table_name, reason, COUNT(*) AS count FROM v_quarantine
                        GROUP BY table_name, reason ORDER BY count DESC LIMIT 200""",
     )
+    if not masked(role) or df.empty:
+        return df
+    df = df.assign(reason=df["reason"].map(mask_reason))
+    return (
+        df.groupby(["table_name", "reason"], as_index=False, sort=False)["count"]
+        .sum()
+        .sort_values("count", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def freshness(url: str) -> pd.DataFrame:
+def freshness(url: str, role: str) -> pd.DataFrame:
     """Latest source change seen per table (the incremental-load watermarks)."""
-    return _df(url, "SELECT table_name, updated_at AS latest FROM watermarks ORDER BY table_name")
+    df = _df(url, "SELECT table_name, updated_at AS latest, row_key FROM watermarks ORDER BY table_name")
+    return mask_frame(df, role, ("row_key",))
+
+
+# --- least privilege: what a role without case content (IT) sees ---------------------------------------------
+# The IT role runs the platform: counts, tables, runs and technical fields, never case content.  Every query an
+# IT page reads masks here, in one place: case numbers, person names, reasons (事由), titles, raw payloads.
+MASKED_ROLES = ("it",)
+MASK = "***"
+_COLUMN_VALUE = re.compile(r"^([a-z_][a-z0-9_]*=)")
+_COLUMN_ONLY = re.compile(r"^[a-z_][a-z0-9_]*(（\d+ 字符，上限 \d+）)?$")
+
+
+def masked(role: str) -> bool:
+    """True for a role that sees no case content."""
+    return role in MASKED_ROLES
+
+
+def mask_value(value: object) -> object:
+    return value if value is None or (isinstance(value, float) and pd.isna(value)) or value == "" else MASK
+
+
+def mask_reason(reason: object) -> object:
+    """A quarantine reason without its value: '时间无法解析 registered_at=2026-13-01' -> '时间无法解析
+    registered_at=***', '未知单位 140499000000' -> '未知单位 ***'; the category and the column stay."""
+    if not isinstance(reason, str) or not reason:
+        return reason
+    head, sep, rest = reason.partition(" ")
+    if not sep or _COLUMN_ONLY.match(rest):
+        return reason
+    m = _COLUMN_VALUE.match(rest)
+    return f"{head} {m.group(1) if m else ''}{MASK}"
+
+
+def mask_payload(payload: object) -> object:
+    """A raw row as JSON with every value masked (the column names stay)."""
+    if not isinstance(payload, str) or not payload:
+        return payload
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return MASK
+    if isinstance(data, dict):
+        return json.dumps({k: mask_value(v) for k, v in data.items()}, ensure_ascii=False)
+    return MASK
+
+
+def mask_frame(df: pd.DataFrame, role: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``df`` with ``columns`` masked for a role without case content (payload columns value by value)."""
+    if not masked(role) or df.empty:
+        return df
+    out = df.copy()
+    for col in columns:
+        if col in out.columns:
+            fn = mask_payload if col == "payload" else mask_value
+            out[col] = out[col].astype(object).map(fn)
+    return out
 
 
 # --- the dashboard's own audit log ---------------------------------------------------------
 
 
 def audit_rows(
-    url: str, username: str | None = None, action: str | None = None, limit: int = ROW_LIMIT
+    url: str, role: str, username: str | None = None, action: str | None = None, limit: int = ROW_LIMIT
 ) -> pd.DataFrame:
+    """The newest audit rows; for a role without case content the objects (case numbers, incidents, ...) and
+    the reasons (事由) are masked."""
     conds, params = ["1=1"], {}
     _equal_filters(conds, params, {"username": ("u", username), "action": ("a", action)})
-    return _df(
+    df = _df(
         url,
         f"""SELECT at, username, role, scope, page, action, object, reason FROM audit_log
                         WHERE {" AND ".join(conds)} ORDER BY id DESC LIMIT {int(limit)}""",
         **params,
     )
+    return mask_frame(df, role, ("object", "reason"))
+
+
+def failed_logins(url: str, column: str, value: str, since: datetime, after_id: int = 0) -> int:
+    """Failed logins (audit rows ``login_failed``) with ``column`` (username | object: the client) = ``value``
+    at or after ``since`` and after the row ``after_id``: what the lockout counts (``dashboard.security``)."""
+    if column not in ("username", "object"):
+        raise ValueError(column)
+    df = _df(
+        url,
+        f"""SELECT COUNT(*) AS n FROM audit_log WHERE action = 'login_failed' AND {column} = :v AND at >= :since
+            AND id > :after""",
+        v=value,
+        since=_ts(url, since),
+        after=int(after_id),
+    )
+    return int(df["n"].iloc[0])
+
+
+def last_login_id(url: str, username: str) -> int:
+    """The id of the user's latest successful login row (0: none)."""
+    df = _df(url, "SELECT MAX(id) AS n FROM audit_log WHERE action = 'login' AND username = :u", u=username)
+    n = df["n"].iloc[0]
+    return 0 if pd.isna(n) else int(n)
+
+
+def audit_chain(url: str):  # noqa: ANN201 - etl.warehouse.audit.ChainState
+    """The state of the audit log's hash chain (``etl.warehouse.audit.verify``)."""
+    from etl.warehouse import audit as warehouse_audit
+
+    return warehouse_audit.verify(engine(url))
 
 
 def latest_sources_file(url: str) -> str | None:
@@ -1305,3 +1447,104 @@ def as_of(url: str) -> datetime:
     if df.empty or pd.isna(df["as_of"].iloc[0]):
         return datetime.now().replace(microsecond=0)
     return df["as_of"].iloc[0].to_pydatetime()
+
+
+# --- source health (issue 16): whether each check of the latest run actually ran ----------------------------
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def source_health(url: str) -> pd.DataFrame:
+    """The checks of the latest successful ETL run (``v_source_health``): check, performed, objects, detail.
+    Empty before the first run that recorded them."""
+    try:
+        return _df(
+            url,
+            """SELECT h."check" AS check_name, h.performed, h.objects, h.detail FROM v_source_health h
+               WHERE h.run_id = (SELECT MAX(run_id) FROM etl_runs WHERE status = 'ok') ORDER BY h."check" """,
+        )
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # a warehouse of before source health
+        return pd.DataFrame(columns=["check_name", "performed", "objects", "detail"])
+
+
+def integrity_not_checked(url: str) -> str | None:
+    """Why the latest run did not check media integrity (missing or empty media root ...), None when it did or
+    when unknown: the integrity figures then say nothing about the originals (neither all fine nor all lost)."""
+    health = source_health(url)
+    row = health[health["check_name"] == "integrity"]
+    if row.empty or int(row["performed"].iloc[0]) == 1:
+        return None
+    return str(row["detail"].iloc[0])
+
+
+# --- the data-quality queue (issue 16): what the rules could not judge, per unit and kind --------------------
+
+_DQ_COLUMNS = ["kind", "unit_code", "source", "table_name", "object_key", "detail", "first_seen_run", "last_seen_run"]
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def data_quality(url: str, scope: Scope, unit: str | None, kind: str | None = None) -> pd.DataFrame:
+    """The queue's objects (``v_data_quality``) of the selected unit's subtree within the scope, optionally of one
+    kind.  Empty for a warehouse of before the queue."""
+    units = effective_units(url, scope, unit)
+    conds, params = [_in("unit_code", "units", units)], _scope_params(units)
+    if kind:
+        conds.append("kind = :kind")
+        params["kind"] = kind
+    try:
+        return _df(
+            url,
+            f"SELECT {', '.join(_DQ_COLUMNS)} FROM v_data_quality WHERE {' AND '.join(conds)} "
+            "ORDER BY unit_code, kind, table_name, object_key",
+            **params,
+        )
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return pd.DataFrame(columns=_DQ_COLUMNS)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def data_quality_counts(url: str, scope: Scope, unit: str | None) -> pd.DataFrame:
+    """Objects in the queue per unit and kind (no object keys): unit_code, kind, objects."""
+    units = effective_units(url, scope, unit)
+    try:
+        return _df(
+            url,
+            f"SELECT unit_code, kind, COUNT(*) AS objects FROM v_data_quality WHERE {_in('unit_code', 'units', units)} "
+            "GROUP BY unit_code, kind ORDER BY unit_code, kind",
+            **_scope_params(units),
+        )
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return pd.DataFrame(columns=["unit_code", "kind", "objects"])
+
+
+def not_judged_note(url: str, scope: Scope, unit: str | None, tables: tuple[str, ...] | None = None) -> str | None:
+    """The note "N 个对象未判定" with the reasons (kinds and counts) for the selected unit's subtree, limited to the queue
+    rows of ``tables`` (e.g. ``("incidents", "clips")`` on the coverage page; None: every table); None when the
+    queue holds nothing there.  Pages show it with a link to the 数据质量 page."""
+    from etl.rules.data_quality import KIND_NAMES
+
+    units = effective_units(url, scope, unit)
+    conds, params = [_in("unit_code", "units", units)], _scope_params(units)
+    if tables:
+        conds.append("table_name IN :tables")
+        params["tables"] = list(tables)
+    try:
+        df = _df(
+            url,
+            f"SELECT kind, COUNT(*) AS objects FROM v_data_quality WHERE {' AND '.join(conds)} GROUP BY kind",
+            **params,
+        )
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return None
+    if df.empty:
+        return None
+    order = list(KIND_NAMES)
+    df = df.assign(_o=df["kind"].map(lambda k: order.index(k) if k in order else len(order))).sort_values("_o")
+    reasons = "、".join(f"{KIND_NAMES.get(k, k)} {int(n):,}" for k, n in zip(df["kind"], df["objects"], strict=True))
+    return f"{int(df['objects'].sum()):,} 个对象未判定或仅按部分数据判定：{reasons}"
+
+
+def data_quality_kinds() -> dict[str, str]:
+    """The queue's kinds -> Chinese names, in the queue's order (``etl.rules.data_quality.KINDS``)."""
+    from etl.rules.data_quality import KIND_NAMES
+
+    return dict(KIND_NAMES)

@@ -98,7 +98,11 @@ def reason_gate(
     if not reason or not reason.strip():
         st.warning(t("请填写事由"))
         return None
-    audit.record(queries.engine(url()), ctx, page, action, obj, reason.strip())
+    try:
+        audit.record(queries.engine(url()), ctx, page, action, obj, reason.strip())
+    except EtlError as exc:  # never show or export what the audit log did not record
+        st.error(str(exc))
+        return None
     given[k] = reason.strip()
     slot.empty()
     return given[k]
@@ -116,6 +120,13 @@ def table(df: pd.DataFrame, names: dict[str, str] | None = None, height: int | N
         st.caption(f"{t('最多显示')} {queries.ROW_LIMIT} {t('行')}")
     kwargs = {"height": height} if height else {}
     st.dataframe(i18n.headers(shown), hide_index=True, width="stretch", **kwargs)
+
+
+def error_id(exc: BaseException, where: str) -> str:
+    """Log ``exc`` with its details; the short id to show the user instead (``dashboard.security.log_error``)."""
+    from dashboard.security import log_error
+
+    return log_error(exc, where)
 
 
 def chart(fig) -> None:  # noqa: ANN001
@@ -206,3 +217,14 @@ def score_headline(scores: pd.DataFrame, unit: str | None) -> None:
     c1.metric(t("总分"), fmt_num(mine["total"].iloc[0]))
     c2.metric(t("等级"), str(mine["grade"].iloc[0] or "—"))
     c3.metric(t("名次"), fmt_num(mine["rank"].iloc[0]))
+
+
+def data_notes(ctx: UserContext, unit: str | None) -> None:
+    """What the figures below leave out: the objects the rules could not judge (the data-quality queue, 数据质量
+    page) and, when the last run could not check the originals, that the integrity figures say nothing of them."""
+    note = queries.not_judged_note(url(), ctx.scope, unit)
+    if note:
+        st.info(f"{note}{t('（详见“数据质量”页）')}")
+    why = queries.integrity_not_checked(url())
+    if why:
+        st.warning(f"{t('本次运行未检查原始文件完整性')}：{why}")

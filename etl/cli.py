@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--as-of", type=_as_of, default=None, help='评估时间 "YYYY-MM-DD HH:MM:SS"')
     r.add_argument("--no-rules", action="store_true", help="只加载，不评估规则（基准测试用）")
+    r.add_argument(
+        "--accept-shrink",
+        action="append",
+        metavar="TABLE",
+        help="接受该全量对比表本次行数大幅减少（超过 shrink_guard），可重复",
+    )
 
     a = sub.add_parser("assess", help="导出考评表（Excel）")
     a.add_argument("--warehouse", default=None)
@@ -141,7 +147,7 @@ def _rectify_parsers(sub: argparse._SubParsersAction) -> None:
     no.add_argument("--deadline", default=None, help="整改期限 YYYY-MM-DD（默认下发日期 + rectify_days 天）")
     no.add_argument("--text", default=None, help="整改要求（默认与 --reason 相同）")
     no.add_argument("--officers", default=None, help="追责建议：被建议追责人员的警号，逗号分隔")
-    no.add_argument("--paragraph", default=None, help="追责建议：适用第三十五条第几项（1-4 或文字）")
+    no.add_argument("--paragraph", default=None, help="追责建议：适用第三十五条第几项（1-6 或文字）")
     rs = _writer(rsub.add_parser("respond", help="答复整改通知（单位管理员）"))
     rs.add_argument("--notice", required=True, type=int, help="整改通知编号")
     rs.add_argument("--text", default=None, help="整改措施（默认与 --reason 相同）")
@@ -318,7 +324,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "run":
             from etl.pipeline import run
 
-            result = run(args.sources, warehouse=args.warehouse, as_of=args.as_of, rules=not args.no_rules)
+            result = run(
+                args.sources,
+                warehouse=args.warehouse,
+                as_of=args.as_of,
+                rules=not args.no_rules,
+                accept_shrink=args.accept_shrink or (),
+            )
             print(result.summary())
         elif args.command == "assess":
             from etl.reports.workbook import assess_cli

@@ -19,3 +19,7 @@ class SupervisionError(EtlError):
 
 class StaleWriteError(SupervisionError):
     """Someone changed the record since it was shown: the write is refused, never silently overwritten."""
+
+
+class AuditError(EtlError):
+    """The audit row of an action could not be written (database busy, schema not upgraded): the action is refused."""

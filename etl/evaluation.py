@@ -11,6 +11,11 @@ handed over behind the steps' backs:
    (``etl.warehouse.clip_days.per_month``, read once here and shared by
    EQUIP-IDLE, the metrics and the scores) -> ``findings``, plus the months
    of the data and the access records it read;
+2a. officers: the coverage (each attending officer's own covered seconds), the findings and the verdicts ->
+   ``finding_officers`` (who each finding names), ``officer_records`` (per officer and period;
+   ``etl.scoring.officers``);
+2b. data quality: the coverage (events and their officers) and the snapshots -> ``data_quality`` (view
+   ``v_data_quality``: what the rules could not judge or judged on partial data; ``etl.rules.data_quality``);
 3. metrics: the verdicts (``etl.warehouse.verdicts``: what people decided,
    read once here and passed to the metrics and the scores), the data months
    (what the findings step found, with the clips' months; computed once
@@ -34,8 +39,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
-from etl.rules import config, coverage, findings
-from etl.scoring import kept, metrics, scores
+from etl.rules import config, coverage, data_quality, findings
+from etl.scoring import kept, metrics, officers, scores
 from etl.scoring.schemes import load_schemes
 from etl.sources.contract import TABLES
 from etl.warehouse import clip_days, clip_runs
@@ -53,10 +58,10 @@ def evaluate(
     config_dir: Path | str | None = None,
     snapshots: Snapshots | None = None,
 ) -> dict:
-    """Rebuild event_coverage, event_gaps, findings, metrics, unit_scores, unit_item_scores, evaluation.
+    """Rebuild event_coverage, event_gaps, findings, data_quality, metrics, unit_scores, unit_item_scores, evaluation.
 
     ``snapshots``: the run's (created by the pipeline before the load); written at the end.  Returns
-    {"findings": findings per rule id, "timings": seconds per step}.
+    {"findings": findings per rule id, "data_quality": queue rows per kind, "timings": seconds per step}.
     """
     cfg = config.load(config_dir)
     verdicts = read_verdicts(conn, cfg)  # the one input of what people decided (never written by a run)
@@ -81,9 +86,19 @@ def evaluate(
         snapshots=snapshots,
     )
     counts, found_months, access = found.counts, found.months, found.access
-    del runs, cov, found  # the findings frame and the rules' tables are not needed further
     refresh_statistics(conn, ["event_coverage", "event_gaps", "findings", "excused_findings"])
     timings["rules"] = time.perf_counter() - t
+
+    t = time.perf_counter()  # 2a. per officer (issue 18): finding_officers, officer_records
+    officers.compute(
+        conn, coverage=cov, findings=found.frame, excused=found.excused, verdicts=verdicts, snapshots=snapshots
+    )
+    timings["officers"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    quality = data_quality.compute(conn, as_of, cfg, run_id=run_id, coverage=cov, snapshots=snapshots)
+    del runs, cov, found  # the findings frame and the rules' tables are not needed further
+    timings["data_quality"] = time.perf_counter() - t
 
     t = time.perf_counter()
     months = metrics.data_months(conn, as_of, found=found_months, clip_months=clip_months)
@@ -125,4 +140,4 @@ def evaluate(
     if snapshots is not None:
         snapshots.finish(conn)  # the mirrors as read here, kept for the next run
     timings["snapshots"] = time.perf_counter() - t
-    return {"findings": counts, "timings": timings}
+    return {"findings": counts, "data_quality": quality, "timings": timings}

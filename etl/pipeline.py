@@ -6,6 +6,16 @@ When anything fails (unreadable source, bug, interrupt) the transaction rolls
 back, so the warehouse is exactly as before, and a ``failed`` ``etl_runs``
 row is then recorded in a separate small transaction.  A killed process
 leaves nothing: the database discards the open transaction.
+
+Source health (shared/spec/interface.md ``v_source_health``): every check of
+a run records whether it ran and over what (table ``source_health``, written
+with the run).  The faults a source can have each give one behaviour: one bad
+row (undecodable bytes, ragged line, bad cell, dated after the run's
+wall-clock time + ``future_tolerance_h``, media path outside the root) is one
+quarantined row; a source that cannot be read fails the run; a full-compare
+table that shrinks by more than ``shrink_guard`` stops the run unless
+accepted (``accept_shrink``); a second run on the same warehouse exits at once
+(``etl.warehouse.runlock``).
 """
 
 from __future__ import annotations
@@ -13,9 +23,10 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +34,25 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl.errors import ConfigError, EtlError
 from etl.memory import release_freed
 from etl.progress import Progress
+from etl.rules import config as rules_config
 from etl.sources import config as config_mod
 from etl.sources.contract import LOAD_ORDER, TABLES, Table
-from etl.sources.extract import read_table
-from etl.sources.staging import Staged, isin, row_keys, stage, with_retried
-from etl.warehouse import clip_runs, fingerprints
-from etl.warehouse.db import is_empty, is_new_sqlite, make_engine, param_mark, warehouse_url
+from etl.sources.extract import BAD_CELL_REASON, RAGGED_REASON, UNDECODABLE_REASON, read_table
+from etl.sources.staging import (
+    FUTURE_REASON,
+    MEDIA_PATH_REASON,
+    MEDIA_PATHS,
+    Staged,
+    isin,
+    row_keys,
+    stage,
+    with_retried,
+)
+from etl.warehouse import clip_runs, fingerprints, runlock
+from etl.warehouse.db import bulk_insert, is_empty, is_new_sqlite, make_engine, param_mark, warehouse_url
 from etl.warehouse.integrity import check_media
 from etl.warehouse.load import WarehouseKeys, apply_kept, get_watermark, load_table, read_mirror
 from etl.warehouse.schema import ensure_schema, etl_runs
@@ -46,6 +68,12 @@ AS_OF_COLUMNS = (
 )
 READ_AHEAD = 8  # source tables read ahead of the load (memory: their raw rows wait in memory)
 REFERENCED = {ref for t in TABLES.values() for _c, ref, _k in t.refs}
+FULL_COMPARE = frozenset(name for name, t in TABLES.items() if not t.has_updated_at)  # the shrink guard's tables
+HEALTH_COLUMNS = ["run_id", "check_name", "performed", "objects", "detail"]
+
+
+class ShrinkError(EtlError):
+    """A full-compare table would lose more rows than ``shrink_guard`` allows: the run stops, nothing written."""
 
 
 @dataclass
@@ -73,6 +101,7 @@ class RunResult:
     integrity: dict = field(default_factory=dict)
     rules: dict | None = None  # what etl.evaluation.evaluate returned; None when not evaluated
     timings: dict[str, float] = field(default_factory=dict)
+    health: list[tuple[str, int, int | None, str]] = field(default_factory=list)  # source_health rows of the run
 
     def stats_json(self) -> str:
         return json.dumps(
@@ -136,6 +165,9 @@ def _safe_url(url: str) -> str:
 
 def reason_kind(reason: str) -> str:
     """The reason without the offending value: "未知单位 1404…" -> "未知单位"."""
+    for prefix in (UNDECODABLE_REASON, RAGGED_REASON, BAD_CELL_REASON):
+        if reason.startswith(prefix):
+            return prefix
     if reason.startswith(("未知", "主键重复")):
         return reason.split(" ", 1)[0]
     for sep in ("=", "（"):
@@ -177,6 +209,12 @@ class _LoadRun:
     reasons: Counter = field(default_factory=Counter)  # "table：reason kind" -> rows rejected
     runs: clip_runs.Maintenance = field(default_factory=clip_runs.Maintenance)  # clip_runs and clip_days
     loaded_clips: set[str] = field(default_factory=set)  # clip ids loaded (for the integrity check)
+    not_after: str | None = None  # rows dated after this are quarantined (run's wall clock + future_tolerance_h)
+    shrink_guard: float = 0.5  # share of a full-compare table's rows it may lose before the run stops
+    accept_shrink: frozenset[str] = frozenset()  # tables allowed to shrink this run (--accept-shrink)
+    staged_rows: int = 0  # rows validated this run (the future-date and path checks ran over them)
+    paths_checked: int = 0  # clips rows whose media path staging checked
+    shrink: dict[str, tuple[int, int]] = field(default_factory=dict)  # full-compare table -> (rows before, after)
 
 
 def _load_all(
@@ -186,11 +224,13 @@ def _load_all(
     result: RunResult,
     progress: Progress,
     snapshots: Snapshots,
-) -> set[str]:
-    """Extract, stage and load every declared table in contract order; returns the clip ids loaded."""
+    guards: dict | None = None,
+) -> _LoadRun:
+    """Extract, stage and load every declared table in contract order; returns the run's load state (the clip
+    ids loaded, the figures of the checks).  ``guards``: ``not_after``, ``shrink_guard``, ``accept_shrink``."""
     # A changed sources.yaml (renamed columns, formats) invalidates the watermarks: re-read everything.
     use_watermarks = _last_ok_hash(conn) == cfg.sources_hash
-    state = _LoadRun(conn, cfg, run_id, result, progress, snapshots)
+    state = _LoadRun(conn, cfg, run_id, result, progress, snapshots, **(guards or {}))
     plan = [name for name in LOAD_ORDER if name in cfg.tables]
     marks = {
         name: get_watermark(conn, name) if TABLES[name].has_updated_at and use_watermarks else None for name in plan
@@ -213,7 +253,7 @@ def _load_all(
         pool.shutdown(wait=False, cancel_futures=True)
     state.runs.refresh(conn)  # ownership changes when only device_assignments were declared and changed
     result.reasons = dict(state.reasons)
-    return state.loaded_clips
+    return state
 
 
 def _load_one(state: _LoadRun, name: str, raw_future: Future, wm: tuple[str, str] | None) -> None:
@@ -237,13 +277,18 @@ def _load_one(state: _LoadRun, name: str, raw_future: Future, wm: tuple[str, str
         and not is_empty(conn, table.name)
     ):
         mirror = read_mirror(conn, table)
-    staged = _stage(raw, src, table, known, watermark=wm, loaded=mirror.holds if mirror is not None else None)
-    if wm is not None:  # rows an earlier run rejected for an unknown reference may be valid now
+    staged = _stage(
+        raw, src, table, known, watermark=wm, loaded=mirror.holds if mirror is not None else None, state=state
+    )
+    if wm is not None:  # rows an earlier run rejected for an unknown reference (or a future date) may be valid now
         retry = _rejected_for_references(conn, table, list(raw.columns))
         if len(retry):
-            staged = with_retried(staged, _stage(retry, src, table, known), table)
+            staged = with_retried(staged, _stage(retry, src, table, known, state=state), table)
     raw_prints = fingerprints.of(raw) if prints else None
     del raw
+    if name in FULL_COMPARE:
+        before = len(mirror.rows) if mirror is not None else _count(conn, name)
+        _guard_shrink(state, name, before, len(staged.clean))
     progress.start(f"载入 {name}", len(staged.clean))
     state.runs.before(conn, name, staged.clean)
     res = load_table(
@@ -287,10 +332,17 @@ def _load_one(state: _LoadRun, name: str, raw_future: Future, wm: tuple[str, str
 
 
 def _stage(
-    raw: pd.DataFrame, src: config_mod.TableSource, table: Table, known: dict[str, pd.Index], **options
+    raw: pd.DataFrame,
+    src: config_mod.TableSource,
+    table: Table,
+    known: dict[str, pd.Index],
+    *,
+    state: _LoadRun,
+    **options,
 ) -> Staged:  # noqa: ANN003 - stage()'s watermark and loaded
-    """``etl.sources.staging.stage`` with the source's column mapping and datetime format."""
-    return stage(
+    """``etl.sources.staging.stage`` with the source's column mapping and datetime format and the run's
+    cut-off for future-dated rows; counts the rows the checks ran over."""
+    staged = stage(
         raw,
         table,
         source=src.system.name,
@@ -298,8 +350,33 @@ def _stage(
         columns=src.columns,
         dt_format=src.dt_format,
         known=known,
+        not_after=state.not_after,
         **options,
     )
+    checked = staged.read - staged.unchanged
+    state.staged_rows += checked
+    if table.name in MEDIA_PATHS:
+        state.paths_checked += checked
+    return staged
+
+
+def _count(conn: Connection, name: str) -> int:
+    return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {conn.dialect.identifier_preparer.quote(name)}").scalar())
+
+
+def _guard_shrink(state: _LoadRun, name: str, before: int, after: int) -> None:
+    """The truncation guard: stop the run (nothing written) when a full-compare table would lose more than
+    ``shrink_guard`` of its rows, or all of them, unless the table was accepted for this run."""
+    if before <= 0:
+        return
+    state.shrink[name] = (before, after)
+    lost = (before - after) / before
+    if (after == 0 or lost > state.shrink_guard) and name not in state.accept_shrink:
+        raise ShrinkError(
+            f"表 {name} 的行数将从上次加载的 {before:,} 行降至 {after:,} 行（减少 {lost:.0%}，"
+            f"超过 {state.shrink_guard:.0%}），疑似源数据导出不完整；本次运行已停止，数据仓库未改动。"
+            f"如确认无误，请加 --accept-shrink {name} 重新运行"
+        )
 
 
 def _record(state: _LoadRun, name: str, st: TableStats, quarantine: pd.DataFrame) -> None:
@@ -341,13 +418,14 @@ def _load_kept(state: _LoadRun, table: Table, raw: pd.DataFrame, t0: float) -> b
     sp = fingerprints.split(raw, stored)
     if sp is None:
         return False
-    staged = _stage(raw[~sp.kept], cfg.tables[table.name], table, state.known)
+    staged = _stage(raw[~sp.kept], cfg.tables[table.name], table, state.known, state=state)
     new_keys = pd.concat(
         [row_keys(staged.clean, table.key), staged.quarantine["row_key"].astype("str")], ignore_index=True
     )
     kept_keys = row_keys(stored.keys[sp.kept_stored], table.key)
     if isin(new_keys, pd.Index(kept_keys)).any():  # the full compare would reject both copies
         return False
+    _guard_shrink(state, table.name, len(stored.keys), int(sp.kept_stored.sum()) + len(staged.clean))
     state.progress.start(f"载入 {table.name}", len(staged.clean))
     res = apply_kept(
         conn,
@@ -384,16 +462,17 @@ def _load_kept(state: _LoadRun, table: Table, raw: pd.DataFrame, t0: float) -> b
 
 
 def _rejected_for_references(conn: Connection, table: Table, raw_columns: list[str]) -> pd.DataFrame:
-    """Source rows of a watermark table quarantined earlier for an unknown reference and still not in the
-    mirror, rebuilt from their recorded payloads: they sit below the watermark, so the source read skips
-    them, yet the row they point at (a case registered after its documents arrived) may have come since."""
+    """Source rows of a watermark table quarantined earlier for an unknown reference (or a date after that
+    run) and still not in the mirror, rebuilt from their recorded payloads: they sit below the watermark, so
+    the source read skips them, yet the row they point at (a case registered after its documents arrived)
+    may have come since, or their date may have come."""
     key = conn.dialect.identifier_preparer.quote(table.key[0])
     name = conn.dialect.identifier_preparer.quote(table.name)
     p = param_mark(conn)
     rows = conn.exec_driver_sql(
-        f"SELECT DISTINCT q.payload FROM quarantine q WHERE q.table_name = {p} AND q.reason LIKE {p} "
-        f"AND NOT EXISTS (SELECT 1 FROM {name} m WHERE m.{key} = q.row_key)",
-        (table.name, "未知%"),
+        f"SELECT DISTINCT q.payload FROM quarantine q WHERE q.table_name = {p} AND (q.reason LIKE {p} "
+        f"OR q.reason LIKE {p}) AND NOT EXISTS (SELECT 1 FROM {name} m WHERE m.{key} = q.row_key)",
+        (table.name, "未知%", f"{FUTURE_REASON}%"),
     ).fetchall()
     records = []
     for (payload,) in rows:
@@ -416,12 +495,43 @@ def run(
     as_of: datetime | None = None,
     rules: bool = True,
     progress: bool | None = None,
+    accept_shrink: Collection[str] = (),
+    now: datetime | None = None,
 ) -> RunResult:
-    """Load every declared source into the warehouse, check media, evaluate the rules; one transaction."""
+    """Load every declared source into the warehouse, check media, evaluate the rules; one transaction.
+
+    ``accept_shrink``: full-compare tables allowed to shrink beyond ``shrink_guard`` in this run.  ``now``:
+    the run's wall-clock time (tests; default the real one), which future-dated rows are measured against.
+    Raises ``runlock.RunLockedError`` at once, writing nothing, while another run holds the warehouse.
+    """
     sources = Path(sources)
     url = warehouse_url(warehouse)
-    started = datetime.now().replace(microsecond=0)
+    unknown = sorted(set(accept_shrink) - FULL_COMPARE)
+    if unknown:
+        raise ConfigError(
+            f"--accept-shrink 只适用于全量对比的表（{'、'.join(sorted(FULL_COMPARE))}）：{'、'.join(unknown)}"
+        )
+    with runlock.hold(url):
+        return _run(sources, url, as_of, rules, progress, frozenset(accept_shrink), now)
+
+
+def _run(
+    sources: Path,
+    url: str,
+    as_of: datetime | None,
+    rules: bool,
+    progress: bool | None,
+    accept_shrink: frozenset[str],
+    now: datetime | None,
+) -> RunResult:
+    started = (now or datetime.now()).replace(microsecond=0)
     cfg = config_mod.load(sources)
+    params = rules_config.load()["params"]
+    guards = {
+        "not_after": (started + timedelta(hours=params["future_tolerance_h"])).strftime("%Y-%m-%d %H:%M:%S"),
+        "shrink_guard": float(params["shrink_guard"]),
+        "accept_shrink": accept_shrink,
+    }
     # The first load into a new SQLite file runs with a rollback journal: a new file's pages need no journal
     # copy, while WAL would write everything twice (into the log, then the checkpoint; ~6 s at city scale).
     # A crash still leaves the file as before (empty).  The warehouse is switched to WAL after the commit.
@@ -442,12 +552,19 @@ def run(
             ).inserted_primary_key[0]
             result.run_id = run_id
             snapshots = Snapshots(conn, run_id)  # the large mirrors as the rules read them, kept between runs
-            loaded_clips = _load_all(conn, cfg, run_id, result, prog, snapshots)
+            state = _load_all(conn, cfg, run_id, result, prog, snapshots, guards)
             result.timings["load"] = round(time.perf_counter() - t0, 3)
 
             t0 = time.perf_counter()
             prog.stage("检查媒体文件完整性")
-            result.integrity = check_media(conn, cfg.media_root, changed=loaded_clips)
+            clips_src = cfg.tables.get("clips")
+            result.integrity = check_media(
+                conn,
+                cfg.media_root,
+                changed=state.loaded_clips,
+                run_id=run_id,
+                source=clips_src.system.name if clips_src is not None else "media",
+            )
             result.timings["integrity"] = round(time.perf_counter() - t0, 3)
 
             result.as_of = as_of or default_as_of(conn) or started
@@ -466,6 +583,12 @@ def run(
                 )
                 result.timings["rules"] = round(time.perf_counter() - t0, 3)
             prog.finish("")
+            result.health = _health(state, result, rules)
+            bulk_insert(
+                conn,
+                "source_health",
+                pd.DataFrame([(run_id, *h) for h in result.health], columns=HEALTH_COLUMNS, dtype=object),
+            )
             result.status = "ok"
             result.ended_at = datetime.now().replace(microsecond=0)
             conn.execute(
@@ -483,6 +606,89 @@ def run(
     if fresh:
         _switch_to_wal(url)
     return result
+
+
+def _health(state: _LoadRun, result: RunResult, rules: bool) -> list[tuple[str, int, int | None, str]]:
+    """The run's checks for ``source_health``: (check, performed 0/1, objects it ran over, detail)."""
+    rows: list[tuple[str, int, int | None, str]] = []
+    for name in LOAD_ORDER:
+        st, src = result.tables.get(name), state.cfg.tables.get(name)
+        if st is None or src is None:
+            rows.append((f"load:{name}", 0, None, "未声明该数据源（可选系统），未加载"))
+            continue
+        rows.append(
+            (
+                f"load:{name}",
+                1,
+                st.read,
+                f"{src.label}：读取 {st.read:,} 行，其中未变 {st.unchanged:,} 行，"
+                f"载入 {st.loaded:,} 行，隔离 {st.rejected:,} 行",
+            )
+        )
+
+    def rejected(prefix: str) -> int:
+        return sum(n for k, n in state.reasons.items() if k.split("：", 1)[-1].startswith(prefix))
+
+    rows.append(
+        (
+            "future_rows",
+            1,
+            state.staged_rows,
+            f"校验 {state.staged_rows:,} 行的时间不晚于 {state.not_after}（运行时间 + future_tolerance_h），"
+            f"隔离 {rejected(FUTURE_REASON):,} 行",
+        )
+    )
+    integ = result.integrity
+    if "clips" not in state.cfg.tables:
+        rows.append(("media_paths", 0, None, "未声明视频目录（clips），未检查文件路径"))
+    else:
+        rows.append(
+            (
+                "media_paths",
+                1,
+                state.paths_checked,
+                f"校验 {state.paths_checked:,} 条视频文件路径，{rejected(MEDIA_PATH_REASON):,} 条不在媒体根目录内（已隔离）；"
+                f"完整性检查另发现 {integ.get('outside', 0):,} 条经符号链接等指向根目录之外（未打开）",
+            )
+        )
+    if integ.get("checked"):
+        rows.append(
+            (
+                "integrity",
+                1,
+                integ["clips"],
+                f"已检查 {integ['clips']:,} 个视频的原始文件：存在 {integ['present']:,} 个，缺失 {integ['missing']:,} 个，"
+                f"本次计算哈希 {integ['hashed']:,} 个",
+            )
+        )
+    else:
+        rows.append(("integrity", 0, integ.get("clips"), integ.get("reason") or "未检查完整性"))
+    if state.shrink:
+        accepted = [
+            f"{n}（{b:,} → {a:,} 行）"
+            for n, (b, a) in sorted(state.shrink.items())
+            if n in state.accept_shrink and (a == 0 or (b - a) / b > state.shrink_guard)
+        ]
+        rows.append(
+            (
+                "shrink_guard",
+                1,
+                len(state.shrink),
+                f"比较 {len(state.shrink)} 张全量对比表与上次加载的行数（减少超过 {state.shrink_guard:.0%} 即停止）"
+                + (f"；按 --accept-shrink 接受：{'、'.join(accepted)}" if accepted else "；均未超过"),
+            )
+        )
+    else:
+        rows.append(("shrink_guard", 0, 0, "没有上次加载的全量对比表可比较（首次加载）"))
+    if result.rules is None:
+        rows.append(("rules", 0, None, "未评估规则（--no-rules）"))
+    else:
+        counts = result.rules.get("findings") or {}
+        n = sum(int(v) for v in counts.values()) if isinstance(counts, dict) else int(counts or 0)
+        as_of = result.as_of.strftime("%Y-%m-%d %H:%M:%S") if result.as_of else "—"
+        integrity = "含" if integ.get("checked") else "不含"
+        rows.append(("rules", 1, n, f"评估时间 {as_of}，发现问题 {n:,} 条（{integrity}完整性检查结果）"))
+    return rows
 
 
 def _switch_to_wal(url: str) -> None:

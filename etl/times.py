@@ -8,6 +8,7 @@ seconds (the rules' time axis) as text; and the supervision record's clock (``to
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, datetime
 
 import numpy as np
@@ -71,3 +72,75 @@ def now() -> datetime:
     current = datetime.now().replace(microsecond=0)
     day = today()
     return current if day == current.date() else datetime.combine(day, current.time())
+
+
+# --- source times with an explicit offset -> the bureau's local time -------------------------------------------
+# ISO 8601 text ending in an offset: "Z", "+08:00", "+0800", "+08", "-05:30" (a space before it is allowed)
+_OFFSET = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s?" + _OFFSET
+
+
+def local_zone() -> str:
+    """The bureau's time zone (``timezone`` of config/settings.yaml; Asia/Shanghai)."""
+    from etl import settings
+
+    return str(settings.load().get("timezone") or "Asia/Shanghai")
+
+
+def to_local(value: object, tz: str | None = None) -> object:
+    """Source time(s) in the bureau's local time ``tz`` (default ``local_zone()``), without an offset.
+
+    A time with an explicit offset ("2026-07-01T00:30:00Z", "... +00:00", "+0800", "-05:00", or a tz-aware
+    datetime) is converted to ``tz`` and written as text ``YYYY-MM-DD HH:MM:SS`` (a datetime stays a naive
+    datetime).  A time without an offset is taken as already local and returned unchanged, as is anything that
+    is not a time (staging then judges it).  Accepts a scalar or a pandas Series (vectorised; other values of
+    the Series untouched).
+    """
+    zone = tz or local_zone()
+    if isinstance(value, pd.Series):
+        return _series_to_local(value, zone)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return value
+    if isinstance(value, str):
+        if not re.match(_WITH_OFFSET, value.strip()):
+            return value
+        ts = pd.Timestamp(_normalise_offset(value.strip()))
+        return ts.tz_convert(zone).tz_localize(None).strftime(TS_FORMAT)
+    if isinstance(value, datetime | pd.Timestamp):
+        ts = pd.Timestamp(value)
+        if ts.tzinfo is None:
+            return value
+        local = ts.tz_convert(zone).tz_localize(None)
+        return local if isinstance(value, pd.Timestamp) else local.to_pydatetime()
+    return value
+
+
+def _normalise_offset(text: str) -> str:
+    """'... +0800' / '... +08' / '...Z' -> a form pandas parses ('+08:00'); the space before an offset goes."""
+    m = re.search(r"\s?([+-])(\d{2}):?(\d{2})?$", text)
+    if m:
+        return text[: m.start()] + f"{m.group(1)}{m.group(2)}:{m.group(3) or '00'}"
+    return text[:-1] + "+00:00" if text[-1] in "Zz" else text
+
+
+def _series_to_local(s: pd.Series, zone: str) -> pd.Series:
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert(zone).dt.tz_localize(None)
+    if s.dtype != object and not pd.api.types.is_string_dtype(s.dtype):
+        return s
+    if s.dtype != object and not bool(s.str.strip().str.match(_WITH_OFFSET).fillna(False).any()):
+        return s  # text without any offset (the common case, vectorised: staging calls this for every time)
+    text = s.where(s.map(lambda v: isinstance(v, str)))
+    has = text.str.strip().str.match(_WITH_OFFSET).fillna(False).astype(bool)
+    aware = s.map(lambda v: isinstance(v, datetime | pd.Timestamp) and pd.Timestamp(v).tzinfo is not None)
+    if not has.any() and not aware.any():
+        return s
+    out = s.astype(object).copy()
+    if has.any():
+        norm = text[has].str.strip().map(_normalise_offset)
+        parsed = pd.to_datetime(norm, utc=True, format="ISO8601", errors="coerce")
+        local = parsed.dt.tz_convert(zone).dt.tz_localize(None).dt.strftime(TS_FORMAT)
+        out[has] = local.where(parsed.notna(), s[has])
+    if aware.any():
+        out[aware] = [pd.Timestamp(v).tz_convert(zone).tz_localize(None).to_pydatetime() for v in s[aware]]
+    return out.astype(s.dtype) if pd.api.types.is_string_dtype(s.dtype) and not aware.any() else out

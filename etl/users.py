@@ -13,6 +13,7 @@ A low module: it reads the unit tree and the latest run straight with SQL and co
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,17 @@ from etl.errors import ConfigError
 from etl.vocabulary import ROLES
 from etl.warehouse.scope import roots, user_scope
 
-__all__ = ["CITY_ROLES", "ROLES", "User", "load_users", "resolve", "user_for", "users_file"]
+__all__ = [
+    "CITY_ROLES",
+    "ROLES",
+    "User",
+    "is_demo_warehouse",
+    "load_users",
+    "password_problem",
+    "resolve",
+    "user_for",
+    "users_file",
+]
 
 # Roles that always see the whole city.  The legal department is city-wide too, unless its users entry names a
 # unit below the top of the tree (a county's legal office): then it acts in that unit's scope.
@@ -63,13 +74,112 @@ def load_users(path: Path) -> dict[str, dict]:
             raise ConfigError(f"用户文件 {path} 中的用户 {username} 缺少角色或密码")
         if u["role"] == "unit_admin" and not u.get("unit_code"):
             raise ConfigError(f"单位管理员 {username} 缺少 unit_code")
+        if not is_bcrypt_hash(str(u["password_hash"])):
+            raise ConfigError(f"用户文件 {path} 中的用户 {username} 的密码不是 bcrypt 哈希（用户文件只存哈希）")
         out[str(username).strip().lower()] = {
             "name": str(u.get("name") or username),
             "role": u["role"],
             "unit_code": None if u.get("unit_code") is None else str(u["unit_code"]),
             "password_hash": str(u["password_hash"]),
+            "disabled": bool(u.get("disabled", False)),
         }
     return out
+
+
+_BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
+
+
+def is_bcrypt_hash(text: str) -> bool:
+    return bool(_BCRYPT.match(text or ""))
+
+
+def demo_info(path: Path) -> dict | None:
+    """The demo marker of a users file (``etl demo`` writes ``demo: {sources_sha256: ...}``); None without one."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    demo = raw.get("demo") if isinstance(raw, dict) else None
+    return demo if isinstance(demo, dict) and demo.get("sources_sha256") else None
+
+
+def latest_sources_hash(target: str | Engine | Connection) -> str | None:
+    """The ``sources_hash`` the warehouse's latest successful run recorded (SHA-256 of its sources.yaml)."""
+    try:
+        rows = _read(target, "SELECT sources_hash FROM etl_runs WHERE status = 'ok' ORDER BY run_id DESC LIMIT 1")
+    except sa.exc.DBAPIError:
+        return None
+    return str(rows[0][0]) if rows and rows[0][0] else None
+
+
+def is_demo_warehouse(target: str | Engine | Connection, users_path: Path | None) -> bool:
+    """True when the warehouse was loaded from ``etl demo`` data whose accounts ``users_path`` holds.
+
+    The marker is the warehouse's own: its latest successful run recorded the SHA-256 of the sources.yaml it
+    loaded, and the demo's users file names the SHA-256 of the demo's sources.yaml (``etl demo`` writes both).
+    A users file copied beside a production sources.yaml, or a production warehouse, never matches.
+    """
+    demo = demo_info(users_path) if users_path is not None else None
+    if demo is None:
+        return False
+    return latest_sources_hash(target) == str(demo["sources_sha256"])
+
+
+# --- managing a production users file (``python -m dashboard users ...``) -------------------------------------
+MIN_PASSWORD_LENGTH = 12
+_COMMON = {"password", "qwerty", "123456", "admin", "changeme", "welcome", "letmein", "iloveyou", "demo", "abc123"}
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is too weak (Chinese), or None: at least 12 characters of at least 3 of the 4 kinds
+    (lower case, upper case, digits, symbols), not containing the username, not a common word with digits."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"密码至少 {MIN_PASSWORD_LENGTH} 个字符"
+    kinds = sum(
+        (
+            any(c.islower() for c in password),
+            any(c.isupper() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() for c in password),
+        )
+    )
+    if kinds < 3:
+        return "密码须包含大写字母、小写字母、数字、符号中的至少三类"
+    low = password.lower()
+    if username and username.lower() in low:
+        return "密码不得包含用户名"
+    core = re.sub(r"[^a-z]", "", low)
+    if core in _COMMON or len(set(password)) < 6:
+        return "密码过于常见或重复字符过多"
+    return None
+
+
+def hash_password(password: str, rounds: int = 12) -> str:
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode()
+
+
+def read_users_file(path: Path) -> dict:
+    """The raw users file (``{"users": {...}}``) for editing; an empty one when the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return {"users": {}}
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("users", {}), dict):
+        raise ConfigError(f"用户文件 {path} 格式错误")
+    raw.setdefault("users", {})
+    return raw
+
+
+def write_users_file(path: Path, data: dict) -> None:
+    """Write the users file atomically, readable by its owner only (it holds password hashes)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 def demo_users_file(sources_file: str | None) -> Path | None:
@@ -134,7 +244,7 @@ def user_scope_of(role: str, unit_code: str | None, units: pd.DataFrame) -> tupl
 def user_for(username: str, users: dict[str, dict], units: pd.DataFrame) -> User | None:
     """The user ``username`` of a users file (``load_users``) with its scope in the unit tree; None if unknown."""
     u = users.get((username or "").strip().lower())
-    if u is None:
+    if u is None or u.get("disabled"):
         return None
     return User(
         username=(username or "").strip().lower(),

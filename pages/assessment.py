@@ -24,6 +24,7 @@ scores = (
     else queries.published_scores(url, ctx.scope, unit, period, version)
 )
 ui.score_headline(scores, unit)
+ui.data_notes(ctx, unit)  # what the figures leave out
 loop.loop_metrics(ctx, url, unit, period)  # 抽查合格率, 整改按期完成率
 ui.chart(charts.bars(scores.head(40), "unit_name", "total", t("总分"), horizontal=True, hover="grade"))
 ui.table(
@@ -72,9 +73,11 @@ if ctx.may_export and ui.reason_gate(
     prompt="导出须填写事由（将记入系统日志）",
 ):
     try:
-        data = exports.assessment_workbook(url, period, unit, ctx.username, ctx.scope, scheme, version is None)
-    except Exception as exc:  # noqa: BLE001 - the builder is a separate module: show why, keep the page
-        st.error(f"{t('考评表生成功能暂不可用')}：{exc}")
+        data = exports.assessment_workbook(
+            url, period, unit, ctx.username, ctx.scope, scheme, version is None, published_version=version
+        )
+    except Exception as exc:  # noqa: BLE001 - the builder is a separate module: a short message, the log the details
+        st.error(f"{t('考评表生成功能暂不可用')}（{t('错误编号')} {ui.error_id(exc, 'assessment workbook')}）")
     else:
         st.download_button(
             t("下载考评表"),

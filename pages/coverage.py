@@ -7,6 +7,10 @@ from dashboard.i18n import t
 
 ctx, url, period, unit = ui.scoped_page("coverage", "现场记录")
 names = queries.unit_names(url)
+# what coverage could not judge (on-site events, attendance, clips, device clocks): the data-quality queue
+note = queries.not_judged_note(url, ctx.scope, unit, ("incidents", "incident_officers", "clips", "devices"))
+if note:
+    st.info(f"{note}{t('（详见“数据质量”页）')}")
 
 heat = logic.with_rate(queries.coverage_by_unit_month(url, ctx.scope, unit, period[:4]))  # the period's year
 ui.chart(charts.heatmap(heat, t("全程记录率热力图（单位×月）")))

@@ -18,10 +18,10 @@ with left:
 with right:
     st.subheader(t("数据新鲜度"))
     st.text(f"{t('评价日期')}：{logic.fmt_time(queries.as_of(url))}")
-    ui.table(queries.freshness(url))
+    ui.table(queries.freshness(url, ctx.role))
 
 st.subheader(t("隔离数据（按原因）"))
-q = queries.quarantine_by_reason(url)
+q = queries.quarantine_by_reason(url, ctx.role)
 if q.empty:
     st.info(t("无数据"))
 else:

@@ -21,6 +21,8 @@ status = c2.selectbox(
 )
 devs = queries.devices(url, ctx.scope, unit, period, kind, status)
 st.subheader(t("设备列表"))
+if len(devs) >= queries.DEVICES_SHOWN:
+    st.caption(f"{t('列表最多显示')} {queries.DEVICES_SHOWN} {t('台；导出的台账包含全部设备')}")
 ui.table(logic.device_view(devs), names, height=300)
 
 tab_use, tab_hist, tab_repair, tab_idle, tab_ledger = st.tabs(
@@ -46,7 +48,12 @@ st.subheader(t("导出设备台账"))
 if ctx.may_export and ui.reason_gate(
     ctx, "equipment", "export_ledger", f"{unit}:{period}", key="ledger", prompt="导出须填写事由（将记入系统日志）"
 ):
-    data = exports.to_xlsx(i18n.headers(logic.label_codes(logic.device_view(devs), names), "zh"))
+    ledger, truncated = queries.device_ledger(url, ctx.scope, unit, period, kind, status)
+    note = None
+    if truncated:  # never silently: the page and the file say where the export stops
+        note = f"{t('设备超过')} {queries.LEDGER_EXPORT_LIMIT} {t('台，本次只导出前')} {queries.LEDGER_EXPORT_LIMIT} {t('台')}"
+        st.warning(note)
+    data = exports.to_xlsx(i18n.headers(logic.label_codes(logic.device_view(ledger), names), "zh"), note=note)
     st.download_button(
         t("下载"),
         data,

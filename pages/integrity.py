@@ -7,6 +7,9 @@ from dashboard.i18n import t
 
 ctx, url, period, unit = ui.scoped_page("integrity", "完整性")
 names = queries.unit_names(url)
+not_checked = queries.integrity_not_checked(url)
+if not_checked:  # neither "all fine" nor "all lost": say the originals were not checked
+    st.warning(t("最近一次数据加载未检查原始文件完整性，篡改、缺失数量不反映原始文件状况") + f"：{not_checked}")
 
 counts = queries.rule_counts(url, ctx.scope, unit, period, queries.INTEGRITY_RULES)
 by_rule = dict(zip(counts["rule_id"], counts["count"], strict=True))

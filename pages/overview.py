@@ -7,6 +7,7 @@ from dashboard.i18n import t
 
 ctx, url, period, unit = ui.scoped_page("overview", "总览")
 version = ui.publication_switch(url, period)  # scores: the published ones by default for a published period
+ui.data_notes(ctx, unit)  # what the figures leave out: objects not judged, integrity not checked
 
 summary = logic.status_summary(queries.event_status_counts(url, ctx.scope, unit, period))
 by_article = queries.findings_by_article(url, ctx.scope, unit, period)

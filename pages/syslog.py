@@ -11,8 +11,26 @@ c1, c2 = st.columns(2)
 user = c1.text_input(t("用户"), key="syslog_user", max_chars=64).strip().lower() or None
 action = c2.selectbox(
     t("操作"),
-    [None, "login", "view_event", "view_case", "view_access", "export_ledger", "export_workbook"],
+    [
+        None,
+        "login",
+        "login_failed",
+        "login_locked",
+        "lockout",
+        "logout",
+        "session_timeout",
+        "view_event",
+        "view_case",
+        "view_access",
+        "export_ledger",
+        "export_workbook",
+    ],
     format_func=lambda a: a or t("全部"),
     key="syslog_action",
 )
-ui.table(queries.audit_rows(url, user, action))
+chain = queries.audit_chain(url)  # tamper evidence: the hash chain of the whole log
+if chain.ok:
+    st.success(f"{t('日志哈希链完整')}：{chain.rows} {t('行')}")
+else:
+    st.error(f"{t('日志哈希链断开')}：{chain.message()}")
+ui.table(queries.audit_rows(url, ctx.role, user, action))

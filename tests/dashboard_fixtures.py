@@ -9,6 +9,7 @@ Station A1's case title and one finding detail are an XSS payload that must stay
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -466,11 +467,13 @@ def build(directory: Path, url: str | None = None) -> Warehouse:
     demo = directory / "demo"
     demo.mkdir(exist_ok=True)
     (demo / "sources.yaml").write_text("# fixture\n", encoding="utf-8")
+    sources_sha = hashlib.sha256((demo / "sources.yaml").read_bytes()).hexdigest()
     users = {
+        "demo": {"sources_sha256": sources_sha},  # the demo marker (etl.users.is_demo_warehouse)
         "users": {
             u: {"name": n, "role": r, "unit_code": code(tag), "password_hash": password_hash()}
             for u, (n, r, tag) in USERS.items()
-        }
+        },
     }
     (demo / "users.yaml").write_text(yaml.safe_dump(users, allow_unicode=True), encoding="utf-8")
     url = url or f"sqlite:///{directory / 'warehouse.sqlite'}"
@@ -490,7 +493,7 @@ def build(directory: Path, url: str | None = None) -> Warehouse:
                         "started_at": _ts(AS_OF),
                         "ended_at": _ts(AS_OF),
                         "status": "ok",
-                        "sources_hash": "x",
+                        "sources_hash": sources_sha,
                         "sources_file": str(demo / "sources.yaml"),
                         "as_of": _ts(AS_OF),
                         "stats": "{}",

@@ -493,8 +493,11 @@ def synthetic(n_clips: int, seed: int = 7) -> dict[str, pd.DataFrame]:
         )
     t["incidents"] = pd.concat([t["incidents"], _rows("incidents", inc_rows)], ignore_index=True)
     clip_rows = []
+    # every 10 minutes, closer for large n: all within ~300 days of 2026-01-01, never after the run's wall clock
+    # (rows dated after it are quarantined, issue 16)
+    step = min(600, 300 * 86400 // max(n_clips, 1))
     for i in range(n_clips):
-        start = t0 + timedelta(seconds=600 * i + rng.randrange(60))
+        start = t0 + timedelta(seconds=step * i + rng.randrange(60))
         end = start + timedelta(seconds=rng.randrange(30, 900))
         clip_rows.append(
             (

@@ -281,3 +281,68 @@ def test_rules_find_exactly_the_manifest(demo: Path, manifest: pd.DataFrame, tmp
     got = {object_key(r["rule_id"], r) for r in found.to_dict("records")}
     assert sorted(expected - got, key=str)[:10] == []  # recall
     assert sorted(got - expected, key=str)[:10] == []  # precision
+    # rules v1.1: INTEGRITY-DELETED names the user of the clip's latest delete row (null when unregistered)
+    with sqlite3.connect(demo / "media.sqlite") as con:
+        dels = pd.read_sql_query("SELECT clip_id, user_no, at, log_id FROM access_log WHERE action = 'delete'", con)
+    latest = dels.sort_values(["clip_id", "at", "log_id"]).drop_duplicates("clip_id", keep="last")
+    latest = latest.set_index("clip_id")["user_no"]
+    deleted = found[found["rule_id"] == "INTEGRITY-DELETED"]
+    assert len(deleted) > 0
+    named = deleted["clip_id"].map(latest)
+    assert (deleted["police_no"].fillna("-") == named.fillna("-")).all()
+    assert dels["clip_id"].duplicated().any()  # some clips carry two delete rows: the latest is the one named
+    unlogged = set(found.loc[found["rule_id"] == "DELETE-UNLOGGED", "clip_id"])
+    assert unlogged and not unlogged & set(dels["clip_id"])
+    assert deleted.loc[deleted["clip_id"].isin(unlogged), "police_no"].isna().all()
+    assert found.loc[found["rule_id"] == "DELETE-UNLOGGED", "police_no"].isna().all()
+    # per officer (issue 18): every AV-NONE / AV-GAP finding names exactly the event's attending officers, and
+    # the officers' records add up to the attendance of the on-site events
+    eng = sa.create_engine(url)
+    named = pd.read_sql("SELECT finding_key, police_no, cause FROM v_finding_officers", eng)
+    attended = pd.read_sql(
+        "SELECT o.incident_no, o.police_no FROM v_event_officers o JOIN v_event_coverage e USING (incident_no)", eng
+    )
+    av = found[found["rule_id"].isin(["AV-NONE", "AV-GAP"])][["finding_key", "incident_no"]]
+    expect = av.merge(attended, on="incident_no")[["finding_key", "police_no"]]
+    got_av = named[named["finding_key"].isin(av["finding_key"])]
+    assert set(map(tuple, got_av[["finding_key", "police_no"]].to_numpy())) == set(map(tuple, expect.to_numpy()))
+    assert got_av["cause"].isin(["no_device", "device_repair", "not_recorded"]).all()
+    rec = pd.read_sql("SELECT * FROM v_officer_records", eng)
+    years = rec[rec["period"].str.len() == 4]
+    assert years["events_attended"].sum() == len(attended.drop_duplicates())
+    assert ((rec["own_coverage"].dropna() >= 0) & (rec["own_coverage"].dropna() <= 1)).all()
+    assert (rec["events_fully_recorded"] <= rec["events_attended"]).all()
+    eng.dispose()
+
+
+def test_demo_has_the_cases_of_rules_v11() -> None:
+    """Approved cross-scope accesses (no finding), cross-scope ones approved by someone without a say (finding),
+    deletions without a register row (DELETE-UNLOGGED)."""
+    d = build("small", 2026)
+    m = build_manifest(d, None)
+    log = d["access_log"]
+    offs = d["officers"].set_index("police_no")
+    parent = dict(zip(d["org_units"]["unit_code"], d["org_units"]["parent_code"], strict=True))
+
+    def scope(unit: str) -> set[str]:  # the units that have ``unit`` in scope
+        out = set()
+        while isinstance(unit, str):
+            out.add(unit)
+            unit = parent.get(unit)
+        return out
+
+    dev_unit = d["devices"].set_index("device_sn")["unit_code"]
+    clip_unit = dev_unit.reindex(d["clips"].set_index("clip_id")["device_sn"].reindex(log["clip_id"])).to_numpy()
+    user_unit = offs["unit_code"].reindex(log["user_no"]).to_numpy()
+    appr_unit = offs["unit_code"].reindex(log["approver_no"]).to_numpy()
+    outside = np.array([u not in scope(c) for u, c in zip(user_unit, clip_unit, strict=True)])
+    appr_ok = np.array([a in scope(c) for a, c in zip(appr_unit, clip_unit, strict=True)])
+    flagged = set(m.loc[m["rule_id"] == "ACCESS-SCOPE", "log_id"])
+    views = (log["action"] == "view").to_numpy()
+    approved = outside & views & appr_ok & (log["approved_at"] <= log["at"]).to_numpy()
+    assert approved.sum() >= 3 and not set(log.loc[approved, "log_id"]) & flagged
+    wrong = outside & views & log["approver_no"].notna().to_numpy() & ~appr_ok
+    assert wrong.sum() >= 1 and set(log.loc[wrong, "log_id"]) <= flagged
+    unlogged = m[m["rule_id"] == "DELETE-UNLOGGED"]
+    assert len(unlogged) >= 1
+    assert not set(unlogged["clip_id"]) & set(log.loc[log["action"] == "delete", "clip_id"])

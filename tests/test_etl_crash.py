@@ -95,12 +95,12 @@ def _change_sources(root: Path) -> None:
     with sqlite3.connect(media) as con:
         con.execute(
             "UPDATE clips SET ended_at = datetime(ended_at, '+5 seconds'), "
-            "updated_at = '2027-01-01 00:00:00' WHERE CAST(substr(clip_id, 2) AS INTEGER) % 10 = 3"
+            "updated_at = '2026-12-01 00:00:00' WHERE CAST(substr(clip_id, 2) AS INTEGER) % 10 = 3"
         )
         con.execute(
             "INSERT INTO clips SELECT 'N' || substr(clip_id, 2), device_sn, police_no, started_at, ended_at, "
             "size_bytes, sha256, imported_at, file_path, incident_no, case_no, is_evidence, deleted_at, "
-            "'2027-01-02 00:00:00' FROM clips WHERE CAST(substr(clip_id, 2) AS INTEGER) % 50 = 7"
+            "'2026-12-02 00:00:00' FROM clips WHERE CAST(substr(clip_id, 2) AS INTEGER) % 50 = 7"
         )
         con.execute("DELETE FROM access_log WHERE CAST(substr(log_id, 2) AS INTEGER) % 9 = 0")
     con.close()

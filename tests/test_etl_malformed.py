@@ -193,12 +193,14 @@ CASES = [
     ),
     Case("empty_file", after=lambda r: (r / "dispatch_csv/incidents.csv").write_bytes(b""), refused="为空"),
     Case("missing_file", after=lambda r: (r / "media_csv/access_log.csv").unlink(), refused="缺少文件 access_log.csv"),
-    Case(
+    Case(  # one ragged line is one quarantined row (issue 16); the rest of the file loads
         "ragged_row",
         after=lambda r: _rewrite_csv(
             r / "dispatch_csv/incident_officers.csv", "utf-8", lambda t: t + "J1,012345,extra,more\n"
         ),
-        refused="格式错误",
+        quarantined=[
+            ("incident_officers", "J1|012345", "CSV 行字段数不符（第 5 行：4 个字段，表头 2 个，多出：extra,more）")
+        ],
     ),
     Case("missing_database_file", after=lambda r: (r / "cases.sqlite").unlink(), refused="数据库文件不存在"),
     Case(

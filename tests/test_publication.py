@@ -206,7 +206,7 @@ def test_frozen_records(loaded: tuple[Path, str]) -> None:
     assert len(found) == live_found > 0 and {r[3] for r in found} <= {"2026-07", "2026-08", "2026-09"}
     assert {r[2] for r in found} == {"open"} and len({r[0] for r in found}) == len(found)
     assert frames >= {"info", "scores", "items", "lost", "findings", "coverage", "devices", "units"}
-    assert tuple(pub[:6]) == (PERIOD, 1, "measures-2026", "2026.2", "季度发布", "legal") and pub[6] is not None
+    assert tuple(pub[:6]) == (PERIOD, 1, "measures-2026", "2026.3", "季度发布", "legal") and pub[6] is not None
 
 
 def test_refusals_write_nothing(loaded: tuple[Path, str], capsys) -> None:  # noqa: ANN001

@@ -61,6 +61,9 @@ def test_shipped_config_matches_rules_md():
         "upload_deadline_h": 24,
         "appeal_days": 10,  # shared/spec/supervision.md
         "rectify_days": 15,
+        "clock_drift_s": 120,  # issue 16: the data-quality queue's clock drift
+        "clock_drift_min_events": 3,
+        "clock_drift_days": 30,
     }
     assert cfg["excuse_review"] == "auto"
     assert set(cfg["actions"]) == ACTION_CODES
@@ -75,7 +78,7 @@ def test_shipped_config_matches_rules_md():
     assert cfg["av_replaces_document"] == {"inspection": ["inspection_record"]}
     assert cfg["active_scheme"] == "measures-2026" and cfg["dir"].name == "config"
     assert cfg["version"]
-    assert len(RULES) == 26
+    assert len(RULES) == 27  # v1.1: DELETE-UNLOGGED
 
 
 @pytest.mark.parametrize(

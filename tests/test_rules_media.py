@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from scenario import (
     D1,
+    D2,
     D4,
     D5,
+    K1,
     LEADER_CITY,
     LEADER_K1,
     LEADER_S1,
@@ -216,5 +219,163 @@ def test_upload_late(sqlite_url):
     )
     assert keys(eng, "UPLOAD-LATE") == {("C-24H1S",), ("C-S2",)}
     f = findings(eng, "UPLOAD-LATE").set_index("clip_id")
-    assert f.loc["C-S2", "unit_code"] == S2 and f.loc["C-S2", "article"] == "第五条"
-    assert "24小时" in f.loc["C-24H1S", "detail"]
+    # rules.md v1.1: the provincial 24-hour upload rule under the unified management of Art. 31
+    assert f.loc["C-S2", "unit_code"] == S2 and f.loc["C-S2", "article"] == "第三十一条"
+    assert "24小时" in f.loc["C-24H1S", "detail"] and "24小时内上传" in f.loc["C-24H1S", "detail"]
+    assert "第五条" not in f.loc["C-24H1S", "article"]
+
+
+# --- rules.md v1.1 ---------------------------------------------------------------------------------------------
+
+
+def test_access_scope_respects_approval(sqlite_url):
+    """Art. 28: 未经批准不得越权调阅 -- an out-of-scope access approved in time by a leader of a unit that has the
+    clip's unit in scope is no finding; every other approval leaves the finding, with the reason."""
+    before, after = "2026-02-01 09:00:00", "2026-02-01 10:00:01"
+    extra_officers = [  # a non-leader of the county; the leader of the peer station S2
+        {"police_no": "010005", "name": "吴七", "unit_code": K1, "kind": "police", "leader": 0, "active": 1},
+        {"police_no": "000004", "name": "郑所长", "unit_code": S2, "kind": "police", "leader": 1, "active": 1},
+    ]
+    eng = load_scenario(
+        sqlite_url,
+        world(
+            officers=extra_officers,
+            clips=[_clip("C-S1"), _clip("C-S2", D4, police_no=P3)],
+            access_log=[
+                # P1 (S1) views a clip of the peer station S2
+                _log("L-NOAPPR", "C-S2", user=P1),  # no approval: finding (negative: v1 behaviour kept)
+                _log("L-APPR-K1", "C-S2", user=P1, approver_no=LEADER_K1, approved_at=before),  # county over S2: ok
+                _log("L-APPR-CITY", "C-S2", user=P1, approver_no=LEADER_CITY, approved_at="2026-02-01 10:00:00"),
+                _log("L-APPR-S2", "C-S2", "copy", user=P1, approver_no="000004", approved_at=before),  # S2's own: ok
+                _log("L-APPR-OWN", "C-S2", user=P1, approver_no=LEADER_S1, approved_at=before),  # S1 has no say
+                _log("L-APPR-NOTLEAD", "C-S2", user=P1, approver_no="010005", approved_at=before),  # not a leader
+                _log("L-APPR-LATE", "C-S2", user=P1, approver_no=LEADER_K1, approved_at=after),  # after the access
+                _log("L-APPR-NOTIME", "C-S2", user=P1, approver_no=LEADER_K1),  # no approval time
+                _log("L-APPR-UNKNOWN", "C-S2", user=P1, approver_no="999999", approved_at=before),  # not in officers
+                _log("L-UNKNOWN-APPR", "C-S1", user="999999", approver_no=LEADER_S1, approved_at=before),  # ok
+                _log("L-OWN", "C-S1", user=P1),  # in scope: no approval needed
+            ],
+        ),
+    )
+    assert keys(eng, "ACCESS-SCOPE") == {
+        ("L-NOAPPR",),
+        ("L-APPR-OWN",),
+        ("L-APPR-NOTLEAD",),
+        ("L-APPR-LATE",),
+        ("L-APPR-NOTIME",),
+        ("L-APPR-UNKNOWN",),
+    }
+    f = findings(eng, "ACCESS-SCOPE").set_index("log_id")
+    assert "未经有权负责人批准" in f.loc["L-NOAPPR", "detail"]
+    assert "无管辖权" in f.loc["L-APPR-OWN", "detail"] and "孙所长" in f.loc["L-APPR-OWN", "detail"]
+    assert "不是单位负责人" in f.loc["L-APPR-NOTLEAD", "detail"]
+    assert "审批时间晚于调阅时间" in f.loc["L-APPR-LATE", "detail"]
+    assert "审批时间晚于调阅时间或未记录" in f.loc["L-APPR-NOTIME", "detail"]
+    assert f.loc["L-NOAPPR", "police_no"] == P1 and f.loc["L-NOAPPR", "unit_code"] == S2
+
+
+def test_integrity_deleted_names_who_deleted(sqlite_url):
+    """police_no = the user of the clip's latest delete row in the register (null when none); the detail names
+    the wearer too."""
+    s, e = "2025-06-01 10:00:00", "2025-06-01 10:10:00"
+    gone = "2026-03-01 00:00:00"
+    eng = load_scenario(
+        sqlite_url,
+        world(
+            clips=[
+                _clip("C-ONE", start=s, end=e, is_evidence=1, deleted_at=gone),
+                _clip("C-TWO", start=s, end=e, is_evidence=1, deleted_at=gone),
+                _clip("C-NONE", start=s, end=e, is_evidence=1, deleted_at=gone),
+                _clip("C-VIEWONLY", start=s, end=e, is_evidence=1, deleted_at=gone),
+                _clip("C-NULLWEARER", D2, police_no=None, is_evidence=1, deleted_at=gone),
+            ],
+            access_log=[
+                _log("D1", "C-ONE", "delete", user=LEADER_S1, at=gone),
+                _log("D2A", "C-TWO", "delete", user=P2, at="2026-02-28 10:00:00"),  # an earlier attempt
+                _log("D2B", "C-TWO", "delete", user=LEADER_K1, at=gone),  # the latest: responsible
+                _log("V1", "C-VIEWONLY", "view", user=P2, at="2026-02-01 10:00:00"),  # a view names no deleter
+                _log("D5", "C-NULLWEARER", "delete", user=LEADER_S1, at=gone),
+            ],
+        ),
+    )
+    f = findings(eng, "INTEGRITY-DELETED").set_index("clip_id")
+    assert set(f.index) == {"C-ONE", "C-TWO", "C-NONE", "C-VIEWONLY", "C-NULLWEARER"}
+    assert f.loc["C-ONE", "police_no"] == LEADER_S1
+    assert f.loc["C-TWO", "police_no"] == LEADER_K1  # the latest delete row, not the first
+    assert pd.isna(f.loc["C-NONE", "police_no"]) and pd.isna(f.loc["C-VIEWONLY", "police_no"])
+    assert "删除人 孙所长(000002)" in f.loc["C-ONE", "detail"] and "摄录人 张三(010001)" in f.loc["C-ONE", "detail"]
+    assert "删除人不明" in f.loc["C-NONE", "detail"] and "摄录人 张三" in f.loc["C-NONE", "detail"]
+    # the wearer of a clip without police_no is the device's assignee at started_at (D2: P2)
+    assert "摄录人 李四(010002)" in f.loc["C-NULLWEARER", "detail"] and f.loc["C-NULLWEARER", "police_no"] == LEADER_S1
+    assert keys(eng, "DELETE-UNLOGGED") == {("C-NONE",), ("C-VIEWONLY",)}
+
+
+def test_delete_unlogged(sqlite_url):
+    """A deletion without a delete row in the access register, whatever the retention; police_no null; the
+    detail gives the deletion time; owned by the unit owning the clip's device, in the clip's period."""
+    s, e = "2025-01-01 10:00:00", "2025-01-01 10:10:00"  # retention long over: a routine deletion
+    eng = load_scenario(
+        sqlite_url,
+        world(
+            clips=[
+                _clip("C-LOGGED", start=s, end=e, deleted_at="2026-01-05 08:00:00"),
+                _clip("C-UNLOGGED", D4, start=s, end=e, police_no=P3, deleted_at="2026-01-05 08:00:00"),
+                _clip("C-COPIED", start=s, end=e, deleted_at="2026-01-05 08:00:00"),  # copied, never registered
+                _clip("C-ALIVE", start=s, end=e),  # not deleted: nothing
+                _clip("C-LATER", start=s, end=e, deleted_at="2026-05-01 00:00:00"),  # after the evaluation date
+                _clip("C-LOG-LATER", start=s, end=e, deleted_at="2026-03-30 00:00:00"),  # registered after as_of
+            ],
+            access_log=[
+                _log(
+                    "DEL-1",
+                    "C-LOGGED",
+                    "delete",
+                    user=LEADER_S1,
+                    at="2026-01-05 08:00:00",
+                    approver_no=LEADER_S1,
+                    approved_at="2026-01-05 07:00:00",
+                ),
+                _log("CP-1", "C-COPIED", "copy", user=P1, approver_no=LEADER_S1, approved_at="2026-01-04 00:00:00"),
+                _log("DEL-LATE", "C-LOG-LATER", "delete", user=LEADER_S1, at="2026-04-02 00:00:00"),
+            ],
+        ),
+    )
+    assert keys(eng, "DELETE-UNLOGGED") == {("C-UNLOGGED",), ("C-COPIED",), ("C-LOG-LATER",)}
+    f = findings(eng, "DELETE-UNLOGGED").set_index("clip_id")
+    row = f.loc["C-UNLOGGED"]
+    assert pd.isna(row["police_no"]) and row["unit_code"] == S2 and row["article"] == "第三十二条、第三十三条"
+    assert "2026-01-05 08:00:00" in row["detail"] and "删除" in row["detail"]
+    assert str(row["occurred_at"]) == s and row["finding_key"] == "DELETE-UNLOGGED:C-UNLOGGED"
+    assert keys(eng, "INTEGRITY-DELETED") == set()  # routine deletions after retention
+
+
+def test_delete_unlogged_deducts_3_in_access_and_integrity(sqlite_url):
+    """measures-2026 v2026.3: 3 points per DELETE-UNLOGGED in 调阅与完整性 (of the unit owning the device, in the
+    clip's period); a registered deletion deducts nothing."""
+    from datetime import datetime
+
+    from scenario import AS_OF
+
+    from etl.evaluation import evaluate
+    from etl.warehouse.db import read_df
+
+    s, e = "2025-01-01 10:00:00", "2025-01-01 10:10:00"
+    clips = [
+        _clip("C-S1-A", start=s, end=e, deleted_at="2026-01-05 08:00:00"),
+        _clip("C-S1-B", start=s, end=e, deleted_at="2026-01-06 08:00:00"),
+        _clip("C-S2", D4, start=s, end=e, police_no=P3, deleted_at="2026-01-05 08:00:00"),
+    ]
+    log = [_log("DEL-S2", "C-S2", "delete", user=P3, at="2026-01-05 08:00:00")]
+    eng = load_scenario(sqlite_url, world(clips=clips, access_log=log), evaluate=False)
+    with eng.begin() as conn:
+        evaluate(conn, as_of=datetime.strptime(AS_OF, "%Y-%m-%d %H:%M:%S"), integrity_checked=False)
+    assert keys(eng, "DELETE-UNLOGGED") == {("C-S1-A",), ("C-S1-B",)}
+    items = read_df(
+        eng,
+        "SELECT unit_code, period, deductions, score, scheme_version FROM v_unit_item_scores "
+        "WHERE item_id = 'access_integrity'",
+    ).set_index(["unit_code", "period"])
+    assert items.loc[(S1, "2025-01"), "deductions"] == 6 and items.loc[(S1, "2025-01"), "score"] == 9
+    assert items.loc[(S1, "2025"), "deductions"] == 6
+    assert (S2, "2025-01") not in items.index or items.loc[(S2, "2025-01"), "deductions"] == 0
+    assert set(items["scheme_version"]) == {"2026.3"}

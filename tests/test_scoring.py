@@ -231,7 +231,7 @@ def check_measures(engine: sa.Engine) -> None:
         C: "不达标",
     }
     assert s["rank"].to_dict() == {S4: 1, S5: 2, S1: 3, S2: 4, S3: 5, K1: 1, K2: 2, C: 1}
-    assert set(s["scheme_id"]) == {"measures-2026"} and set(s["scheme_version"]) == {"2026.2"}
+    assert set(s["scheme_id"]) == {"measures-2026"} and set(s["scheme_version"]) == {"2026.3"}
     assert s.loc[S1, "unit_level"] == "station" and s.loc[C, "unit_level"] == "city"
 
     it = _items(engine, "2026-07")

@@ -72,7 +72,17 @@ def _summary(ws) -> pd.DataFrame:  # noqa: ANN001
 def test_summary_equals_unit_scores(warehouse, period, unit) -> None:  # noqa: ANN001
     url, _ = warehouse
     _, wb = _book(url, period=period, unit_code=unit)
-    assert wb.sheetnames == ["封面", "汇总", "扣分明细", "覆盖率", "指标", "设备台账", "抽查情况", "整改情况"]
+    assert wb.sheetnames == [
+        "封面",
+        "汇总",
+        "扣分明细",
+        "覆盖率",
+        "指标",
+        "设备台账",
+        "数据质量",
+        "抽查情况",
+        "整改情况",
+    ]
     summ = _summary(wb["汇总"])
     engine = make_engine(url)
     scores = read_df(engine, "SELECT * FROM v_unit_scores WHERE period = :p", {"p": period})

@@ -17,6 +17,7 @@ Layout of the output folder::
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from pathlib import Path
@@ -96,7 +97,7 @@ def build(scale: str = "small", seed: int = 2026) -> dict:
     clips = number_clips(clips, org.devices.set_index("device_sn")["unit_code"])
     clips["size_bytes"] = rng.integers(2048, 6144, len(clips))
     clips["police_no"] = np.where(clips["explicit"].to_numpy(), clips["police_no"].to_numpy(), None)
-    log = access_log(rng, org, clips)
+    log = access_log(rng, org, clips, np.random.default_rng([seed, 11]))  # rules v1.1 cases: a stream of their own
     windows = service_windows(rng, units)
     books = ledgers(rng, org)
     alive = np.flatnonzero(clips["deleted_at"].to_numpy() == NULL_T)
@@ -216,7 +217,9 @@ def generate(out: Path, scale: str = "small", seed: int = 2026, media: bool = Tr
     for unit, book in d["ledgers"].items():
         output.write_xlsx(out / "ledgers" / f"{unit}.xlsx", book, "执法记录仪使用管理台账")
     output.write_yaml(out / "sources.yaml", sources_yaml(media))
-    output.write_yaml(out / "users.yaml", users_yaml(d, seed))
+    # the demo marker: the SHA-256 of this sources.yaml, which `etl run` records in the warehouse (etl.users)
+    marker = {"sources_sha256": hashlib.sha256((out / "sources.yaml").read_bytes()).hexdigest()}
+    output.write_yaml(out / "users.yaml", {"demo": marker, **users_yaml(d, seed)})
     manifest = build_manifest(d, integrity)
     manifest.to_csv(out / "manifest.csv", index=False, lineterminator="\n")
     secs = time.perf_counter() - t0

@@ -288,10 +288,27 @@ def build_manifest(d: dict, integrity: dict | None) -> pd.DataFrame:  # noqa: C9
             unit = parent.get(unit)
         return False
 
-    # an unknown user has no unit, hence no scope; a missing user is ACCESS-RECORD's alone
+    # an unknown user has no unit, hence no scope; a missing user is ACCESS-RECORD's alone.  v1.1: unless
+    # approved in time (approved_at <= at) by a leader of a unit that has the clip's unit in scope
+    appr_unit = offs["unit_code"].reindex(log["approver_no"]).to_numpy()
+    appr_lead = offs["leader"].reindex(log["approver_no"]).to_numpy()
+    appr_time = log["approved_at"].to_numpy()
+    log_at = log["at"].to_numpy()
+    approved = [
+        isinstance(a, str)
+        and lead == 1
+        and isinstance(au, str)
+        and in_scope(au, c)
+        and t != NULL_T
+        and w != NULL_T
+        and t <= w
+        for a, lead, au, c, t, w in zip(
+            log["approver_no"], appr_lead, appr_unit, clip_unit, appr_time, log_at, strict=True
+        )
+    ]
     scope_bad = [
-        isinstance(n, str) and not (isinstance(u, str) and in_scope(u, c))
-        for n, u, c in zip(log["user_no"], user_unit, clip_unit, strict=True)
+        isinstance(n, str) and not (isinstance(u, str) and in_scope(u, c)) and not ok
+        for n, u, c, ok in zip(log["user_no"], user_unit, clip_unit, approved, strict=True)
     ]
     parts.append(_rows("ACCESS-SCOPE", log.loc[np.array(scope_bad, bool), ["log_id"]]))
     ext = log[log["action"] == "external"]
@@ -315,6 +332,9 @@ def build_manifest(d: dict, integrity: dict | None) -> pd.DataFrame:  # noqa: C9
     evid = (dele["is_evidence"] == 1) | dele["case_no"].notna()
     early = dele["deleted_at"] < dele["started_at"] + RETENTION_DAYS * DAY
     parts.append(_rows("INTEGRITY-DELETED", dele.loc[evid | early, ["clip_id"]]))
+    # v1.1: a deletion with no delete row in the register (as of the evaluation date)
+    registered = set(log.loc[(log["action"] == "delete") & (log["at"] <= eval_t), "clip_id"])
+    parts.append(_rows("DELETE-UNLOGGED", dele.loc[~dele["clip_id"].isin(registered), ["clip_id"]]))
     late = clips["imported_at"] > clips["ended_at"] + UPLOAD_DEADLINE
     parts.append(_rows("UPLOAD-LATE", clips.loc[late, ["clip_id"]]))
     win = d["service_windows"]

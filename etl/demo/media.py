@@ -196,8 +196,13 @@ REASONS = ["案件审核调阅", "执法质量考评抽查", "投诉核查", "�
 RECIPIENTS = ["长治市潞州区人民法院", "长治市人民检察院", "长治市司法局行政复议办公室", "长治市纪委监委"]
 
 
-def access_log(rng: np.random.Generator, org: Org, clips: pd.DataFrame) -> pd.DataFrame:
-    """Views, copies, downloads, external provisions and deletions, mostly in order."""
+def access_log(
+    rng: np.random.Generator, org: Org, clips: pd.DataFrame, v11: np.random.Generator | None = None
+) -> pd.DataFrame:
+    """Views, copies, downloads, external provisions and deletions, mostly in order.
+
+    ``v11``: a generator of its own for the cases rules v1.1 adds (``rules_v11``), so that they leave every other
+    row of the demo as it was."""
     offs = org.officers[org.officers["active"] == 1]
     units = org.units.set_index("unit_code")
     dev_unit = org.devices.set_index("device_sn")["unit_code"]
@@ -246,25 +251,74 @@ def access_log(rng: np.random.Generator, org: Org, clips: pd.DataFrame) -> pd.Da
     approver_no[ext & (w < 0.06)] = lead.reindex(clip_unit).to_numpy()[ext & (w < 0.06)]  # station leader
     late = ext & (w >= 0.06) & (w < 0.12)
     approved_at[late] = at[late] + rng.integers(HOUR, 3 * DAY, late.sum())
-    order = np.lexsort((rows["ci"].to_numpy(), at))
-    log = (
-        pd.DataFrame(
-            {
-                "clip_id": clips["clip_id"].to_numpy()[rows["ci"]],
-                "action": act,
-                "user_no": user,
-                "at": at,
-                "reason": reason,
-                "approver_no": approver_no,
-                "approved_at": approved_at,
-                "recipient": recipient,
-            }
-        )
-        .iloc[order]
-        .reset_index(drop=True)
+    raw = pd.DataFrame(
+        {
+            "ci": rows["ci"].to_numpy(),
+            "clip_id": clips["clip_id"].to_numpy()[rows["ci"]],
+            "action": act,
+            "user_no": user,
+            "at": at,
+            "reason": reason,
+            "approver_no": approver_no,
+            "approved_at": approved_at,
+            "recipient": recipient,
+        }
     )
+    if v11 is not None:
+        raw = rules_v11(v11, raw, scope_bad & (act == "view"), clip_unit, county, who, lead, by_unit)
+    order = np.lexsort((raw["ci"].to_numpy(), raw["at"].to_numpy()))
+    log = raw.drop(columns="ci").iloc[order].reset_index(drop=True)
     log.insert(0, "log_id", "L" + pd.Series(np.arange(1, len(log) + 1)).astype(str).str.zfill(8))
     return log
+
+
+def rules_v11(
+    rng: np.random.Generator,
+    raw: pd.DataFrame,
+    peer_view: np.ndarray,
+    clip_unit: np.ndarray,
+    county: np.ndarray,
+    who: np.ndarray,
+    lead: pd.Series,
+    by_unit: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """The cases of rules.md v1.1 in the access register (rows of ``access_log`` before ordering, ``ci`` the clip):
+
+    - cross-scope views (``peer_view``: a peer station's user) approved in time by the leader of the clip's
+      station or county: no ACCESS-SCOPE finding any more; others approved by the user's own station leader
+      (no say over the clip's unit) or after the view: still a finding;
+    - a few deleted clips with an earlier ``delete`` row by another user (INTEGRITY-DELETED names the latest);
+    - deletions whose ``delete`` row is missing: DELETE-UNLOGGED (at least one, even in a small demo).
+    """
+    raw = raw.copy()
+    m = len(raw)
+    at = raw["at"].to_numpy()
+    u = rng.random(m)
+    ok = peer_view & (u < 0.45)
+    approver = np.where(rng.random(m) < 0.5, clip_unit, county)
+    raw.loc[ok, "approver_no"] = lead.reindex(approver[ok]).to_numpy()
+    own = peer_view & (u >= 0.45) & (u < 0.6)
+    raw.loc[own, "approver_no"] = lead.reindex(who[own]).to_numpy()
+    late = peer_view & (u >= 0.6) & (u < 0.7)
+    raw.loc[late, "approver_no"] = lead.reindex(clip_unit[late]).to_numpy()
+    gap = rng.integers(600, 2 * DAY, m)
+    raw.loc[ok | own, "approved_at"] = at[ok | own] - gap[ok | own]
+    raw.loc[late, "approved_at"] = at[late] + gap[late]
+
+    dele = np.flatnonzero(raw["action"].to_numpy() == "delete")
+    v = rng.random(len(dele))
+    twice = dele[v < 0.02]  # an earlier delete row by another user of the clip's unit
+    first = raw.iloc[twice].copy()
+    first["at"] = first["at"].to_numpy() - rng.integers(HOUR, DAY, len(twice))
+    first["approved_at"] = first["at"].to_numpy() - 600
+    others = [by_unit[c] for c in clip_unit[twice]]
+    first["user_no"] = [o[int(x * len(o))] for o, x in zip(others, rng.random(len(twice)), strict=True)]
+    unlogged = dele[(v >= 0.02) & (v < 0.06)]
+    if not len(unlogged):
+        unlogged = np.setdiff1d(dele, twice)[-1:]
+    keep = np.ones(m, dtype=bool)
+    keep[unlogged] = False
+    return pd.concat([raw[keep], first], ignore_index=True)
 
 
 def service_windows(rng: np.random.Generator, units: pd.DataFrame) -> pd.DataFrame:

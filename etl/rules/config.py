@@ -24,6 +24,11 @@ PARAMS = {
     "upload_deadline_h": 24,
     "appeal_days": 10,  # shared/spec/supervision.md: appeals within this many days after a publication
     "rectify_days": 15,  # default deadline of a rectification notice: issue date + this many days
+    "future_tolerance_h": 24,  # source rows dated after the run's wall-clock time + this (hours): quarantined
+    "shrink_guard": 0.5,  # a full-compare table losing more than this share of its rows stops the run
+    "clock_drift_s": 120,  # data-quality queue: a device clock off by more than this (seconds)
+    "clock_drift_min_events": 3,  # ... estimated from at least this many on-site events
+    "clock_drift_days": 30,  # ... of the last this many days before the evaluation date
 }
 EXCUSE_REVIEW = ("auto", "required")  # Art. 17 excuses: effective unless rejected | only once accepted
 _LISTS = {

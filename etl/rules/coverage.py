@@ -42,7 +42,9 @@ if TYPE_CHECKING:
 class Coverage:
     events: pd.DataFrame  # one row per on-site event: event_coverage columns (+ times as epoch seconds)
     gaps: pd.DataFrame  # incident_no, gap_no, gap_start, gap_end, gap_s (epoch seconds)
-    pairs: pd.DataFrame  # incident_no, police_no, has_clip (attending officer has a clip overlapping W)
+    # incident_no, police_no, has_clip (attending officer has a clip overlapping W), own_s (seconds of W their own
+    # clips cover: the officer's record, etl.scoring.officers)
+    pairs: pd.DataFrame
 
 
 _EVENT_COLS = ["incident_no", "unit_code", "arrived_at", "ended_at", "on_site"]  # the incident columns used here
@@ -109,6 +111,8 @@ def compute_frames(
     p_idx = known[p_idx]
     has_clip = np.zeros(len(att), dtype=bool)
     has_clip[p_idx] = True
+    # the window's seconds the officer's own runs cover (disjoint runs, clipped to the window: a plain sum)
+    own_s = np.bincount(p_idx, weights=(ce - cs).astype(np.float64), minlength=len(att))[: len(att)]
     covered, g_ev, g_s, g_e = base.union_gaps(n, a_ev[p_idx], cs, ce, win_s, win_e, tol)
 
     window = (win_e - win_s).astype(np.float64)
@@ -153,6 +157,7 @@ def compute_frames(
             "incident_no": pd.Series(att["incident_no"].to_numpy(), dtype=object),
             "police_no": pd.Series(att["police_no"].to_numpy(), dtype=object),
             "has_clip": has_clip,
+            "own_s": own_s,
         }
     )
     return Coverage(out, gaps, pairs)

@@ -34,10 +34,11 @@ RULES: dict[str, dict] = {
     "ACCESS-RECORD": {"article": "第三十二条", "key": ("log_id",)},
     "ACCESS-SCOPE": {"article": "第二十八条", "key": ("log_id",)},
     "ACCESS-EXTERNAL": {"article": "第三十三条", "key": ("log_id",)},
+    "DELETE-UNLOGGED": {"article": "第三十二条、第三十三条", "key": ("clip_id",)},
     "INTEGRITY-HASH": {"article": "第三十三条、第三十五条", "key": ("clip_id",)},
     "INTEGRITY-MISSING": {"article": "第三十五条", "key": ("clip_id",)},
     "INTEGRITY-DELETED": {"article": "第二十九条、第三十五条", "key": ("clip_id",)},
-    "UPLOAD-LATE": {"article": "第五条", "key": ("clip_id",)},
+    "UPLOAD-LATE": {"article": "第三十一条", "key": ("clip_id",)},  # rules.md v1.1: the 24-hour upload rule
     "WINDOW-CCTV": {"article": "第八条", "key": ("unit_code", "window_id")},
 }
 

@@ -89,32 +89,63 @@ def access_record(ctx: Ctx) -> pd.DataFrame:
     return _frame("ACCESS-RECORD", log, _log_text(ctx, log) + " 缺少：" + what[bad])
 
 
-def access_scope(ctx: Ctx) -> pd.DataFrame:
-    """The user's unit (from ``officers``) must have the clip's unit in scope (itself or below).
-
-    Records without a user are left to ACCESS-RECORD.  A user number unknown to
-    ``officers`` has no unit, hence no scope: the access cannot have been within
-    graded authorisation, so it is a finding too (detail says the user is unknown).
-    """
-    log = _access(ctx)
-    log = log[~base.blank(log["user_no"])]
-    off = ctx.t("officers").drop_duplicates("police_no").set_index("police_no")["unit_code"]
-    user_unit = off.reindex(log["user_no"].to_numpy()).to_numpy()
-    anc = ancestors_map(ctx.t("org_units"))
-    known = pd.notna(user_unit)
-    ok = np.array(
+def _in_scope(anc: dict[str, list[str]], scope_unit: np.ndarray, clip_unit: np.ndarray) -> np.ndarray:
+    """Per pair: ``scope_unit`` (a unit code or null) has ``clip_unit`` in its scope (itself or below)."""
+    return np.array(
         [
-            k and isinstance(c, str) and u in anc.get(c, [c])
-            for k, u, c in zip(known, user_unit, log["unit_code"].to_numpy(), strict=True)
+            isinstance(u, str) and isinstance(c, str) and u in anc.get(c, [c])
+            for u, c in zip(scope_unit, clip_unit, strict=True)
         ],
         dtype=bool,
     )
-    log = log.assign(user_unit=user_unit)[~ok]
-    clip_unit = ctx.unit_label(log["unit_code"].astype(object).fillna("")).to_numpy()
+
+
+def access_scope(ctx: Ctx) -> pd.DataFrame:
+    """The user's unit (from ``officers``) must have the clip's unit in scope (itself or below), unless the
+    access was approved (Art. 28: 未经批准不得越权调阅): ``approver_no`` set and ``approved_at`` not after ``at``,
+    the approver a ``leader`` of a unit that has the clip's unit in scope.
+
+    Records without a user are left to ACCESS-RECORD.  A user number unknown to
+    ``officers`` has no unit, hence no scope: the access cannot have been within
+    graded authorisation, so it is a finding too (detail says the user is unknown)
+    unless it was approved so.  An approval that does not lift the breach is named
+    in the detail with the reason (approver not a leader, not in charge of the
+    clip's unit, or approved after the access).
+    """
+    log = _access(ctx)
+    log = log[~base.blank(log["user_no"])]
+    officers = ctx.t("officers").drop_duplicates("police_no").set_index("police_no")
+    user_unit = officers["unit_code"].reindex(log["user_no"].to_numpy()).to_numpy()
+    anc = ancestors_map(ctx.t("org_units"))
+    clip_unit = log["unit_code"].to_numpy(dtype=object)
+    within = _in_scope(anc, user_unit, clip_unit)
+    appr = log["approver_no"].astype(object).where(~base.blank(log["approver_no"]), None).to_numpy()
+    has_appr = pd.notna(appr)
+    appr_leader = base.flag(pd.Series(officers["leader"].reindex(appr).to_numpy())).to_numpy()
+    appr_unit = officers["unit_code"].reindex(appr).to_numpy()
+    appr_scope = _in_scope(anc, appr_unit, clip_unit)
+    at, approved_at = log["at"].to_numpy(dtype=float), log["approved_at"].to_numpy(dtype=float)
+    timely = ~np.isnan(approved_at) & ~np.isnan(at) & (approved_at <= at)
+    approved = has_appr & appr_leader & appr_scope & timely
+    bad = ~within & ~approved
+    log = log.assign(user_unit=user_unit)[bad]
+    has_appr, appr_leader, appr_scope, timely = has_appr[bad], appr_leader[bad], appr_scope[bad], timely[bad]
+    clip_label = ctx.unit_label(log["unit_code"].astype(object).fillna("")).to_numpy()
     known_user = log["user_unit"].notna().to_numpy()
     unit_text = ("调阅人所在单位 " + ctx.unit_label(log["user_unit"].astype(object).fillna(""))).to_numpy()
     unknown_text = ("调阅人 " + log["user_no"].astype(str) + " 不在人员名录中，无所属单位").to_numpy()
     user_text = np.where(known_user, unit_text, unknown_text)
+    approver = ctx.officer_label(log["approver_no"]).to_numpy()
+    why = np.where(
+        ~appr_leader,
+        "审批人 " + approver + " 不是单位负责人",
+        np.where(
+            ~appr_scope,
+            "审批人 " + approver + " 所在单位对该录像所属单位无管辖权",
+            np.where(~timely, "审批时间晚于调阅时间或未记录", ""),
+        ),
+    )
+    appr_text = np.where(has_appr, "；虽经审批，但" + why + "，审批无效", "，且未经有权负责人批准")
     return _frame(
         "ACCESS-SCOPE",
         log,
@@ -122,8 +153,9 @@ def access_scope(ctx: Ctx) -> pd.DataFrame:
         + "："
         + user_text
         + "，录像属于 "
-        + clip_unit
-        + "，不在其管辖范围内（上级可调阅下级，同级不可互相调阅）",
+        + clip_label
+        + "，不在其管辖范围内（上级可调阅下级，同级不可互相调阅）"
+        + appr_text,
     )
 
 
@@ -311,12 +343,32 @@ def _deleted_or_late(ctx: Ctx) -> pd.DataFrame:
     return ctx.cache["_deleted_or_late"]
 
 
+def _deleters(ctx: Ctx) -> pd.Series:
+    """clip_id -> the user of the clip's latest ``delete`` row in the access register (as of the evaluation date;
+    ties on ``at`` broken by the larger log_id; rows without a user are skipped: they name nobody)."""
+    log = _access(ctx)
+    d = log[(log["action"] == "delete") & ~base.blank(log["user_no"])]
+    d = d.sort_values(["clip_id", "at", "log_id"], na_position="first", kind="stable").drop_duplicates(
+        "clip_id", keep="last"
+    )
+    return pd.Series(d["user_no"].to_numpy(dtype=object), index=pd.Index(d["clip_id"].to_numpy(dtype=object)))
+
+
+def _deleted(ctx: Ctx) -> pd.DataFrame:
+    """Clips deleted up to the evaluation date (see ``_deleted_or_late``)."""
+    c = _deleted_or_late(ctx)
+    return c[c["deleted_at"].notna() & (c["deleted_at"] <= ctx.as_of_s)]
+
+
 def integrity_deleted(ctx: Ctx) -> pd.DataFrame:
     """Deleted (deleted_at up to the evaluation date) before retention ended: evidence (is_evidence = 1 or
-    tagged with a case) never; other clips not before started_at + retention_days."""
+    tagged with a case) never; other clips not before started_at + retention_days.
+
+    ``police_no`` is the person who deleted: the user of the clip's latest ``delete`` row in the access
+    register (null when there is none: DELETE-UNLOGGED then flags the deletion as well); the detail names the
+    wearer too (rules.md v1.1)."""
     days = float(ctx.params["retention_days"])
-    c = _deleted_or_late(ctx)
-    c = c[c["deleted_at"].notna() & (c["deleted_at"] <= ctx.as_of_s)]
+    c = _deleted(ctx)
     evidence = base.flag(c["is_evidence"]) | ~base.blank(c["case_no"])
     early = c["deleted_at"] < c["started_at"] + days * 86400
     bad = evidence | early
@@ -335,10 +387,43 @@ def integrity_deleted(ctx: Ctx) -> pd.DataFrame:
         + base.fmt_ts(c["started_at"] + days * 86400).to_numpy()
         + "）"
     )
-    return _clip_frame("INTEGRITY-DELETED", c, _clip_text(c) + " " + np.where(evidence, ev_txt, other))
+    deleter = _deleters(ctx).reindex(c["clip_id"].to_numpy(dtype=object)).to_numpy(dtype=object)
+    deleter = pd.Series(np.where(pd.isna(deleter), None, deleter), index=c.index, dtype=object)
+    who = np.where(
+        deleter.notna(),
+        "；删除人 " + ctx.officer_label(deleter).to_numpy(),
+        "；调阅登记中无删除记录，删除人不明",
+    )
+    wearer = "；摄录人 " + ctx.officer_label(c["owner"].astype(object)).to_numpy()
+    out = _clip_frame("INTEGRITY-DELETED", c, _clip_text(c) + " " + np.where(evidence, ev_txt, other) + who + wearer)
+    out["police_no"] = deleter
+    return out
+
+
+def delete_unlogged(ctx: Ctx) -> pd.DataFrame:
+    """A clip deleted (deleted_at up to the evaluation date) with no ``delete`` row in the access register (as of
+    the evaluation date) (Art. 32: every handling is registered; Art. 33: no deletion outside the rules).
+    ``police_no`` is null (nobody is named by the register); the detail gives the deletion time.  Owned by the
+    unit owning the clip's device, in the period of the clip's ``started_at`` (the object is the clip)."""
+    c = _deleted(ctx)
+    log = _access(ctx)
+    logged = log.loc[log["action"] == "delete", "clip_id"].to_numpy(dtype=object)
+    c = c[~c["clip_id"].isin(logged)]
+    out = _clip_frame(
+        "DELETE-UNLOGGED",
+        c,
+        _clip_text(c)
+        + " 于 "
+        + base.fmt_ts(c["deleted_at"]).to_numpy()
+        + " 被删除，调阅登记中没有该录像的删除记录（删除未经登记）",
+    )
+    out["police_no"] = None
+    return out
 
 
 def upload_late(ctx: Ctx) -> pd.DataFrame:
+    """Imported more than ``upload_deadline_h`` hours after the end of the recording: the provincial 24-hour
+    upload requirement, under the unified management of Art. 31 (rules.md v1.1: article 第三十一条)."""
     h = float(ctx.params["upload_deadline_h"])
     c = _deleted_or_late(ctx)
     c = c[c["imported_at"] > c["ended_at"] + h * 3600]
@@ -351,7 +436,7 @@ def upload_late(ctx: Ctx) -> pd.DataFrame:
         + base.fmt_ts(c["imported_at"]).to_numpy()
         + " 才上传导入，距拍摄结束 "
         + late
-        + f"，超过{h:g}小时",
+        + f"，超过{h:g}小时，违反“拍摄结束后{h:g}小时内上传至执法记录仪管理平台”的规定（第三十一条统一管理）",
     )
 
 
@@ -362,5 +447,6 @@ def rules(ctx: Ctx) -> list[pd.DataFrame]:
         access_external(ctx),
         *integrity(ctx),
         integrity_deleted(ctx),
+        delete_unlogged(ctx),
         upload_late(ctx),
     ]

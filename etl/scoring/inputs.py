@@ -39,7 +39,9 @@ from etl.warehouse.verdicts import EXCUSED_RULES, SPOT_RULE, Verdicts, read_in, 
 TIMED_KINDS = [k for k in OBJECT_KINDS if k != "devices"]
 # Rules whose findings are written from the clip itself (etl.rules.media._clip_frame): clip_id, the clip's
 # device_sn and its started_at as occurred_at.
-CLIP_FINDING_RULES = frozenset({"INTEGRITY-HASH", "INTEGRITY-MISSING", "INTEGRITY-DELETED", "UPLOAD-LATE"})
+CLIP_FINDING_RULES = frozenset(
+    {"INTEGRITY-HASH", "INTEGRITY-MISSING", "INTEGRITY-DELETED", "DELETE-UNLOGGED", "UPLOAD-LATE"}
+)
 COUNT_COLUMNS = ["kind", "unit_code", "month", "n"]
 MATCH_COLUMNS = ["kind", "object_key", "unit_code", "month", "finding_key", "rule_id"]
 METRIC_COLUMNS = ["period", "unit_code", "metric_id", "numerator", "denominator", "value"]

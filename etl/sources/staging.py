@@ -3,16 +3,23 @@
 ``stage`` takes the raw text frame of a reader and returns the rows that meet
 the contract (canonical values, contract column order) and the rows that do
 not, each with a Chinese reason and the raw row as JSON.  A row gets the first
-reason that applies, in this order: missing key, missing required field,
-unparseable value (time, date, boolean, integer), bad enumeration value,
-oversized field, end before start, duplicate key with different content,
-unknown reference.  Exact duplicates collapse silently.
+reason that applies, in this order: the reader's (undecodable bytes, ragged CSV
+line, bad XLSX cell: ``extract.REJECT_COLUMN``), missing key, missing required
+field, unparseable value (time, date, boolean, integer), bad enumeration value,
+oversized field, a media path outside the media root, end before start, dated
+after the run (``not_after``), duplicate key with different content, unknown
+reference.  Exact duplicates collapse silently.
+
+Reason texts start with a fixed prefix (the constants below) that readers of
+the quarantine match on, e.g. ``DUPLICATE_KEY_REASON`` for the data-quality
+queue's duplicate keys.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -21,11 +28,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl import times
 from etl.errors import SourceError
 from etl.sources.config import CONTRACT_DT_FORMAT
 from etl.sources.contract import Table
+from etl.sources.extract import REJECT_COLUMN
 
 DATE_FORMAT = "%Y-%m-%d"
+DUPLICATE_KEY_REASON = "主键重复且内容不同"
+FUTURE_REASON = "时间晚于运行时间"
+MEDIA_PATH_REASON = "文件路径不在媒体根目录内"
+# Columns that may lie in the future: the planned end of a holding (领用至 / 任职至).
+NOT_DATED = frozenset({"to_at"})
+# Paths relative to the media root (sources.md): a row whose path leaves it is quarantined, never opened.
+MEDIA_PATHS = {"clips": "file_path"}
 QUARANTINE_COLUMNS = ["source", "table_name", "row_key", "reason", "payload"]
 KEY_SEP = "|"
 
@@ -75,6 +91,7 @@ def parse_dt(s: pd.Series, fmt: str = CONTRACT_DT_FORMAT) -> pd.Series:
     arrive that way whatever the declared format).  Parsing is strict (no
     2026-02-30); text that is already canonical is kept as it is (fast path).
     """
+    s = times.to_local(s)  # a time with an explicit offset, in the bureau's time zone (config/settings.yaml)
     parsed = pd.to_datetime(s, format=fmt, errors="coerce")
     if fmt != CONTRACT_DT_FORMAT:
         rest = parsed.isna() & s.notna()
@@ -200,6 +217,35 @@ def _trim(s: pd.Series) -> pd.Series:
     return s
 
 
+_ESCAPE_HINT = r"^[/\\]|^[A-Za-z]:|\.\.|\x00"
+
+
+def outside_root(paths: pd.Series) -> pd.Series:
+    """Per path (relative to the media root): does it leave the root?  Absolute paths (``/x``, ``\\x``,
+    ``C:x``), ``..`` components climbing above the root and NUL characters do; ``\\`` counts as a separator.
+    Purely lexical (the few paths with a hint of it are looked at one by one): a symbolic link inside the
+    root pointing out of it is the integrity check's business."""
+    hint = paths.str.contains(_ESCAPE_HINT, regex=True).fillna(False).astype(bool)
+    out = pd.Series(False, index=paths.index)
+    for i, p in paths[hint].items():
+        out[i] = _leaves(str(p))
+    return out
+
+
+def _leaves(path: str) -> bool:
+    if "\x00" in path or path[:1] in ("/", "\\") or re.match(r"[A-Za-z]:", path):
+        return True
+    depth = 0
+    for part in re.split(r"[/\\]", path):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
 # --- the stage -------------------------------------------------------------------------------
 
 
@@ -214,6 +260,7 @@ def stage(
     known: Mapping[str, Collection] | None = None,
     watermark: tuple[str, str] | None = None,
     loaded: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    not_after: str | None = None,
 ) -> Staged:
     """Validate one table's raw rows against the contract.
 
@@ -225,11 +272,18 @@ def stage(
     rows already loaded by an earlier run.  ``loaded(frame)`` tells which rows
     (in staged form) are already in the warehouse exactly as they are: their
     references to warehouse-backed keys were checked when they were loaded
-    (such keys are never deleted), so only the other rows are looked up.
+    (such keys are never deleted), so only the other rows are looked up.  ``not_after`` (canonical
+    ``YYYY-MM-DD HH:MM:SS``): rows with a time or date after it are quarantined (``FUTURE_REASON``; the run's
+    wall-clock time plus the tolerance: they must not move the evaluation date).  Rows a reader marked in
+    ``REJECT_COLUMN`` are quarantined with the reader's reason and never count as already loaded.
     """
     label = label or f"{source}.{table.name}"
     raw = raw.reset_index(drop=True)
     read = len(raw)
+    marked = None  # the reader's reason per row (undecodable bytes, ragged line, bad cell)
+    if REJECT_COLUMN in raw.columns:
+        marked = raw[REJECT_COLUMN].astype("str")
+        raw = raw.drop(columns=REJECT_COLUMN)
     txt = _select(raw, table, columns or {}, label, trim=False)
     unchanged = 0
     if watermark is not None and table.has_updated_at:
@@ -240,14 +294,19 @@ def stage(
         probe = pd.DataFrame({c: _trim(txt[c]) for c in dict.fromkeys([*table.key, "updated_at"])})
         upd = parse_dt(probe["updated_at"], dt_format)
         old = (upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (row_keys(probe, table.key) <= wm_k)))).to_numpy()
+        if marked is not None:
+            old &= marked.isna().to_numpy()
         unchanged = int(old.sum())
         if unchanged:
             raw = raw[~old].reset_index(drop=True)
             txt = txt[~old].reset_index(drop=True)
+            marked = marked[~old].reset_index(drop=True) if marked is not None else None
     for c in txt.columns:
         txt[c] = _trim(txt[c])
     typed = txt.copy(deep=False)
     reasons = _Reasons(txt.index)
+    if marked is not None:
+        reasons.flag(marked.notna(), "", marked)
 
     for col in table.key:
         reasons.flag(txt[col].isna(), f"缺少主键 {col}")
@@ -276,16 +335,27 @@ def stage(
         if c.max_len:
             n = s.str.len()
             reasons.flag(n > c.max_len, f"字段超长 {c.name}（", n, f" 字符，上限 {c.max_len}）")
+    if table.name in MEDIA_PATHS:
+        col = MEDIA_PATHS[table.name]
+        reasons.flag(outside_root(txt[col]), f"{MEDIA_PATH_REASON} {col}=", txt[col])
     for start, end in table.order:
         bad = typed[start].notna() & typed[end].notna() & (typed[end] < typed[start])
         both = typed[end].fillna("") + f" < {start}=" + typed[start].fillna("") if bad.any() else None
         reasons.flag(bad, f"结束时间早于开始时间 {end}=", both)
+    if not_after is not None:
+        for c in table.columns:
+            if c.kind in ("dt", "date") and c.name not in NOT_DATED:
+                limit = not_after if c.kind == "dt" else not_after[:10]
+                late = typed[c.name].notna() & (typed[c.name].astype("str") > limit)
+                reasons.flag(late, f"{FUTURE_REASON} {c.name}=", typed[c.name])  # no cut-off: same text each run
 
     keys = row_keys(txt, table.key)
     keep = pd.Series(True, index=txt.index)
 
     # Duplicates: identical rows collapse; same key with different content -> all copies out.
     has_key = txt[list(table.key)].notna().all(axis=1)
+    if marked is not None:  # a row the reader could not take whole: its key is not trustworthy
+        has_key &= marked.isna()
     if pc.count_distinct(pa.array(keys[keep], type=pa.large_string())).as_py() == int(keep.sum()):
         dup_key = pd.Series(False, index=txt.index)  # fast path: every key distinct
     else:
@@ -297,7 +367,7 @@ def stage(
         collapsed = int(exact.sum())
         keep[exact[exact].index] = False
         still = keys.where(keep & has_key).duplicated(keep=False) & keep & has_key
-        reasons.flag(still, "主键重复且内容不同 ", keys)
+        reasons.flag(still, f"{DUPLICATE_KEY_REASON} ", keys)
 
     seen = None  # rows already in the warehouse as they are (computed on first need)
     for col, ref_table, _ref_col in table.refs:

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection
 from etl.sources.contract import Table
 
 TABLE = "raw_fingerprints"
-VERSION = "2"  # bump when staging changes what a raw row turns into, or this format
+VERSION = "3"  # bump when staging changes what a raw row turns into, or this format
 _KEYS = ("etl-raw-rows-a01", "etl-raw-rows-b02")  # 16-byte hash keys of the two row hashes
 NOT_FOR = frozenset({"device_assignments"})
 

@@ -100,6 +100,18 @@ quarantine = sa.Table(
     sa.Column("payload", sa.Text),
 )
 
+# every check of a successful run: whether it ran and over what (etl.pipeline; view v_source_health)
+source_health = sa.Table(
+    "source_health",
+    metadata,
+    sa.Column("run_id", sa.Integer),
+    sa.Column("check_name", sa.Text),  # load:<table> | integrity | media_paths | future_rows | shrink_guard | rules
+    sa.Column("performed", sa.SmallInteger),  # 0: the check did not run (detail says why)
+    sa.Column("objects", sa.BigInteger),  # what it ran over (rows, clips, tables), NULL when not known
+    sa.Column("detail", sa.Text),
+    sa.Index("ix_source_health_run_id", "run_id"),
+)
+
 # --- integrity -------------------------------------------------------------------------
 media_files = sa.Table(
     "media_files",
@@ -198,6 +210,34 @@ excused_findings = sa.Table(
     sa.Column("report_id", sa.Text),
     sa.Index("ix_excused_findings_incident_no", "incident_no"),
 )
+# who each finding names (etl.rules.officers; issue 18): the finding keeps its key, its officers are rows here
+finding_officers = sa.Table(
+    "finding_officers",
+    metadata,
+    sa.Column("finding_key", sa.Text),
+    sa.Column("police_no", sa.Text),
+    sa.Column("cause", sa.Text),  # AV-NONE / AV-GAP / AV-OFFICER: no_device | device_repair | not_recorded
+    sa.Column("basis", sa.Text),  # attended | officer | case_handler
+    sa.Index("ix_finding_officers_finding_key", "finding_key"),
+    sa.Index("ix_finding_officers_police_no", "police_no"),
+)
+# the officer's record per period (etl.scoring.officers; view v_officer_records)
+officer_records = sa.Table(
+    "officer_records",
+    metadata,
+    sa.Column("period", sa.Text),
+    sa.Column("police_no", sa.Text),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("events_attended", sa.Integer),
+    sa.Column("events_fully_recorded", sa.Integer),
+    sa.Column("own_coverage", sa.Float),
+    sa.Column("findings_av", sa.Integer),
+    sa.Column("findings_text", sa.Integer),
+    sa.Column("findings_access", sa.Integer),
+    sa.Column("findings_integrity", sa.Integer),
+    sa.Index("ix_officer_records_police_no_period", "police_no", "period"),
+    sa.Index("ix_officer_records_unit_code_period", "unit_code", "period"),
+)
 metrics = sa.Table(
     "metrics",
     metadata,
@@ -249,6 +289,23 @@ evaluation = sa.Table(
     sa.Column("integrity_checked", sa.SmallInteger),
     sa.Column("computed_at", DT),
     sa.Column("excuse_review", sa.Text),  # auto | required (config/rules.yaml) of this evaluation; v_findings reads it
+)
+
+# the data-quality queue (etl.rules.data_quality): objects the rules could not judge or judged on partial data;
+# derived, but a row's first_seen_run survives every rerun (rows no longer found stay with current = 0)
+data_quality = sa.Table(
+    "data_quality",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("table_name", sa.Text, primary_key=True),
+    sa.Column("object_key", sa.Text, primary_key=True),
+    sa.Column("unit_code", sa.Text),  # the unit that must fix it
+    sa.Column("detail", sa.Text),
+    sa.Column("first_seen_run", sa.Integer),
+    sa.Column("last_seen_run", sa.Integer),
+    sa.Column("current", sa.SmallInteger),  # 1: found by the last evaluation
+    sa.Index("ix_data_quality_unit_code_kind", "unit_code", "kind"),
 )
 
 # --- the supervision record (shared/spec/supervision.md) -------------------------------------------
@@ -531,7 +588,61 @@ audit_log = sa.Table(
     sa.Column("action", sa.Text),
     sa.Column("object", sa.Text),
     sa.Column("reason", sa.Text),
+    # the hash chain (etl.warehouse.audit): the row before's row_hash, and SHA-256 of prev_hash and this row
+    sa.Column("prev_hash", sa.Text),
+    sa.Column("row_hash", sa.Text),
 )
+AUDIT_CHAIN_COLUMNS = ("prev_hash", "row_hash")
+# The database refuses UPDATE and DELETE of audit rows (and TRUNCATE on PostgreSQL); docs/SECURITY.md
+_AUDIT_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
+        "DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log",
+        "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+        "DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log",
+        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+    ],
+}
+
+
+def _ensure_audit_chain(conn: Connection) -> None:
+    """The audit log's hash-chain columns and its append-only triggers.  A log of before the chain gets the
+    columns, its rows sealed into the chain in id order (before the triggers exist), then the triggers."""
+    from etl.warehouse.chain import GENESIS, row_hash
+
+    dialect = conn.dialect.name
+    have = {c["name"] for c in sa.inspect(conn).get_columns("audit_log")}
+    missing = [c for c in AUDIT_CHAIN_COLUMNS if c not in have]
+    if missing:
+        for c in missing:
+            conn.exec_driver_sql(f"ALTER TABLE audit_log ADD COLUMN {c} TEXT")
+        prev = GENESIS
+        rows = conn.execute(sa.select(audit_log).order_by(audit_log.c.id)).mappings().all()
+        for r in rows:
+            h = row_hash(dict(r), prev)
+            conn.execute(audit_log.update().where(audit_log.c.id == r["id"]).values(prev_hash=prev, row_hash=h))
+            prev = h
+    if dialect == "sqlite":
+        for sql in _AUDIT_TRIGGERS["sqlite"]:
+            conn.exec_driver_sql(sql)
+    elif dialect == "postgresql":
+        exists = conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass "
+            "AND tgname IN ('audit_log_no_change', 'audit_log_no_truncate')"
+        ).scalar()
+        if exists != 2:
+            for sql in _AUDIT_TRIGGERS["postgresql"]:
+                conn.exec_driver_sql(sql)
+
 
 for _t, _cols in {
     "findings": ["rule_id", "unit_code", "month"],
@@ -608,6 +719,18 @@ VIEWS: dict[str, str] = {
         SELECT incident_no, unit_code, arrived_at, ended_at, window_s, covered_s, covered_fraction,
                gap_count, status, cause
         FROM event_coverage""",
+    # per officer (issue 18): who attended each event and each case (the mirrors), who each finding names, and
+    # the officer's record per period (etl.scoring.officers)
+    "v_event_officers": """
+        SELECT incident_no, police_no FROM incident_officers""",
+    "v_case_officers": """
+        SELECT case_no, police_no, role FROM case_officers""",
+    "v_finding_officers": """
+        SELECT finding_key, police_no, cause, basis FROM finding_officers""",
+    "v_officer_records": """
+        SELECT period, police_no, unit_code, events_attended, events_fully_recorded, own_coverage,
+               findings_av, findings_text, findings_access, findings_integrity
+        FROM officer_records""",
     # every finding of `findings`, plus the findings of the excused events whose excuse the legal department
     # rejected, or not yet accepted when the last evaluation ran with `excuse_review: required` (the same rule as
     # etl.warehouse.verdicts.Verdicts.counting; evaluation.excuse_review holds the mode), each with
@@ -645,6 +768,14 @@ VIEWS: dict[str, str] = {
         FROM unit_item_scores WHERE active = 1""",
     "v_quarantine": """
         SELECT run_id, source, table_name, row_key, reason, payload FROM quarantine""",
+    # whether each check of a run actually ran, and over what (`check` is a reserved word: quote it)
+    "v_source_health": """
+        SELECT run_id, check_name AS "check", performed, objects, detail FROM source_health""",
+    # the data-quality queue: the objects the last evaluation could not judge or judged on partial data, each with
+    # the unit that must fix it (etl.rules.data_quality.KINDS)
+    "v_data_quality": """
+        SELECT kind, unit_code, source, table_name, object_key, detail, first_seen_run, last_seen_run
+        FROM data_quality WHERE current = 1""",
     # the review history; orphaned = 1 when the finding is in neither findings nor excused_findings any more
     "v_reviews": f"""
         SELECT r.finding_key, r.verdict, r.category, r.reason, r.by_user, r.at, {_orphaned("r")} AS orphaned,
@@ -748,6 +879,39 @@ def ensure_schema(conn: Connection) -> None:
             ).scalar()
             if storage != "e":
                 conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL")
+    _ensure_audit_chain(conn)
     for name, body in VIEWS.items():
+        _ensure_view(conn, name, _dialect_sql(body, conn.dialect.name))
+
+
+def _ensure_view(conn: Connection, name: str, sql: str) -> None:
+    """Create or replace the view ``name`` only when its definition changed, so that readers never see it
+    missing and a run takes no lock on an unchanged view.  SQLite keeps the statement text (compared as is);
+    PostgreSQL keeps a digest of it in the view's comment, and replaces it with CREATE OR REPLACE (drop and
+    create, in the caller's transaction, only when its columns changed)."""
+    create = f"CREATE VIEW {name} AS {sql}"
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        current = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", (name,)
+        ).scalar()
+        if current == create:
+            return
         conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-        conn.exec_driver_sql(f"CREATE VIEW {name} AS {_dialect_sql(body, conn.dialect.name)}")
+        conn.exec_driver_sql(create)
+    elif dialect == "postgresql":
+        import hashlib
+
+        mark = "avsup:" + hashlib.sha256(create.encode("utf-8")).hexdigest()[:32]
+        current = conn.exec_driver_sql("SELECT obj_description(to_regclass(%s), 'pg_class')", (name,)).scalar()
+        if current == mark:
+            return
+        try:
+            with conn.begin_nested():
+                conn.exec_driver_sql(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        except sa.exc.DBAPIError:  # its columns changed: replaced within the caller's transaction
+            conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+            conn.exec_driver_sql(create)
+        conn.exec_driver_sql(f"COMMENT ON VIEW {name} IS '{mark}'")
+    else:  # MariaDB/MySQL: CREATE OR REPLACE is atomic there
+        conn.exec_driver_sql(f"CREATE OR REPLACE VIEW {name} AS {sql}")

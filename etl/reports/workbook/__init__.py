@@ -8,6 +8,8 @@ Sheets: 封面 (cover), 汇总 (summary + signature block), 扣分明细 (every 
 point traced to objects and findings: one row per unclean object or finding,
 one points column per level of the scope, see ``details.py``), 覆盖率 (on-site
 coverage per unit and month), 指标 (standard metrics), 设备台账 (devices),
+数据质量 (the data-quality queue of the scope: live data quality of the warehouse when the workbook is built,
+not frozen at publication; a published period's sheet says so in a note line),
 抽查情况 and 整改情况 (spot-checks and rectification notices of the period with
 the per-unit rates, see ``supervision.py``).
 Layout and safety (formula neutralisation, print setup, stable bytes) live
@@ -192,7 +194,8 @@ def _build_conn(
         inp = frozen.scoped(frozen.read_frames(conn, pub["publication_id"]), unit_code, allowed_scope)
     else:
         inp = _live_inputs(conn, per, unit_code, scheme_id, scheme, allowed_scope, config_dir)
-    return _render(inp, per, generated_by, generated_at, frozen.status_text(pub))
+    quality = data.read_data_quality(conn, inp.scope)  # live, never frozen (sheet 数据质量)
+    return _render(inp, per, generated_by, generated_at, frozen.status_text(pub), quality, pub is not None)
 
 
 def _live_inputs(
@@ -237,7 +240,13 @@ def _live_inputs(
 
 
 def _render(
-    inp: frozen.Inputs, per: data.Period, generated_by: str, generated_at: datetime | None, status: str
+    inp: frozen.Inputs,
+    per: data.Period,
+    generated_by: str,
+    generated_at: datetime | None,
+    status: str,
+    quality: pd.DataFrame | None = None,
+    published: bool = False,
 ) -> tuple[bytes, WorkbookStats]:
     """The .xlsx bytes of the sheets from their inputs (live or frozen: the same code)."""
     units, scores, items, scheme, metrics = inp.units, inp.scores, inp.items, inp.scheme, inp.metrics
@@ -260,6 +269,7 @@ def _render(
         "status": status,
         "as_of": evaluation["as_of"],
         "data_as_of": evaluation["data_as_of"],
+        "integrity": evaluation.get("integrity"),
         "units": len(summary),
         "generated_by": generated_by,
         "generated_at": generated_at.strftime(TS_FORMAT),
@@ -306,6 +316,18 @@ def _render(
             sheets.device_rows(devices, names),
             title("设备台账"),
             "范围内无设备",
+        ),
+        sheets.write_table(
+            wb.create_sheet("数据质量"),
+            sheets.DATA_QUALITY_COLS,
+            sheets.data_quality_rows(
+                quality if quality is not None else pd.DataFrame(columns=data.DATA_QUALITY_COLUMNS),
+                names,
+                unit_rank,
+                published,
+            ),
+            title("数据质量"),
+            "范围内无待处理的数据质量问题",
         ),
         supervision.write_spotchecks(
             wb.create_sheet("抽查情况"), inp.spotchecks, units, scored, names, unit_rank, title("抽查情况")

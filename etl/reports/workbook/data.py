@@ -11,6 +11,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.errors import EtlError
@@ -122,21 +123,42 @@ def read_scores(
 
 
 def read_evaluation(conn: Connection) -> dict:
-    """Evaluation date and data-as-of of the latest run (evaluation table, else etl_runs)."""
-    ev = read_df(conn, "SELECT run_id, as_of, data_as_of, computed_at FROM evaluation")
-    out = {"as_of": None, "data_as_of": None}
+    """Evaluation date and data-as-of of the latest run (evaluation table, else etl_runs); ``integrity``: the
+    cover's line on the media integrity check of that run (None when not known)."""
+    ev = read_df(conn, "SELECT run_id, as_of, data_as_of, computed_at, integrity_checked FROM evaluation")
+    out = {"as_of": None, "data_as_of": None, "integrity": None}
     if not ev.empty:
         ev = ev.assign(_k=ev["computed_at"].map(lambda v: ts_text(v) or ""), _r=ev["run_id"].fillna(-1)).sort_values(
             ["_k", "_r"]
         )
         last = ev.iloc[-1]
         out["as_of"], out["data_as_of"] = ts_text(last["as_of"]), ts_text(last["data_as_of"])
+        out["integrity"] = _integrity_line(conn, last["run_id"], last["integrity_checked"])
     if out["data_as_of"] is None or out["as_of"] is None:
         runs = read_df(conn, "SELECT run_id, ended_at, as_of FROM etl_runs WHERE status = 'ok' ORDER BY run_id")
         if not runs.empty:
             out["as_of"] = out["as_of"] or ts_text(runs["as_of"].iloc[-1])
             out["data_as_of"] = out["data_as_of"] or ts_text(runs["ended_at"].iloc[-1])
     return out
+
+
+def _integrity_line(conn: Connection, run_id: object, checked: object) -> str | None:
+    """已检查 / 未检查（why, from the run's source health）: never read as "all fine" or "all lost"."""
+    if checked is None or checked != checked:  # noqa: PLR0124 - NaN: unknown
+        return None
+    if int(checked):
+        return "已检查（原始文件 SHA-256 与采集时记录比对）"
+    why = None
+    if run_id == run_id and sa.inspect(conn).has_table("source_health"):  # noqa: PLR0124
+        rows = read_df(
+            conn,
+            "SELECT detail FROM source_health WHERE run_id = :r AND check_name = 'integrity'",
+            {"r": int(run_id)},
+        )
+        why = str(rows["detail"].iloc[0]) if not rows.empty else None
+    return (
+        "未检查" + (f"（{why}）" if why else "") + "：篡改、缺失原始文件的问题未参与本次考评，不表示原始文件完好或丢失"
+    )
 
 
 # --- coverage, metrics, devices -----------------------------------------------------------
@@ -339,3 +361,31 @@ def read_notices(conn: Connection, period: Period, scope: set[str], today: date 
     df["overdue"] = overdue
     df["on_time"] = pd.Series(on_time, index=df.index, dtype=object)
     return df.sort_values(["unit_code", "notice_id"], ignore_index=True)[NOTICE_COLUMNS]
+
+
+# --- data quality (sheet 数据质量) -------------------------------------------------------------
+
+
+DATA_QUALITY_COLUMNS = [
+    "kind",
+    "unit_code",
+    "source",
+    "table_name",
+    "object_key",
+    "detail",
+    "first_seen_run",
+    "last_seen_run",
+]
+
+
+def read_data_quality(conn: Connection, scope: set[str]) -> pd.DataFrame:
+    """The data-quality queue (``v_data_quality``) of the units in ``scope``, as the warehouse holds it now.
+
+    Not frozen at publication: the sheet is the live data quality of the warehouse at the time the workbook is
+    built (a published period's workbook says so in a note line).  A warehouse without the view (built before
+    the queue) gives no rows."""
+    cols = DATA_QUALITY_COLUMNS
+    if "v_data_quality" not in sa.inspect(conn).get_view_names():
+        return pd.DataFrame(columns=cols)
+    df = read_df(conn, f"SELECT {', '.join(cols)} FROM v_data_quality")
+    return df[df["unit_code"].isin(scope)].reset_index(drop=True)

@@ -69,6 +69,7 @@ def cover_rows(info: dict) -> list[tuple[str, str]]:
         *([("数据状态", info["status"])] if info.get("status") else []),
         ("评估日期", info["as_of"] or "—"),
         ("数据截至", info["data_as_of"] or "—"),
+        *([("完整性检查", info["integrity"])] if info.get("integrity") else []),
         ("考评单位数", str(info["units"])),
         ("生成人", info["generated_by"]),
         ("生成时间", info["generated_at"]),
@@ -413,3 +414,51 @@ def new_workbook() -> Workbook:
     wb = Workbook()
     wb.remove(wb.active)
     return wb
+
+
+# --- 数据质量 (the data-quality queue: objects not judged or judged on partial data) -----------------
+
+DATA_QUALITY_COLS = [
+    Col("单位代码", min_width=14),
+    Col("单位", min_width=12, max_width=28),
+    Col("问题类型", min_width=12, max_width=18, wrap=True),
+    Col("数据来源", min_width=10),
+    Col("对象", min_width=12, max_width=28, wrap=True),
+    Col("情况说明", max_width=50, wrap=True),
+    Col("首次发现\n运行", "int", min_width=9),
+    Col("最近发现\n运行", "int", min_width=9),
+]
+DATA_QUALITY_NOTE = "说明：本表为生成考评表时数据仓库中的当前数据质量情况，不随考评结果发布而冻结"
+
+
+def data_quality_rows(
+    dq: pd.DataFrame, names: dict[str, str], unit_rank: dict[str, int], published: bool = False
+) -> list[tuple]:
+    """One row per queued object, by unit (the summary's order), kind and object; a published period's
+    workbook starts with a note line (the sheet is live, not frozen)."""
+    from etl.rules.data_quality import KIND_NAMES, KINDS
+
+    order = {k: i for i, k in enumerate(KINDS)}
+    dq = dq.assign(
+        _u=dq["unit_code"].map(unit_rank).fillna(len(unit_rank)), _k=dq["kind"].map(order).fillna(len(order))
+    ).sort_values(["_u", "unit_code", "_k", "table_name", "object_key"], kind="stable")
+    systems = {"org": "组织机构", "cases": "执法办案系统", "dispatch": "接处警系统", "media": "执法记录仪管理平台"}
+    systems |= {"windows": "受理窗口", "ledgers": "设备台账工作簿"}
+    runs = [pd.to_numeric(dq[c], errors="coerce") for c in ("first_seen_run", "last_seen_run")]
+    frame = pd.DataFrame(
+        {
+            "a": dq["unit_code"],
+            "b": dq["unit_code"].map(names),
+            "c": dq["kind"].map(KIND_NAMES).fillna(dq["kind"]),
+            "d": dq["source"].map(systems).fillna(dq["source"]),
+            "e": dq["table_name"].astype(str) + " " + dq["object_key"].astype(str),
+            "f": dq["detail"],
+            "g": runs[0].astype("Int64"),
+            "h": runs[1].astype("Int64"),
+        }
+    )
+    frame = frame.astype(object).where(frame.notna(), None)
+    rows = list(frame.itertuples(index=False, name=None))
+    if published:
+        rows.insert(0, (DATA_QUALITY_NOTE,) + (None,) * (len(DATA_QUALITY_COLS) - 1))
+    return rows
