@@ -1253,12 +1253,14 @@ def todo_sections() -> dict[str, str]:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def etl_runs(url: str) -> pd.DataFrame:
-    return _df(
+def etl_runs(url: str, role: str) -> pd.DataFrame:
+    """The last 20 runs; a run's message (a failure may quote a source row) masked for IT."""
+    df = _df(
         url,
         """SELECT run_id, started_at, ended_at, status, as_of, sources_file, message FROM etl_runs
                        ORDER BY run_id DESC LIMIT 20""",
     )
+    return mask_frame(df, role, ("message",))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -257,9 +257,14 @@ def user_for(username: str, users: dict[str, dict], units: pd.DataFrame) -> User
 
 def resolve(username: str, target: str | Engine | Connection, configured: str | None = None) -> User:
     """The user named ``username`` (the CLI's ``--by``) for the warehouse ``target``; ConfigError if unknown."""
+    explicit = configured or os.environ.get("DASHBOARD_USERS_FILE")
     path = users_file(target, configured)
     if path is None:
         raise ConfigError("找不到用户文件：请设置 DASHBOARD_USERS_FILE，或先用演示数据运行 etl run")
+    if not explicit and not is_demo_warehouse(target, path):  # demo accounts act on the demo's warehouse only
+        raise ConfigError(
+            f"用户文件 {path} 不是本数据仓库的演示账号（无演示标记或与所加载的数据不符）：请设置 DASHBOARD_USERS_FILE"
+        )
     user = user_for(username, load_users(path), org_units(target))
     if user is None:
         raise ConfigError(f"用户文件 {path} 中没有用户：{username}")

@@ -9,7 +9,7 @@ ctx = ui.page_context("data", "数据")
 url = ui.url()
 
 st.subheader(t("ETL 运行记录"))
-ui.table(queries.etl_runs(url))
+ui.table(queries.etl_runs(url, ctx.role))
 
 left, right = st.columns(2)
 with left:

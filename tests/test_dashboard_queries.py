@@ -248,6 +248,6 @@ def test_query_layer_on_postgresql(tmp_path, pg_url):
         assert len(queries.event_detail(w.url, station, "INC-A1-002")["clips"]) == 1
         assert queries.event_detail(w.url, station, "INC-B1-002")["event"].empty
         assert len(queries.case_detail(w.url, station, "CASE-A1-001")["clips"]) == 1
-        assert not queries.table_rows(w.url).empty and not queries.etl_runs(w.url).empty
+        assert not queries.table_rows(w.url).empty and not queries.etl_runs(w.url, "legal").empty
     finally:
         queries.engine(w.url).dispose()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bcrypt
 import pytest
 import yaml
 
@@ -127,7 +128,8 @@ def test_appeal_filed_and_decided_excuse_judged(wh, capsys) -> None:  # noqa: AN
 
 def test_users_file_from_the_environment(wh, capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     url, eng = wh
-    users = {"users": {"fz": {"name": "县法制", "role": "legal", "unit_code": "140423000000", "password_hash": "x"}}}
+    hashed = bcrypt.hashpw(b"a long production password", bcrypt.gensalt(rounds=4)).decode()  # files hold hashes only
+    users = {"users": {"fz": {"name": "县法制", "role": "legal", "unit_code": "140423000000", "password_hash": hashed}}}
     path = tmp_path / "prod-users.yaml"
     path.write_text(yaml.safe_dump(users, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("DASHBOARD_USERS_FILE", str(path))
@@ -183,3 +185,38 @@ def test_python_m_etl_exits_2_on_a_refusal(wh) -> None:  # noqa: ANN001
         capture_output=True, text=True, cwd=ROOT_DIR, env=env, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.startswith("错误：") and "理由" in proc.stderr
+
+
+def test_demo_accounts_act_only_on_their_demo_warehouse(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """``--by`` resolves a users.yaml found beside the sources only when it is that warehouse's demo file."""
+    import sqlalchemy as sa
+
+    from etl.errors import ConfigError
+    from etl.users import resolve
+    from etl.warehouse.schema import ensure_schema
+
+    monkeypatch.delenv("DASHBOARD_USERS_FILE", raising=False)
+    hashed = bcrypt.hashpw(b"demo", bcrypt.gensalt(rounds=4)).decode()
+    users = {"users": {"legal": {"name": "法制", "role": "legal", "unit_code": None, "password_hash": hashed}}}
+    (tmp_path / "sources.yaml").write_text("# sources\n", encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    eng = sa.create_engine(url)
+    with eng.begin() as conn:
+        ensure_schema(conn)
+        conn.execute(
+            sa.text(
+                "INSERT INTO etl_runs (run_id, started_at, status, sources_file, sources_hash)"
+                " VALUES (1, '2026-12-01 01:00:00', 'ok', :f, 'abc')"
+            ),
+            {"f": str(tmp_path / "sources.yaml")},
+        )
+    eng.dispose()
+    path = tmp_path / "users.yaml"
+    path.write_text(yaml.safe_dump(users, allow_unicode=True), encoding="utf-8")  # no demo marker
+    with pytest.raises(ConfigError, match="不是本数据仓库的演示账号"):
+        resolve("legal", url)
+    path.write_text(yaml.safe_dump({**users, "demo": {"sources_sha256": "other"}}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="不是本数据仓库的演示账号"):
+        resolve("legal", url)  # another demo's accounts
+    path.write_text(yaml.safe_dump({**users, "demo": {"sources_sha256": "abc"}}), encoding="utf-8")
+    assert resolve("legal", url).role == "legal"

@@ -61,3 +61,20 @@ def test_payloads_keep_their_keys_and_lose_their_values():
         ("payload", "row_key"),
     )
     assert "CASE-1" not in frame.to_csv() and "王五" not in frame.to_csv() and frame["count"].iloc[0] == 2
+
+
+def test_it_sees_no_case_content_in_a_failed_run_message(wh):
+    """A failed run's message may quote a source row (its case number): IT sees that the run failed, not it."""
+    eng = sa.create_engine(wh.url)
+    with eng.begin() as c:
+        run_id = c.execute(sa.text("SELECT COALESCE(MAX(run_id), 0) + 1 FROM etl_runs")).scalar()
+        c.execute(
+            sa.text(
+                "INSERT INTO etl_runs (run_id, started_at, status, message) "
+                "VALUES (:i, '2026-12-01 01:00:00', 'failed', '案件 CASE-RUN-77 无法加载')"
+            ),
+            {"i": run_id},
+        )
+    eng.dispose()
+    assert "CASE-RUN-77" not in texts(open_page(logged_in("it"), "data"))
+    assert "CASE-RUN-77" in texts(open_page(logged_in("legal"), "data"))
