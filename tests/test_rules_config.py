@@ -64,6 +64,8 @@ def test_shipped_config_matches_rules_md():
         "clock_drift_s": 120,  # issue 16: the data-quality queue's clock drift
         "clock_drift_min_events": 3,
         "clock_drift_days": 30,
+        "future_tolerance_h": 24,  # issue 16: rows dated after the run + this are quarantined
+        "shrink_guard": 0.5,  # issue 16: the truncation guard
     }
     assert cfg["excuse_review"] == "auto"
     assert set(cfg["actions"]) == ACTION_CODES

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from etl.periods import parse
 from etl.reports.workbook import build_workbook, data
+from etl.reports.workbook.sheets import DATA_QUALITY_NOTE
 from etl.reports.workbook.supervision import NOT_FROZEN
 from etl.users import User
 from etl.warehouse.db import make_engine, read_df
@@ -254,12 +255,16 @@ def test_published_period_uses_frozen_frames(warehouse: str, tmp_path, monkeypat
     # a publication made before these frames existed
     with dst.begin() as conn:
         conn.exec_driver_sql(
-            "DELETE FROM sup_published_frames WHERE publication_id = ? AND name IN ('spotchecks', 'notices')", (pid,)
+            "DELETE FROM sup_published_frames WHERE publication_id = ? AND name IN ('spotchecks', 'notices',"
+            " 'quality')",
+            (pid,),
         )
     old = _book(url, period="2026-10")
     for sheet, what in (("抽查情况", "抽查"), ("整改情况", "整改")):
         assert old[sheet].cell(row=2, column=1).value == NOT_FROZEN.format(what=what)
         assert old[sheet].max_row == 2
+    assert old["数据质量"].cell(row=2, column=1).value == DATA_QUALITY_NOTE  # today's queue, said so
+    assert published["数据质量"].cell(row=2, column=1).value != DATA_QUALITY_NOTE  # frozen with the rest
     # the other sheets are unaffected
     assert list(old["汇总"].values) == list(published["汇总"].values)
     dst.dispose()

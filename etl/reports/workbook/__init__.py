@@ -8,8 +8,8 @@ Sheets: 封面 (cover), 汇总 (summary + signature block), 扣分明细 (every 
 point traced to objects and findings: one row per unclean object or finding,
 one points column per level of the scope, see ``details.py``), 覆盖率 (on-site
 coverage per unit and month), 指标 (standard metrics), 设备台账 (devices),
-数据质量 (the data-quality queue of the scope: live data quality of the warehouse when the workbook is built,
-not frozen at publication; a published period's sheet says so in a note line),
+数据质量 (the data-quality queue of the scope; frozen at publication like the other sheets — a publication
+made before the queue was frozen shows today's queue with a note line),
 抽查情况 and 整改情况 (spot-checks and rectification notices of the period with
 the per-unit rates, see ``supervision.py``).
 Layout and safety (formula neutralisation, print setup, stable bytes) live
@@ -194,8 +194,9 @@ def _build_conn(
         inp = frozen.scoped(frozen.read_frames(conn, pub["publication_id"]), unit_code, allowed_scope)
     else:
         inp = _live_inputs(conn, per, unit_code, scheme_id, scheme, allowed_scope, config_dir)
-    quality = data.read_data_quality(conn, inp.scope)  # live, never frozen (sheet 数据质量)
-    return _render(inp, per, generated_by, generated_at, frozen.status_text(pub), quality, pub is not None)
+    live = inp.quality is None  # a publication made before the queue was frozen: today's queue, with a note
+    quality = data.read_data_quality(conn, inp.scope) if live else inp.quality
+    return _render(inp, per, generated_by, generated_at, frozen.status_text(pub), quality, pub is not None and live)
 
 
 def _live_inputs(
@@ -236,6 +237,7 @@ def _live_inputs(
         devices=data.read_devices(conn, per, scope),
         spotchecks=data.read_spotchecks(conn, per, scope),
         notices=data.read_notices(conn, per, scope),
+        quality=data.read_data_quality(conn, scope),
     )
 
 

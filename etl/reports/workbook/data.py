@@ -381,9 +381,9 @@ DATA_QUALITY_COLUMNS = [
 def read_data_quality(conn: Connection, scope: set[str]) -> pd.DataFrame:
     """The data-quality queue (``v_data_quality``) of the units in ``scope``, as the warehouse holds it now.
 
-    Not frozen at publication: the sheet is the live data quality of the warehouse at the time the workbook is
-    built (a published period's workbook says so in a note line).  A warehouse without the view (built before
-    the queue) gives no rows."""
+    Frozen at publication with the other frames (``frozen.city_frames``): a published workbook shows the queue
+    as it was when it was published; one published before the queue was frozen shows today's, with a note line.
+    A warehouse without the view (built before the queue) gives no rows."""
     cols = DATA_QUALITY_COLUMNS
     if "v_data_quality" not in sa.inspect(conn).get_view_names():
         return pd.DataFrame(columns=cols)

@@ -16,8 +16,9 @@ The frames (all at city scope, for one period and scheme):
 * ``findings``: the findings those rows name (``details.FINDING_COLUMNS``);
 * ``coverage`` / ``devices``: ``data.read_coverage`` and ``data.read_devices``;
 * ``spotchecks`` / ``notices``: ``data.read_spotchecks`` and ``data.read_notices`` (overdue and on time as of
-  the day of publication).  Publications made before these two existed lack them (:data:`SUPERVISION_FRAMES`
-  are optional): their 抽查情况 and 整改情况 sheets say the data were not frozen.
+  the day of publication); ``quality``: the data-quality queue (``data.read_data_quality``).  Publications made
+  before these existed lack them (:data:`SUPERVISION_FRAMES` are optional): their 抽查情况 and 整改情况 sheets say
+  the data were not frozen, their 数据质量 sheet shows today's queue with a note line.
 
 A unit's scope is cut in pandas (:func:`scoped`, unit scope from ``etl.warehouse.scope``) exactly as the live
 queries would have restricted it, so a published county workbook equals the county workbook of that moment.
@@ -43,7 +44,8 @@ from etl.times import TS_FORMAT, ts_text
 from etl.warehouse.db import read_df
 
 FRAMES = ("info", "units", "scores", "items", "metrics", "lost", "levels", "findings", "coverage", "devices")
-SUPERVISION_FRAMES = ("spotchecks", "notices")  # optional: absent from publications made before them
+# optional: absent from publications made before them (the sheets then say so, or show the live queue)
+SUPERVISION_FRAMES = ("spotchecks", "notices", "quality")
 _IPC = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
@@ -67,6 +69,7 @@ class Inputs:
     devices: pd.DataFrame
     spotchecks: pd.DataFrame | None = None  # None: a publication that did not freeze them
     notices: pd.DataFrame | None = None
+    quality: pd.DataFrame | None = None  # the data-quality queue (sheet 数据质量); None: not frozen
 
 
 # --- frames <-> bytes ------------------------------------------------------------------------------------
@@ -145,6 +148,7 @@ def city_frames(
                 "scheme": json.dumps(scheme, ensure_ascii=False, sort_keys=True, default=str),
                 "as_of": evaluation["as_of"],
                 "data_as_of": evaluation["data_as_of"],
+                "integrity": evaluation.get("integrity"),
             }
         ]
     )
@@ -161,6 +165,7 @@ def city_frames(
         "devices": _devices(conn, period, every_unit, cache),
         "spotchecks": data.read_spotchecks(conn, period, every_unit),
         "notices": data.read_notices(conn, period, every_unit),
+        "quality": data.read_data_quality(conn, every_unit),
     }
 
 
@@ -327,7 +332,11 @@ def scoped(frames: dict[str, pd.DataFrame], unit_code: str | None, allowed_scope
         scheme=scheme,
         scheme_id=str(info["scheme_id"]),
         scheme_version=str(info["scheme_version"]),
-        evaluation={"as_of": _text(info["as_of"]), "data_as_of": _text(info["data_as_of"])},
+        evaluation={
+            "as_of": _text(info["as_of"]),
+            "data_as_of": _text(info["data_as_of"]),
+            "integrity": _text(info["integrity"]) if "integrity" in info else None,
+        },
         metrics=metrics,
         lost=lost,
         levels=levels,
@@ -335,6 +344,7 @@ def scoped(frames: dict[str, pd.DataFrame], unit_code: str | None, allowed_scope
         devices=devices,
         spotchecks=extra["spotchecks"],
         notices=extra["notices"],
+        quality=extra["quality"],
     )
 
 

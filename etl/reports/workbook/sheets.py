@@ -428,14 +428,14 @@ DATA_QUALITY_COLS = [
     Col("首次发现\n运行", "int", min_width=9),
     Col("最近发现\n运行", "int", min_width=9),
 ]
-DATA_QUALITY_NOTE = "说明：本表为生成考评表时数据仓库中的当前数据质量情况，不随考评结果发布而冻结"
+DATA_QUALITY_NOTE = "说明：该发布版本发布时未冻结数据质量情况，本表为生成考评表时数据仓库中的当前数据质量情况"
 
 
 def data_quality_rows(
     dq: pd.DataFrame, names: dict[str, str], unit_rank: dict[str, int], published: bool = False
 ) -> list[tuple]:
-    """One row per queued object, by unit (the summary's order), kind and object; a published period's
-    workbook starts with a note line (the sheet is live, not frozen)."""
+    """One row per queued object, by unit (the summary's order), kind and object; ``published``: a publication
+    that did not freeze the queue, whose sheet starts with a note line (today's queue, not the published one)."""
     from etl.rules.data_quality import KIND_NAMES, KINDS
 
     order = {k: i for i, k in enumerate(KINDS)}
