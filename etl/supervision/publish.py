@@ -331,9 +331,9 @@ def _dt(v: object) -> datetime | None:
 
 
 def _plain(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``df``'s ``columns`` (missing ones empty) with missing values as None."""
-    out = pd.DataFrame({c: df.get(c, None) for c in columns}, index=df.index)
-    return out.astype(object).where(out.notna(), None)
+    """``df``'s ``columns`` (missing ones empty), dtypes kept: ``bulk_insert`` writes missing values as NULL
+    (no Python object per value: a year's findings are 10^5 rows)."""
+    return pd.DataFrame({c: df[c] if c in df.columns else None for c in columns}, index=df.index)
 
 
 # --- reading the publications -----------------------------------------------------------------------------

@@ -93,9 +93,9 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(df.columns), index=pd.RangeIndex(len(df)))
 
 
-def encode(df: pd.DataFrame) -> bytes:
-    """A frame as zstd-compressed Arrow IPC (stream format)."""
-    tab = pa.Table.from_pandas(_plain(df), preserve_index=False)
+def encode(df: pd.DataFrame | pa.Table) -> bytes:
+    """A frame as zstd-compressed Arrow IPC (stream format); an Arrow table (already plain) as it is."""
+    tab = df if isinstance(df, pa.Table) else pa.Table.from_pandas(_plain(df), preserve_index=False)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, tab.schema, options=_IPC) as w:
         w.write_table(tab)
@@ -119,10 +119,11 @@ def city_frames(
     scheme_version: str,
     config_dir: Path | None = None,
     cache: dict | None = None,
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, pd.DataFrame | pa.Table]:
     """The workbook's inputs of ``period`` at city scope (see the module docstring), for ``scores``/``items``:
     the period's unit_scores and unit_item_scores rows of ``scheme`` for every unit (stored, or computed for a
-    scheme the warehouse has no scores of).
+    scheme the warehouse has no scores of).  Frames, but ``findings``: an Arrow table (cut from the batch's
+    one table of every finding, ready for :func:`encode`).
 
     ``cache``: a dict kept by the caller while it freezes several periods of one warehouse state in one
     transaction (a year's months, quarters and the year): what does not depend on the period (units, the
@@ -138,7 +139,8 @@ def city_frames(
     ref = _finding_ref()
     named = {v for v in lost[ref].tolist() if v is not None and v == v} if len(lost) else set()  # noqa: PLR0124
     every = _cached(cache, "findings_frame", lambda: _findings_frame(conn, every_unit, cache))
-    findings = every.loc[isin(every["finding_key"], named).to_numpy()].reset_index(drop=True)
+    table = _cached(cache, "findings_table", lambda: pa.Table.from_pandas(_plain(every), preserve_index=False))
+    findings = table.filter(pa.array(isin(every["finding_key"], named).to_numpy(dtype=bool)))  # one Arrow cut
     info = pd.DataFrame(
         [
             {
