@@ -1484,9 +1484,12 @@ _DQ_COLUMNS = ["kind", "unit_code", "source", "table_name", "object_key", "detai
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def data_quality(url: str, scope: Scope, unit: str | None, kind: str | None = None) -> pd.DataFrame:
+def data_quality(url: str, scope: Scope, unit: str | None, role: str, kind: str | None = None) -> pd.DataFrame:
     """The queue's objects (``v_data_quality``) of the selected unit's subtree within the scope, optionally of one
-    kind.  Empty for a warehouse of before the queue."""
+    kind.  Empty for a warehouse of before the queue, and for a role without case content (IT: the counts of
+    ``data_quality_counts`` only, never an object key)."""
+    if masked(role):
+        return pd.DataFrame(columns=_DQ_COLUMNS)
     units = effective_units(url, scope, unit)
     conds, params = [_in("unit_code", "units", units)], _scope_params(units)
     if kind:
@@ -1518,6 +1521,7 @@ def data_quality_counts(url: str, scope: Scope, unit: str | None) -> pd.DataFram
         return pd.DataFrame(columns=["unit_code", "kind", "objects"])
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
 def not_judged_note(url: str, scope: Scope, unit: str | None, tables: tuple[str, ...] | None = None) -> str | None:
     """The note "N 个对象未判定" with the reasons (kinds and counts) for the selected unit's subtree, limited to the queue
     rows of ``tables`` (e.g. ``("incidents", "clips")`` on the coverage page; None: every table); None when the

@@ -29,7 +29,7 @@ c2.metric(t("涉及单位"), f"{counts['unit_code'].nunique():,}")
 st.subheader(t("按单位和问题类型"))
 ui.table(counts.pivot_table(index="unit_code", columns="kind", values="objects", fill_value=0).reset_index(), names)
 
-if ctx.role == "it":  # IT: counts only, no object keys
+if queries.masked(ctx.role):  # no case content (IT): the counts only, no object keys
     st.stop()
 st.subheader(t("对象清单"))
 kind = st.selectbox(
@@ -37,6 +37,6 @@ kind = st.selectbox(
     [None, *KINDS],
     format_func=lambda k: t("全部") if k is None else t(KINDS[k]),
 )
-rows = queries.data_quality(url, ctx.scope, unit, kind)
+rows = queries.data_quality(url, ctx.scope, unit, ctx.role, kind)
 rows = rows.assign(kind=rows["kind"].map(lambda k: t(KINDS.get(k, k))))
 ui.table(rows, names, height=420)

@@ -14,15 +14,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import streamlit as st
 import yaml
 from streamlit.testing.v1 import AppTest
 
 from dashboard import queries
 from dashboard import supervision as sup
-from dashboard.auth import context_for, load_users
 from etl.errors import SupervisionError
+from tests.page_helpers import button, logged_in, open_page, rows, successes, user
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -44,39 +43,6 @@ def wh(fresh_sqlite, demo_sources, monkeypatch):
         "users_file": users_file,
     }
     st.cache_data.clear()
-
-
-def logged_in(wh, username: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.session_state["name"] = wh["users"][username]["name"]
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def open_page(at: AppTest, page: str) -> AppTest:
-    at.switch_page(str(ROOT / "pages" / f"{page}.py")).run()
-    assert not at.exception, (page, at.exception)
-    return at
-
-
-def user(wh, username: str):
-    return context_for(username, load_users(wh["users_file"]), queries.org_units(wh["url"]))
-
-
-def rows(url: str, sql: str, **params) -> list[tuple]:
-    with sa.create_engine(url).connect() as c:
-        return c.execute(sa.text(sql), params).fetchall()
-
-
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
-
-def successes(at: AppTest, prefix: str) -> list[str]:
-    return [s.value for s in at.success if s.value.startswith(prefix)]
 
 
 def station_findings(url: str, n: int = 2) -> list[str]:

@@ -12,15 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import streamlit as st
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from dashboard import queries
 from dashboard import supervision as sup
-from dashboard.auth import PAGES, ROLE_PAGES, context_for, load_users
+from dashboard.auth import PAGES, ROLE_PAGES
 from etl.errors import SupervisionError
+from tests.page_helpers import button, logged_in, open_page, rows, successes, user
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -42,35 +41,6 @@ def wh(fresh_sqlite, demo_sources, monkeypatch):
     st.cache_data.clear()
 
 
-def logged_in(wh, username: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.session_state["name"] = wh["users"][username]["name"]
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def open_page(at: AppTest, page: str) -> AppTest:
-    at.switch_page(str(ROOT / "pages" / f"{page}.py")).run()
-    assert not at.exception, (page, at.exception)
-    return at
-
-
-def user(wh, username: str):
-    return context_for(username, load_users(wh["users_file"]), queries.org_units(wh["url"]))
-
-
-def rows(url: str, sql: str, **params) -> list[tuple]:
-    with sa.create_engine(url).connect() as c:
-        return c.execute(sa.text(sql), params).fetchall()
-
-
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
-
 def month_of(url: str) -> str:
     return rows(url, "SELECT MAX(substr(arrived_at, 1, 7)) FROM event_coverage WHERE covered_s > 0")[0][0]
 
@@ -83,10 +53,6 @@ def draw(at: AppTest, period: str, per_unit: int = 2, kind: str = "events", reas
     button(at, "抽取").click().run()
     assert not at.exception, at.exception
     return at
-
-
-def successes(at: AppTest, prefix: str) -> list[str]:
-    return [s.value for s in at.success if s.value.startswith(prefix)]
 
 
 @pytest.mark.parametrize("username", USERS)

@@ -18,10 +18,11 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import queries
 from dashboard import supervision as sup
-from dashboard.auth import PAGES, ROLE_PAGES, context_for, load_users
+from dashboard.auth import PAGES, ROLE_PAGES
 from etl.demo import generate
 from etl.errors import SupervisionError
 from etl.pipeline import run as etl_run
+from tests.page_helpers import button, logged_in, open_page, rows, user
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -52,31 +53,6 @@ def _fresh_caches():
     yield
 
 
-def logged_in(wh, username: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.session_state["name"] = wh["users"][username]["name"]
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def open_page(at: AppTest, page: str) -> AppTest:
-    at.switch_page(str(ROOT / "pages" / f"{page}.py")).run()
-    assert not at.exception, (page, at.exception)
-    return at
-
-
-def user(wh, username: str):
-    return context_for(username, load_users(wh["users_file"]), queries.org_units(wh["url"]))
-
-
-def rows(url: str, sql: str, **params) -> list[tuple]:
-    with sa.create_engine(url).connect() as c:
-        return c.execute(sa.text(sql), params).fetchall()
-
-
 def snapshot(url: str) -> dict[str, list[tuple]]:
     """Every supervision table and the audit log (what a refused write must leave unchanged)."""
     out = {t: rows(url, f"SELECT * FROM {t}") for t in SUP_TABLES}
@@ -89,10 +65,6 @@ def pick_month(at: AppTest, month: str, unit: str) -> AppTest:
     at.selectbox(key="period_month").set_value(month).run()
     at.selectbox(key="unit").set_value(unit).run()
     return at
-
-
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
 
 
 def av_none_finding(url: str, scope_unit: str | None = None) -> tuple[str, str, str]:

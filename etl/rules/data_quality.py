@@ -246,30 +246,44 @@ def cases_without_officers(r: _Reader, as_of_s: float) -> pd.DataFrame:
     )
 
 
-def unknown_action_types(r: _Reader, cfg: dict, as_of_s: float) -> pd.DataFrame:
-    """Actions whose type the rule configuration does not know: no document or AV requirement is checked."""
-    known = sorted(cfg["actions"])
-    a = r.query(
-        "case_actions",
-        ["action_id", "case_no", "action_type", "started_at"],
-        f"(action_type IS NULL OR action_type NOT IN {base.sql_list(known)}) AND {_up_to('started_at', as_of_s)}",
+def _unknown_codes(
+    r: _Reader,
+    table: str,
+    key: str,
+    code: str,
+    time: str,
+    known: list[str],
+    kind: str,
+    noun: str,
+    why: str,
+    as_of_s: float,
+) -> pd.DataFrame:
+    """The rows of a case table (``key``, ``case_no``, ``code``, ``time``) whose ``code`` is not in ``known``,
+    as queue rows of ``kind`` owned by the case's unit; ``noun`` / ``why``: the detail's words."""
+    rows = r.query(
+        table,
+        [key, "case_no", code, time],
+        f"({code} IS NULL OR {code} NOT IN {base.sql_list(known)}) AND {_up_to(time, as_of_s)}",
     )
+    text = lambda c: rows[c].astype(object).where(rows[c].notna(), "").astype(str).to_numpy(dtype=object)  # noqa: E731
     return _frame(
         {
-            "kind": "unknown_action_type",
-            "unit_code": _lookup(a["case_no"], r.unit_of("cases")),
-            "source": TABLES["case_actions"].system,
-            "table_name": "case_actions",
-            "object_key": a["action_id"].astype(str).to_numpy(dtype=object),
-            "detail": "案件 "
-            + a["case_no"].astype(str).to_numpy(dtype=object)
-            + " 的执法活动 "
-            + a["action_id"].astype(str).to_numpy(dtype=object)
-            + " 类型代码“"
-            + a["action_type"].astype(object).where(a["action_type"].notna(), "").astype(str).to_numpy(dtype=object)
-            + "”不在规则配置中，未核查其应制作的文书和音像记录",
+            "kind": kind,
+            "unit_code": _lookup(rows["case_no"], r.unit_of("cases")),
+            "source": TABLES[table].system,
+            "table_name": table,
+            "object_key": rows[key].astype(str).to_numpy(dtype=object),
+            "detail": "案件 " + text("case_no") + f" 的{noun} " + text(key) + " 类型代码“" + text(code) + why,
         }
     )
+
+
+def unknown_action_types(r: _Reader, cfg: dict, as_of_s: float) -> pd.DataFrame:
+    """Actions whose type the rule configuration does not know: no document or AV requirement is checked."""
+    return _unknown_codes(
+        r, "case_actions", "action_id", "action_type", "started_at", sorted(cfg["actions"]),
+        "unknown_action_type", "执法活动", "”不在规则配置中，未核查其应制作的文书和音像记录", as_of_s,
+    )  # fmt: skip
 
 
 def known_document_types(cfg: dict) -> list[str]:
@@ -279,28 +293,10 @@ def known_document_types(cfg: dict) -> list[str]:
 def unknown_document_types(r: _Reader, cfg: dict, as_of_s: float) -> pd.DataFrame:
     """Documents whose type the rule configuration does not know: they satisfy no requirement and no document
     check (signature, decision, delivery) applies to them."""
-    known = base.sql_list(known_document_types(cfg))
-    d = r.query(
-        "case_documents",
-        ["doc_id", "case_no", "doc_type", "created_at"],
-        f"(doc_type IS NULL OR doc_type NOT IN {known}) AND {_up_to('created_at', as_of_s)}",
-    )
-    return _frame(
-        {
-            "kind": "unknown_document_type",
-            "unit_code": _lookup(d["case_no"], r.unit_of("cases")),
-            "source": TABLES["case_documents"].system,
-            "table_name": "case_documents",
-            "object_key": d["doc_id"].astype(str).to_numpy(dtype=object),
-            "detail": "案件 "
-            + d["case_no"].astype(str).to_numpy(dtype=object)
-            + " 的文书 "
-            + d["doc_id"].astype(str).to_numpy(dtype=object)
-            + " 类型代码“"
-            + d["doc_type"].astype(object).where(d["doc_type"].notna(), "").astype(str).to_numpy(dtype=object)
-            + "”不在规则配置中，不能作为任何应制作文书，也未核查签字、送达等要求",
-        }
-    )
+    return _unknown_codes(
+        r, "case_documents", "doc_id", "doc_type", "created_at", known_document_types(cfg),
+        "unknown_document_type", "文书", "”不在规则配置中，不能作为任何应制作文书，也未核查签字、送达等要求", as_of_s,
+    )  # fmt: skip
 
 
 def clip_problems(r: _Reader, as_of_s: float) -> list[pd.DataFrame]:

@@ -28,35 +28,13 @@ from etl.rules import av, base, cases, coverage, equipment, media, spotcheck
 from etl.rules.context import Ctx
 from etl.rules.coverage import Coverage
 from etl.rules.keys import RULES, finding_keys
-from etl.warehouse import clip_runs
+from etl.warehouse import clip_runs, schema
 from etl.warehouse.db import bulk_insert
 
 if TYPE_CHECKING:
     from etl.warehouse.snapshots import Snapshots
 
-COLUMNS = [
-    "finding_key",
-    "rule_id",
-    "article",
-    "unit_code",
-    "case_no",
-    "action_id",
-    "doc_id",
-    "incident_no",
-    "clip_id",
-    "device_sn",
-    "log_id",
-    "police_no",
-    "doc_type",
-    "window_id",
-    "occurred_at",
-    "month",
-    "cause",
-    "gap_start",
-    "gap_end",
-    "gap_s",
-    "detail",
-]
+COLUMNS = [c.name for c in schema.findings.columns]  # a finding's columns, as the table holds them
 EXCUSED_COLUMNS = [*COLUMNS, "report_id"]
 _TIME_COLS = ["occurred_at", "gap_start", "gap_end"]
 _RULE_ORDER = {r: i for i, r in enumerate(RULES)}

@@ -677,29 +677,8 @@ UNCOMPRESSED_BLOBS = [("rule_snapshots", "data"), ("raw_fingerprints", "data"), 
 # Indexes of earlier versions, dropped from existing warehouses by ensure_schema.
 RETIRED_INDEXES = {"ix_clips_case_no_tagged": "clips"}
 
-_FINDING_VIEW_COLUMNS = [
-    "finding_key",
-    "rule_id",
-    "article",
-    "unit_code",
-    "case_no",
-    "action_id",
-    "doc_id",
-    "incident_no",
-    "clip_id",
-    "device_sn",
-    "log_id",
-    "police_no",
-    "doc_type",
-    "window_id",
-    "occurred_at",
-    "cause",
-    "gap_start",
-    "gap_end",
-    "gap_s",
-    "detail",
-    "month",
-]
+# the findings' columns (findings and excused_findings share them): the union under v_findings
+_FINDING_VIEW_COLUMNS = [c.name for c in findings.columns]
 
 
 def _columns(alias: str) -> str:
