@@ -46,7 +46,7 @@ def _print_run(label: str, result: pipeline.RunResult, wall: float) -> None:
     print(f"[{label}] wall {wall:.1f} s")
     print(f"  load        {t.get('load', 0):8.2f} s")
     print(f"  integrity   {t.get('integrity', 0):8.2f} s")
-    for step in ("coverage", "rules", "metrics", "scores", "snapshots"):
+    for step in ("coverage", "rules", "data_quality", "metrics", "scores", "snapshots"):
         print(f"  {step:<11} {rt.get(step, 0):8.2f} s")
     print(f"  rules total {t.get('rules', 0):8.2f} s (coverage + other rules + metrics + scores + snapshots)")
     counts = (result.rules or {}).get("findings") or {}

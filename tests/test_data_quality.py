@@ -75,15 +75,19 @@ def test_no_officers_events_and_cases(sqlite_url):
     assert set(got["unit_code"]) == {S1}
 
 
-def test_unknown_action_and_document_types(sqlite_url):
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", pytest.param("pg_url", marks=pytest.mark.postgres)])
+def test_unknown_action_and_document_types(request, url_fixture):
     eng = load_scenario(
-        sqlite_url,
+        request.getfixturevalue(url_fixture),
         world(
             cases=[{"case_no": "C1"}],
             case_officers=[{"case_no": "C1", "police_no": P1, "role": "handler"}],
             case_actions=[
                 {"action_id": "A-ODD", "case_no": "C1", "action_type": "dance", **_times()},
                 {"action_id": "A-OK", "case_no": "C1", "action_type": "inquiry", **_times()},
+                {"action_id": "A-NONE", "case_no": "C1", "action_type": None, **_times()},
+                # an unknown code after the evaluation date: not (yet) in the queue
+                {"action_id": "A-LATER", "case_no": "C1", "action_type": "later", "started_at": "2027-02-01 09:00:00"},
             ],
             case_documents=[
                 {"doc_id": "D-ODD", "case_no": "C1", "doc_type": "poem", "created_at": "2026-02-01 10:00:00"},
@@ -93,8 +97,16 @@ def test_unknown_action_and_document_types(sqlite_url):
         ),
     )
     q = _queue(eng)
-    assert _keys(q, "unknown_action_type") == {"A-ODD"}
+    assert _keys(q, "unknown_action_type") == {"A-ODD", "A-NONE"}
     assert _keys(q, "unknown_document_type") == {"D-ODD"}
+    # the codes come from a loose scan of the code's index: every distinct value, and None for a row without one
+    with eng.connect() as conn:
+        assert data_quality.distinct_codes(conn, "case_actions", "action_type") == {"dance", "inquiry", "later", None}
+        assert data_quality.distinct_codes(conn, "case_documents", "doc_type") == {
+            "poem",
+            "inquiry_record",
+            "legal_review",
+        }
     assert "dance" in q.loc[q["object_key"] == "A-ODD", "detail"].iloc[0]
     assert set(q.loc[q["kind"].isin(["unknown_action_type", "unknown_document_type"]), "unit_code"]) == {S1}
 

@@ -52,7 +52,7 @@ Speed (city scale: 2.5M clips): everything is aggregated per unit and month in
 SQL, then summed into periods and scopes in pandas.  Clips are read in one
 grouped pass per device and month (``clip_months``, read once by the evaluation
 and passed to EQUIP-IDLE, the metrics and the scores); the tag look-ups use the partial indexes
-``ix_clips_incident_no_tagged`` / ``ix_clips_case_no_tagged_cover`` of etl/schema.py.
+``ix_clips_incident_no_tagged_cover`` / ``ix_clips_case_no_tagged_cover`` of etl/schema.py.
 ``case_links`` is the same case-link rule in pandas, for readers and tests.
 """
 
