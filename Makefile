@@ -25,7 +25,7 @@ venv: $(VENV)/.run-deps
 venv-dev: $(VENV)/.dev-deps
 
 $(DEMO)/sources.yaml: | $(VENV)/.run-deps
-	$(BIN)/python -m etl demo --out $(DEMO) --scale small
+	$(BIN)/python -m etl demo --out $(DEMO) --scale small --years 2
 
 demo: $(DEMO)/sources.yaml
 

@@ -77,12 +77,16 @@ def _users(args: argparse.Namespace) -> int:
             raise EtlError(f"角色应为 {'、'.join(ROLES)} 之一")
         if args.role == "unit_admin" and not args.unit:
             raise EtlError("单位管理员须用 --unit 指定单位代码")
+        if args.role == "officer" and not (args.police_no or "").strip():
+            raise EtlError("民警用户须用 --police-no 指定本人警号")
         table[name] = {
             "name": args.name or name,
             "role": args.role,
             "unit_code": args.unit,
             "password_hash": users_mod.hash_password(_password(args, name)),
         }
+        if args.police_no:
+            table[name]["police_no"] = args.police_no.strip()
     else:
         if name not in table:
             raise EtlError(f"用户文件中没有用户：{name}")
@@ -111,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--file", help="用户文件（默认 $DASHBOARD_USERS_FILE）")
     u.add_argument("--role", choices=list(ROLES))
     u.add_argument("--unit", help="单位代码（单位管理员必填）")
+    u.add_argument("--police-no", help="本人警号（民警必填：只能查看本人的执法记录档案）")
     u.add_argument("--name", help="姓名")
     u.add_argument("--password-stdin", action="store_true", help="从标准输入读一行密码")
     return p

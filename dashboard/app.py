@@ -37,6 +37,8 @@ PAGE_FILES = {
     "access": (ROOT / "pages" / "access.py", "调阅审计", ":material/visibility:"),
     "integrity": (ROOT / "pages" / "integrity.py", "完整性", ":material/verified_user:"),
     "assessment": (ROOT / "pages" / "assessment.py", "考评", ":material/leaderboard:"),
+    "officer": (ROOT / "pages" / "officer.py", "民警执法记录档案", ":material/badge:"),
+    "unit": (ROOT / "pages" / "unit.py", "单位画像", ":material/monitoring:"),
     "data": (ROOT / "pages" / "data.py", "数据", ":material/database:"),
     "data_quality": (ROOT / "pages" / "data_quality.py", "数据质量", ":material/report:"),
     "syslog": (ROOT / "pages" / "syslog.py", "系统日志", ":material/history:"),
@@ -51,7 +53,17 @@ PAGE_FILES = {
 
 # Sidebar sections, in order: every page id of PAGE_FILES in exactly one (tests/test_dashboard_app.py).
 NAV_SECTIONS = {
-    "考评与检查": ("overview", "coverage", "cases", "equipment", "access", "integrity", "assessment"),
+    "考评与检查": (
+        "overview",
+        "coverage",
+        "cases",
+        "equipment",
+        "access",
+        "integrity",
+        "assessment",
+        "officer",
+        "unit",
+    ),
     "督察记录": ("todo", "review", "appeals", "excuses", "spotcheck", "rectification", "publication"),
     "系统": ("data", "data_quality", "syslog"),
 }
@@ -282,7 +294,9 @@ if st.session_state.get("authentication_status"):
             if demo:
                 st.caption(t("演示系统"))
             st.caption(f"{t('当前用户')}：{ctx.name}（{t(auth.ROLES[ctx.role])}）")
-            if ctx.scope is not None:
+            if ctx.role == "officer":  # an officer's scope is their own record (issue 18)
+                st.caption(f"{t('范围')}：{t('本人记录')}（{t('警号')} {ctx.police_no}）")
+            elif ctx.scope is not None:
                 st.caption(f"{t('范围')}：{queries.unit_names(url).get(ctx.unit_code or '', ctx.unit_code)}")
         st.session_state["_ctx"] = ctx  # the logout callback audits with it
         authenticator.logout(t("退出登录"), location="sidebar", callback=_record_logout)

@@ -39,6 +39,8 @@ PAGES: tuple[str, ...] = (
     "access",
     "integrity",
     "assessment",
+    "officer",
+    "unit",
     "data",
     "data_quality",
     "syslog",
@@ -64,6 +66,8 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
         "access",
         "integrity",
         "assessment",
+        "officer",
+        "unit",
         "data",
         "data_quality",
         "review",
@@ -82,11 +86,15 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
         "access",
         "integrity",
         "assessment",
+        "officer",
+        "unit",
         "data_quality",
         "todo",
         "appeals",
         "rectification",
     ),
+    # an officer (民警) sees its own record only (issue 18): the officer page, nothing unit-wide
+    "officer": ("officer",),
 }
 EXPORT_ROLES = ("leader", "legal", "equipment", "unit_admin")
 COOKIE_NAME = "avsup_auth"

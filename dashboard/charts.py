@@ -49,32 +49,6 @@ def empty(title: str, message: str = "无数据") -> go.Figure:
     return _layout(fig, title, height=200)
 
 
-def trend(
-    df: pd.DataFrame, title: str = "月度趋势", bar_name: str = "现场执法事件", line_name: str = "全程记录率"
-) -> go.Figure:
-    """Events per month (bars) and the whole-process rate (line, right axis). Columns: month, events, rate."""
-    if df.empty:
-        return empty(title)
-    months = [esc(m) for m in df["month"]]
-    fig = go.Figure()
-    fig.add_bar(x=months, y=df["events"], name=esc(bar_name), marker_color="#90a4ae")
-    fig.add_scatter(
-        x=months,
-        y=df["rate"] * 100,
-        name=esc(line_name),
-        yaxis="y2",
-        mode="lines+markers",
-        line={"color": COLORS["full"]},
-        hovertemplate="%{x}: %{y:.1f}%<extra></extra>",
-    )
-    fig.update_layout(
-        xaxis={"type": "category"},
-        yaxis={"title": esc(bar_name)},
-        yaxis2={"title": esc(line_name) + " (%)", "overlaying": "y", "side": "right", "range": [0, 105]},
-    )
-    return _layout(fig, title)
-
-
 def heatmap(df: pd.DataFrame, title: str = "全程记录率") -> go.Figure:
     """Unit × month heatmap of the rate. Columns: unit_name, month, rate (0..1, NaN when no events)."""
     if df.empty:
@@ -286,3 +260,242 @@ def case_timeline(
         },
     )
     return _layout(fig, title, height=300)
+
+
+# --- trends (issue 18): this year against last year, a unit's months at a glance -----------------------------
+
+THIS_YEAR, LAST_YEAR = "#1565c0", "#90a4ae"
+GRADE_COLORS = {"优秀": "#2e7d32", "达标": "#1565c0", "不达标": "#c62828"}
+VETO_PATTERN = {
+    "fillmode": "overlay",
+    "fgcolor": "#ffffff",
+    "fgopacity": 0.55,
+    "size": 8,
+}  # white stripes over the grade
+
+
+def _num(values: pd.Series) -> list:
+    return [None if pd.isna(v) else float(v) for v in pd.to_numeric(values, errors="coerce")]
+
+
+def _padded(values: pd.Series, floor: float = 0.0, least: float = 10.0) -> list[float] | None:
+    """A value range around ``values`` at least ``least`` wide (noise of a few tenths stays flat), not below
+    ``floor``; None when there is no value."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    mid, half = (lo + hi) / 2, max((hi - lo) / 2 * 1.15, least / 2)
+    return [max(mid - half, floor), mid + half]
+
+
+def yoy(
+    df: pd.DataFrame,
+    title: str,
+    this_name: str = "本年",
+    last_name: str = "上年同月",
+    scale: str = "rate",
+    axis_title: str = "",
+) -> go.Figure:
+    """This year's months (solid line) over the same months of the year before (dashed), by month of the year.
+
+    Columns (``dashboard.logic.monthly_trend``): label ('7月'), period, value, year_ago_period, year_ago; values
+    in the unit shown.  ``scale``: 'rate' (in %: a range of at least 10 points around the values), 'points' (a
+    total: 0 to 100) or 'count' (from 0)."""
+    if df.empty:
+        return empty(title)
+    x = [esc(v) for v in df["label"]]
+    fmt = {"rate": "%{y:.1f}%", "points": "%{y:.2f}"}.get(scale, "%{y:,.0f}")
+    fig = go.Figure()
+    for col, when, name, color, dash in (
+        ("year_ago", "year_ago_period", last_name, LAST_YEAR, "dash"),
+        ("value", "period", this_name, THIS_YEAR, "solid"),
+    ):
+        fig.add_scatter(
+            x=x,
+            y=_num(df[col]),
+            name=esc(name),
+            mode="lines+markers",
+            line={"color": color, "dash": dash, "width": 3 if dash == "solid" else 2},
+            marker={"size": 7 if dash == "solid" else 5},
+            customdata=[esc(p) for p in df[when]],
+            hovertemplate=f"%{{customdata}}: {fmt}<extra>{esc(name)}</extra>",
+            connectgaps=False,
+        )
+    yaxis: dict = {"title": esc(axis_title)}
+    if scale == "rate":
+        yaxis |= {"ticksuffix": "%", "range": _padded(pd.concat([df["value"], df["year_ago"]]))}
+    elif scale == "points":
+        yaxis |= {"range": [0, 105]}
+    else:
+        yaxis |= {"rangemode": "tozero"}
+    fig.update_layout(xaxis={"type": "category"}, yaxis=yaxis, hovermode="x unified")
+    return _layout(fig, title)
+
+
+def unit_totals(df: pd.DataFrame, title: str, veto_word: str = "一票否决") -> go.Figure:
+    """A unit's total per month as bars coloured by grade (one legend entry per grade), hatched where a veto
+    capped the total, the grade written on the bars when there are few enough to read it.
+    Columns: month, total, grade, rank, veto (0/1)."""
+    if df.empty:
+        return empty(title)
+    months = [esc(m) for m in df["month"]]
+    fig = go.Figure()
+    for grade in [*GRADE_COLORS, *sorted(set(df["grade"].dropna().astype(str)) - set(GRADE_COLORS))]:
+        mine = (df["grade"].astype(str) == grade).to_numpy()
+        if not mine.any():
+            continue
+        d = df[mine]
+        veto = [v == 1 for v in d["veto"]]
+        fig.add_bar(
+            x=[m for m, keep in zip(months, mine, strict=True) if keep],
+            y=_num(d["total"]),
+            name=esc(grade),
+            marker={
+                "color": GRADE_COLORS.get(grade, "#78909c"),
+                "pattern": {"shape": ["/" if v else "" for v in veto], **VETO_PATTERN},
+            },
+            text=[esc(grade) for _ in veto] if len(df) <= 12 else None,
+            textposition="inside",
+            insidetextanchor="end",
+            textangle=0,
+            hovertext=[
+                esc(f"{grade} {'' if pd.isna(r) else f'#{int(r)}'} {veto_word if v else ''}".strip())
+                for r, v in zip(d["rank"], veto, strict=True)
+            ],
+            hovertemplate="%{x}: %{y:.2f} %{hovertext}<extra></extra>",
+        )
+    if (df["veto"] == 1).any():
+        fig.add_bar(
+            x=[months[0]],
+            y=[None],
+            name=esc(veto_word),
+            marker={"color": "#78909c", "pattern": {"shape": "/", **VETO_PATTERN}},
+        )
+    fig.update_layout(
+        xaxis={"type": "category", "categoryorder": "array", "categoryarray": months},
+        yaxis={"range": [0, 105]},
+        barmode="overlay",
+    )
+    fig = _layout(fig, title, height=340)
+    fig.update_layout(legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"})
+    return fig
+
+
+def small_multiples(df: pd.DataFrame, title: str, columns: int = 4, empty_text: str = "无数据") -> go.Figure:
+    """One small line chart per metric over the months (shared month axis, each with its own value range of
+    at least 10 percentage points; ``empty_text`` where a metric has no value).
+    Columns: month, name (the metric's name), value (%, NaN: no denominator)."""
+    if df.empty:
+        return empty(title)
+    from plotly.subplots import make_subplots
+
+    names = list(dict.fromkeys(df["name"].astype(str)))
+    months = sorted(df["month"].astype(str).unique())
+    rows = -(-len(names) // columns)
+    fig = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[esc(n) for n in names],
+        horizontal_spacing=0.06,
+        vertical_spacing=0.16,
+    )
+    for k, name in enumerate(names):
+        sub = df[df["name"].astype(str) == name]
+        values = pd.to_numeric(pd.Series(sub["value"].to_numpy(), index=sub["month"].astype(str).to_numpy()))
+        values = values.reindex(months)
+        at = {"row": k // columns + 1, "col": k % columns + 1}
+        fig.add_scatter(
+            x=[esc(m) for m in months],
+            y=_num(values),
+            mode="lines+markers",
+            line={"color": THIS_YEAR, "width": 2},
+            marker={"size": 4},
+            showlegend=False,
+            hovertemplate=f"{esc(name)} %{{x}}: %{{y:.1f}}%<extra></extra>",
+            **at,
+        )
+        if values.notna().any():  # at least 10 points of range: noise of a few tenths stays flat
+            fig.update_yaxes(range=_padded(values), **at)
+        else:
+            fig.update_yaxes(visible=False, **at)
+            ref = "" if k == 0 else str(k + 1)
+            fig.add_annotation(
+                text=esc(empty_text), x=0.5, y=0.5, xref=f"x{ref} domain", yref=f"y{ref} domain", showarrow=False
+            )
+    fig.update_xaxes(type="category", showticklabels=False)
+    fig.update_xaxes(showticklabels=True, tickangle=-45, tickfont={"size": 9}, row=rows)
+    fig.update_yaxes(ticksuffix="%", tickfont={"size": 9})
+    fig.update_annotations(font={"size": 13})
+    fig = _layout(fig, title, height=190 * rows + 110)
+    fig.update_layout(margin={"t": 80})  # the subplots' titles below the chart's own
+    return fig
+
+
+# --- the officer's record (issue 18, 民警执法记录档案) -----------------------------------------------------------
+
+
+def officer_trend(df: pd.DataFrame, title: str = "本人记录月度趋势", labels: dict[str, str] | None = None) -> go.Figure:
+    """One officer per month: events attended (bars), own coverage and the share of events fully recorded (lines,
+    right axis, %).  Columns: month, events_attended, events_fully_recorded, own_coverage (0..1, NaN: unknown).
+    ``labels``: the series' names (Chinese defaults)."""
+    if df.empty:
+        return empty(title)
+    names = {"events": "出警事件", "own": "本人记录覆盖率", "full": "全程记录占比", **(labels or {})}
+    months = [esc(m) for m in df["month"]]
+    attended = pd.to_numeric(df["events_attended"], errors="coerce")
+    full = pd.to_numeric(df["events_fully_recorded"], errors="coerce") / attended.where(attended > 0)
+    own = pd.to_numeric(df["own_coverage"], errors="coerce")
+    fig = go.Figure()
+    fig.add_bar(x=months, y=attended, name=esc(names["events"]), marker_color="#cfd8dc")
+    for series, key, color, dash in ((own, "own", COLORS["full"], "solid"), (full, "full", "#1565c0", "dot")):
+        fig.add_scatter(
+            x=months,
+            y=series * 100,
+            name=esc(names[key]),
+            yaxis="y2",
+            mode="lines+markers",
+            line={"color": color, "dash": dash},
+            hovertemplate="%{x}: %{y:.1f}%<extra></extra>",
+        )
+    fig.update_layout(
+        xaxis={"type": "category"},
+        yaxis={"title": esc(names["events"]), "rangemode": "tozero"},
+        yaxis2={
+            "title": "%",
+            "overlaying": "y",
+            "side": "right",
+            "range": [0, 105],
+            "tickvals": [0, 20, 40, 60, 80, 100],
+            "showgrid": False,
+        },
+    )
+    return _layout(fig, title)
+
+
+def stacked_bars(
+    df: pd.DataFrame,
+    x: str,
+    stack: str,
+    value: str,
+    title: str,
+    names: dict | None = None,
+    colors: dict | None = None,
+) -> go.Figure:
+    """Bars of ``value`` by ``x`` (category axis), one stacked series per ``stack`` value (its name from
+    ``names``, escaped; its colour from ``colors``), e.g. an officer's access actions per month and action."""
+    if df.empty:
+        return empty(title)
+    keys = sorted(df[x].astype(str).unique())
+    fig = go.Figure()
+    for key, grp in df.groupby(stack, sort=True):
+        per = grp.groupby(grp[x].astype(str))[value].sum()
+        fig.add_bar(
+            x=[esc(k) for k in keys],
+            y=[per.get(k, 0) for k in keys],
+            name=esc((names or {}).get(key, key)),
+            marker_color=(colors or {}).get(key),
+        )
+    top = float(df.groupby(df[x].astype(str))[value].sum().max())
+    fig.update_layout(barmode="stack", xaxis={"type": "category"}, yaxis={"dtick": max(1, -(-int(top) // 5))})
+    return _layout(fig, title, height=320)  # counts: whole-number ticks

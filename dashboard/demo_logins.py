@@ -21,6 +21,7 @@ def lines(demo_dir: Path) -> list[str]:
     out = [f"演示账号（密码均为 {DEMO_PASSWORD}，仅用于演示数据）："]
     for name, u in users.items():
         unit = f"，单位 {u['unit_code']}" if u["role"] == "unit_admin" else ""
+        unit = f"，警号 {u['police_no']}" if u["role"] == "officer" else unit  # sees only its own record
         out.append(f"  {name:<10} {ROLES[u['role']]}（{u['name']}{unit}）")
     return out
 

@@ -301,6 +301,59 @@ EN.update(
         "范围内无待处理的数据质量问题": "No data-quality problems in scope",
     }
 )
+# the officer's record (issue 18, pages/officer.py)
+EN.update(
+    {
+        "民警": "Officer",
+        "民警执法记录档案": "Officer record",
+        "民警排名": "Officers ranked",
+        "本人记录": "Own record",
+        "选择民警": "Choose an officer",
+        "无权查看该民警的记录": "You may not view this officer's record",
+        "警号": "Police no.",
+        "姓名": "Name",
+        "出警事件": "Events attended",
+        "全程记录": "Fully recorded",
+        "本人记录覆盖率": "Own coverage",
+        "问题": "Findings",
+        "全程记录占比": "Share fully recorded",
+        "问题按类": "Findings by family",
+        "近24个月趋势": "Last 24 months",
+        "涉及该民警的问题": "Findings naming the officer",
+        "调阅操作": "Access-register actions",
+        "调阅操作（近24个月，按月）": "Access-register actions, last 24 months",
+    }
+)
+# trends (issue 18): 环比 and 同比 on the overview and the assessment page, the unit profile (pages/unit.py)
+EN.update(
+    {
+        "月度趋势（同比）": "Monthly trend (year on year)",
+        "趋势指标": "Series",
+        "趋势按当前数据计算（含发布后的变化）": "The trend uses the current figures (changes since publication included)",
+        "去年同期": "Same period last year",
+        "较上月": "vs previous month",
+        "较上季度": "vs previous quarter",
+        "较上年": "vs previous year",
+        "本期较去年同月": "vs same month last year",
+        "本期较去年同季度": "vs same quarter last year",
+        "个百分点": "pp",
+        "分": "pts",
+        "起": "events",
+        "单位画像": "Unit profile",
+        "近": "Last",
+        "个月": "months",
+        "该单位暂无考评数据": "No assessment data for this unit yet",
+        "最新月份": "Latest month",
+        "每月总分与等级": "Total and grade per month",
+        "一票否决": "Veto",
+        "主要指标（每月）": "Key metrics per month",
+        "指标一览": "Metrics at a glance",
+        "逐月明细": "Month by month",
+        "最新月": "Latest month",
+        "较去年同月": "vs same month last year",
+        "走势（%）": "Trend (%)",
+    }
+)
 EN.update({V.LEVELS[k]: V.LEVELS_EN[k] for k in V.LEVELS})
 EN.update({V.COVERAGE_STATUS[k]: V.COVERAGE_STATUS_EN[k] for k in V.COVERAGE_STATUS})
 
@@ -478,6 +531,22 @@ COLUMNS: dict[str, str] = {
     "basis": "依据",
     "text": "内容",
 }
+
+COLUMNS.update(  # the officer's record (issue 18)
+    {
+        "events_attended": "出警事件",
+        "events_fully_recorded": "全程记录",
+        "full_rate": "全程记录占比",
+        "own_coverage": "本人记录覆盖率",
+        "own_share": "本人覆盖率",
+        "officer_name": "姓名",
+        "findings_total": "问题数",
+        "findings_av": "音视频问题",
+        "findings_text": "文字记录问题",
+        "findings_access": "调阅问题",
+        "findings_integrity": "完整性问题",
+    }
+)
 
 COLUMNS_EN: dict[str, str] = {}  # English headers: the raw column names read well enough
 

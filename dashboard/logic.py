@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
+from dashboard.i18n import tr
 from etl.rules.keys import RULES
 from etl.times import ts_text
 from etl.vocabulary import COVERAGE_STATUS, LEVEL_ORDER, LEVELS, level_label
@@ -175,6 +178,7 @@ def label_codes(df: pd.DataFrame, names: dict[str, str], col: str = "unit_code")
 
 
 ACCESS_ZH = {"view": "查看", "copy": "复制", "download": "下载", "external": "对外提供", "delete": "删除"}
+ACCESS_COLORS = dict(zip(ACCESS_ZH, ("#90a4ae", "#1565c0", "#ef6c00", "#6a1b9a", "#c62828"), strict=True))
 DEVICE_STATUS_ZH = {"in_use": "在用", "spare": "备用", "repair": "维修", "scrapped": "报废", "lost": "丢失"}
 DEVICE_KIND_ZH = {"bodycam": "执法记录仪", "camera": "摄像机", "phone": "执法手机"}
 
@@ -553,3 +557,378 @@ def todo_view(section: str, rows: pd.DataFrame) -> pd.DataFrame:
         if col in d:
             d[col] = d[col].map(fmt_time)
     return d
+
+
+# --- trends (issue 18): a unit's figures across periods, 环比 and 同比 (etl.scoring.trends) --------------------
+# The series a trend can show: the total (unit_scores), on-site events (the denominator of 全程记录率) and every
+# standard metric (v_unit_metrics), 全程记录率 first.
+TREND_TOTAL, TREND_EVENTS = "total", "events"
+
+
+def trend_options() -> dict[str, str]:
+    """Series id -> Chinese name, in the order the pickers offer them."""
+    from etl.scoring.metrics import METRICS
+
+    first = "whole_process_rate"
+    return {first: METRICS[first], TREND_TOTAL: "总分", TREND_EVENTS: "现场执法事件"} | {
+        m: name for m, name in METRICS.items() if m != first
+    }
+
+
+def is_rate(series: str) -> bool:
+    return series not in (TREND_TOTAL, TREND_EVENTS)
+
+
+def trend_scale(series: str) -> str:
+    """How the trend chart scales a series (``charts.yoy``): 'points' (the total), 'count' (events), 'rate'."""
+    return {TREND_TOTAL: "points", TREND_EVENTS: "count"}.get(series, "rate")
+
+
+def year_names(period: str, lang: str = "zh") -> tuple[str, str]:
+    """The legend of the year-on-year chart: the period's year and the year before ('2026年', '2025年')."""
+    year = int(str(period)[:4])
+    return (str(year), str(year - 1)) if lang == "en" else (f"{year}年", f"{year - 1}年")
+
+
+def period_text(period: str, lang: str = "zh") -> str:
+    """A period as users read it: 2026年7月 (the code itself in English)."""
+    from etl import periods
+
+    return periods.label(period, lang)
+
+
+def trend_values(series: str, scores: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """(period, value) of one series from a unit's score history (period, total, ...) and metric history
+    (period, metric, numerator, denominator, value; value None when the denominator is 0)."""
+    if series == TREND_TOTAL:
+        d = scores[["period", "total"]].rename(columns={"total": "value"})
+    else:
+        m = metrics[metrics["metric"] == ("whole_process_rate" if series == TREND_EVENTS else series)]
+        d = m[["period", "denominator" if series == TREND_EVENTS else "value"]]
+        d = d.rename(columns={"denominator": "value"})
+    d = d.assign(value=pd.to_numeric(d["value"], errors="coerce"))
+    return d.sort_values("period", ignore_index=True)
+
+
+def fmt_value(value: float | None, series: str) -> str:
+    """A value of the series as shown: a rate in %, a total with 2 decimals, events as a count ("—" unknown)."""
+    if value is None or pd.isna(value):
+        return "—"
+    if is_rate(series):
+        return fmt_rate(value)
+    return f"{float(value):,.0f}" if series == TREND_EVENTS else f"{float(value):.2f}"
+
+
+def fmt_change(delta: float | None, arrow: str, series: str, lang: str = "zh") -> str:
+    """A change as arrow and number: '↑ 1.2 个百分点' (rates), '↓ 2.50 分' (totals), '→ 0 起' (events)."""
+    if delta is None or pd.isna(delta):
+        return "—"
+    size = abs(float(delta))
+    if is_rate(series):
+        text = f"{size * 100:.1f} {tr('个百分点', lang)}"
+    elif series == TREND_EVENTS:
+        text = f"{size:,.0f} {tr('起', lang)}"
+    else:
+        text = f"{size:.2f} {tr('分', lang)}"
+    return f"{arrow} {text}"
+
+
+ARROW_COLORS = {"↑": "green", "↓": "red", "→": "gray", "": "gray"}  # every series: higher is better
+
+
+def change_cards(values: pd.DataFrame, period: str, series: str, lang: str = "zh") -> list[dict]:
+    """The st.metric arguments of a series in ``period``: the value with its change against the previous period
+    (环比: ↑/↓/→ and the number, green/red/gray, Streamlit's own arrow off), and, but for a year (whose previous
+    period is the year before), the same period of the year before with the period's change against it (同比)."""
+    from etl import periods
+    from etl.scoring import trends
+
+    tol = trends.RATE_TOLERANCE if is_rate(series) else trends.POINTS_TOLERANCE
+    c = trends.change(values, period, tol)
+    name = tr(trend_options().get(series, series), lang)
+    previous = f"{periods.label(c['previous_period'], lang)}：{fmt_value(c['previous'], series)}"
+    cards = [
+        {
+            "label": f"{name}（{periods.label(period, lang)}）",
+            "value": fmt_value(c["value"], series),
+            "delta": None if c["change"] is None else fmt_change(c["change"], c["arrow"], series, lang),
+            "delta_color": ARROW_COLORS[c["arrow"]],
+            "delta_arrow": "off",
+            "delta_description": tr(c["label"], lang),
+            "help": f"{tr(c['label'], lang)}（{previous}）",
+        }
+    ]
+    if periods.kind(period) != "year":
+        year_change = c["year_change"]
+        cards.append(
+            {
+                "label": f"{name}（{tr('去年同期', lang)} {periods.label(c['year_ago_period'], lang)}）",
+                "value": fmt_value(c["year_ago"], series),
+                "delta": None if year_change is None else fmt_change(year_change, c["year_arrow"], series, lang),
+                "delta_color": ARROW_COLORS[c["year_arrow"]],
+                "delta_arrow": "off",
+                "delta_description": tr(f"本期{c['year_label']}", lang),
+            }
+        )
+    return cards
+
+
+def monthly_trend(values: pd.DataFrame, period: str, series: str) -> pd.DataFrame:
+    """The chart's frame: the months of the period's year beside the same months of the year before
+    (``etl.scoring.trends.monthly``), values in the unit shown (rates in %)."""
+    from etl.scoring import trends
+
+    d = trends.monthly(values, period)
+    if is_rate(series):
+        for col in ("value", "year_ago", "year_change"):
+            d[col] = pd.to_numeric(d[col], errors="coerce") * 100
+    return d
+
+
+# the unit profile's metric table: headers as shown (the sparkline column is the last)
+PROFILE_SUMMARY_COLUMNS = ("指标", "最新月", "较上月", "较去年同月", "走势（%）")
+
+
+def unit_profile(scores: pd.DataFrame, metrics: pd.DataFrame, months: int, lang: str = "zh") -> dict:
+    """One unit's last ``months`` months at a glance (pages/unit.py), from its score and metric histories.
+
+    Returns {"last": the latest month with a score or metric (None: no data), "grade" and "rank" of that month
+    (text, "—" when unscored), "totals": month, total, grade,
+    rank, veto; "metrics": month, metric, name, value (%); "summary": one row per metric: name, latest (text),
+    change against the month before and against the same month a year before (arrow and number), and the
+    months' values (%) as a list for a sparkline; "table": per month the total, grade, rank and every metric
+    as text}."""
+    from etl.scoring import metrics as metric_ids
+    from etl.scoring import trends
+
+    is_month = r"\d{4}-\d{2}"
+    s = scores[scores["period"].astype(str).str.fullmatch(is_month)]
+    m = metrics[metrics["metric"].isin(list(metric_ids.METRICS))]
+    m = m[m["period"].astype(str).str.fullmatch(is_month)]
+    known = sorted(set(s["period"]) | set(m.loc[pd.to_numeric(m["denominator"], errors="coerce") > 0, "period"]))
+    if not known:
+        return {"last": None}
+    last = known[-1]
+    s = trends.window(s, last, months).rename(columns={"period": "month"})
+    mw = trends.window(m, last, months).rename(columns={"period": "month"})
+    mw = mw.assign(name=mw["metric"].map(metric_ids.METRICS), value=pd.to_numeric(mw["value"], errors="coerce") * 100)
+    summary = []
+    for metric, name in metric_ids.METRICS.items():
+        values = m.loc[m["metric"] == metric, ["period", "value"]]
+        c = trends.change(values, last, trends.RATE_TOLERANCE)
+        spark = mw.loc[mw["metric"] == metric, "value"]
+        summary.append(
+            (
+                name,
+                fmt_rate(c["value"]),
+                fmt_change(c["change"], c["arrow"], metric, lang),
+                fmt_change(c["year_change"], c["year_arrow"], metric, lang),
+                [None if pd.isna(v) else round(float(v), 1) for v in spark],
+            )
+        )
+    table = s[["month", "total", "grade", "rank"]].copy()
+    wide = mw.pivot_table(index="month", columns="metric", values="value", aggfunc="first")
+    for metric, name in metric_ids.METRICS.items():
+        col = wide[metric] if metric in wide else pd.Series(dtype=float)
+        table[name] = table["month"].map(col).map(lambda v: "—" if pd.isna(v) else f"{v:.1f}%")
+    latest = s[s["month"] == last]
+    return {
+        "last": last,
+        "grade": str(latest["grade"].iloc[0]) if len(latest) and isinstance(latest["grade"].iloc[0], str) else "—",
+        "rank": fmt_num(latest["rank"].iloc[0]) if len(latest) else "—",
+        "totals": s[["month", "total", "grade", "rank", "veto"]].reset_index(drop=True),
+        "metrics": mw[["month", "metric", "name", "value"]].reset_index(drop=True),
+        "summary": pd.DataFrame(summary, columns=list(PROFILE_SUMMARY_COLUMNS)),
+        "table": table.sort_values("month", ascending=False, ignore_index=True),
+    }
+
+
+# --- the officer's record (issue 18, 民警执法记录档案): pure helpers of pages/officer.py -------------------------
+FAMILY_ZH = {"av": "音视频记录", "text": "文字记录", "access": "调阅管理", "integrity": "完整性"}
+BASIS_ZH = {"attended": "出警人员", "officer": "当事民警", "case_handler": "办案人员"}
+_POLICE_NO = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,31}$")
+RANKING_COLUMNS = (
+    "rank",
+    "police_no",
+    "name",
+    "unit_code",
+    "events_attended",
+    "events_fully_recorded",
+    "full_rate",
+    "own_coverage",
+    "findings_total",
+    "findings_av",
+    "findings_text",
+    "findings_access",
+    "findings_integrity",
+)
+
+
+def valid_police_no(text: object) -> bool:
+    """A police number as the sources write it (letters, digits, '-'; at most 32): safe to look up and to show."""
+    return isinstance(text, str) and bool(_POLICE_NO.match(text))
+
+
+def own_shares(win_start: np.ndarray, win_end: np.ndarray, run_start: np.ndarray, run_end: np.ndarray) -> np.ndarray:
+    """Per window [start, end) (epoch seconds), the share of it that the sorted, disjoint runs cover (the officer's
+    own clips, ``clip_runs``); NaN for a window of no length.  The coverage's ``own_s`` divided by the window."""
+    ws, we = np.asarray(win_start, dtype=np.int64), np.asarray(win_end, dtype=np.int64)
+    rs, re_ = np.asarray(run_start, dtype=np.int64), np.asarray(run_end, dtype=np.int64)
+    window = (we - ws).astype(np.float64)
+    covered = np.zeros(len(ws), dtype=np.float64)
+    if len(rs):
+        cum = np.r_[0, np.cumsum(re_ - rs)]
+        lo = np.searchsorted(re_, ws, side="right")  # first run ending after the window starts
+        hi = np.searchsorted(rs, we, side="left")  # runs starting before the window ends: [0, hi)
+        some = hi > lo
+        lo_s, hi_s = lo[some], hi[some]
+        total = (cum[hi_s] - cum[lo_s]).astype(np.float64)
+        total -= np.maximum(ws[some] - rs[lo_s], 0)  # the first run clipped to the window's start
+        total -= np.maximum(re_[hi_s - 1] - we[some], 0)  # the last run clipped to its end
+        covered[some] = total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(window > 0, np.minimum(covered / np.where(window > 0, window, 1.0), 1.0), np.nan)
+
+
+def officer_ranking(records: pd.DataFrame) -> pd.DataFrame:
+    """The officers of a unit ranked (1 = best): own coverage, then the share of events fully recorded, then fewer
+    findings, then the police number.  An officer without an event of measurable length ranks after the others."""
+    if records.empty:
+        return pd.DataFrame(columns=list(RANKING_COLUMNS))
+    d = records.copy()
+    att = pd.to_numeric(d["events_attended"], errors="coerce")
+    d["full_rate"] = pd.to_numeric(d["events_fully_recorded"], errors="coerce") / att.where(att > 0)
+    fams = ["findings_av", "findings_text", "findings_access", "findings_integrity"]
+    d["findings_total"] = d[fams].apply(pd.to_numeric, errors="coerce").fillna(0).sum(axis=1).astype(int)
+    d["own_coverage"] = pd.to_numeric(d["own_coverage"], errors="coerce")
+    d = d.sort_values(
+        ["own_coverage", "full_rate", "findings_total", "police_no"],
+        ascending=[False, False, True, True],
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+    d["rank"] = np.arange(1, len(d) + 1)
+    return d[[c for c in RANKING_COLUMNS if c in d.columns]]
+
+
+def ranking_view(ranking: pd.DataFrame) -> pd.DataFrame:
+    """The ranking as shown: rates as percentage text, the officer's name headed 姓名."""
+    d = ranking.rename(columns={"name": "officer_name"})
+    for col in ("full_rate", "own_coverage"):
+        if col in d:
+            d[col] = d[col].map(fmt_rate)
+    return d
+
+
+def officer_label(police_no: str, ranking: pd.DataFrame) -> str:
+    """'police_no name' for the officer picker (the number alone when the ranking does not name it)."""
+    names = dict(zip(ranking.get("police_no", []), ranking.get("name", []), strict=False))
+    name = names.get(police_no)
+    return f"{police_no} {name}" if isinstance(name, str) and name else str(police_no)
+
+
+def officer_options(ranked: list[str], wanted: str | None) -> tuple[list[str], int | None]:
+    """The officer picker's options and preselection: the ranking's numbers, a deep link's well-formed number
+    first when the ranking lacks it (the query layer checks its scope); a malformed one is never offered."""
+    deep = wanted if valid_police_no(wanted) else None
+    options = ([deep] if deep and deep not in set(ranked) else []) + list(ranked)
+    return options, (options.index(deep) if deep in options else None)
+
+
+def officer_events_view(events: pd.DataFrame) -> pd.DataFrame:
+    """The officer's events: status and cause in words, the event's and the officer's own coverage as text."""
+    d = events_view(events) if not events.empty else events.copy()
+    if "own_share" in d:
+        d["own_share"] = d["own_share"].map(fmt_rate)
+    for col in ("arrived_at", "ended_at"):
+        if col in d:
+            d[col] = d[col].map(fmt_time)
+    return d.drop(columns=[c for c in ("window_s",) if c in d.columns])
+
+
+_OBJECT_COLUMNS = ("log_id", "clip_id", "incident_no", "case_no")  # the most specific object first
+_FINDING_VIEW_ORDER = (
+    "occurred_at",
+    "rule_id",
+    "article",
+    "object",
+    "basis",
+    "cause",
+    "detail",
+    "review_state",
+    "appeal_state",
+    "unit_code",
+    "finding_key",
+)
+
+
+def officer_findings_view(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings naming the officer: when, the rule in words, the object it concerns (event, case, access record or
+    clip: one column), why the officer is named and their cause hint in words, the detail and the states."""
+    d = findings.copy()
+    if "rule_id" in d:
+        d["rule_id"] = d["rule_id"].map(lambda r: f"{RULE_ZH.get(r, r)}（{r}）")
+    _words(d, "cause", CAUSE_ZH)
+    _words(d, "basis", BASIS_ZH)
+    if "occurred_at" in d:
+        d["occurred_at"] = d["occurred_at"].map(fmt_time)
+    objs = [c for c in _OBJECT_COLUMNS if c in d.columns]
+    if objs:
+        d["object"] = d[objs].bfill(axis=1).iloc[:, 0].map(lambda v: "" if pd.isna(v) else str(v))
+    return d[[c for c in _FINDING_VIEW_ORDER if c in d.columns]]
+
+
+def officer_access_view(access: pd.DataFrame) -> pd.DataFrame:
+    """The officer's access-register actions: action in words, time as text."""
+    d = access.copy()
+    _words(d, "action", ACCESS_ZH)
+    if "at" in d:
+        d["at"] = d["at"].map(fmt_time)
+    return d
+
+
+def findings_total(record: pd.DataFrame) -> int:
+    """All findings of an officer's record row (every family)."""
+    if record.empty:
+        return 0
+    fams = [c for c in record.columns if c.startswith("findings_")]
+    return int(pd.to_numeric(record.iloc[0][fams], errors="coerce").fillna(0).sum())
+
+
+def officer_headline(record: pd.DataFrame) -> list[tuple[str, str]]:
+    """The officer's figures of the period as (label, value): events attended, fully recorded, their share, own
+    coverage, findings.  "—" throughout without a record."""
+    labels = ("出警事件", "全程记录", "全程记录占比", "本人记录覆盖率", "问题")
+    if record.empty:
+        return [(label, "—") for label in labels]
+    r = record.iloc[0]
+    values = (
+        fmt_num(r["events_attended"]),
+        fmt_num(r["events_fully_recorded"]),
+        fmt_rate(rate(r["events_fully_recorded"], r["events_attended"])),
+        fmt_rate(pd.to_numeric(r["own_coverage"], errors="coerce")),
+        f"{findings_total(record):,}",
+    )
+    return list(zip(labels, values, strict=True))
+
+
+def findings_by_family(record: pd.DataFrame) -> str:
+    """'音视频记录 13 · 文字记录 17 · 调阅管理 0 · 完整性 8' of a record row (empty without one)."""
+    if record.empty:
+        return ""
+    r = record.iloc[0]
+    return " · ".join(f"{name} {fmt_num(r[f'findings_{f}'])}" for f, name in FAMILY_ZH.items())
+
+
+def with_unit_names(df: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """The frame with its unit_code replaced by the unit's name (narrow tables: the name says enough)."""
+    return label_codes(df, names).drop(columns=["unit_code"]) if "unit_code" in df.columns else df
+
+
+def unknown_officer_note(police_no: str | None, refs: int) -> str:
+    """What the page says for a police number no roster or record knows (the data-quality notice, not an error)."""
+    who = f"警号 {police_no}" if police_no else "所输入的警号"
+    text = f"{who} 不在人员名册中，也没有执法记录：无法生成执法记录档案"
+    if refs:
+        text += f"；数据质量队列中有 {refs:,} 条记录因引用该警号（未知人员）未装入"
+    return text

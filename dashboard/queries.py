@@ -26,6 +26,7 @@ from etl.errors import ConfigError
 from etl.scoring import schemes as schemes_mod
 from etl.scoring.lost_points import metric_shortfall
 from etl.scoring.metrics import METRICS
+from etl.scoring.officers import RECORD_COLUMNS
 from etl.warehouse import scope as scopes
 from etl.warehouse.db import make_engine, read_df
 from etl.warehouse.scope import ScopeError  # noqa: F401 - raised here for a unit outside the scope
@@ -152,12 +153,15 @@ def _equal_filters(conds: list[str], params: dict, filters: dict[str, tuple[str,
 
 
 def _in(col: str, name: str, units: Scope) -> str:
-    """``col IN :name`` or a true condition for the whole city."""
-    return "1=1" if units is None else f"{col} IN :{name}"
+    """``col IN :name``, a true condition for the whole city, a false one for an empty scope (an officer: no unit;
+    PostgreSQL cannot type an empty IN list against a text column)."""
+    if units is None:
+        return "1=1"
+    return f"{col} IN :{name}" if units else "1=0"
 
 
 def _scope_params(units: Scope) -> dict:
-    return {} if units is None else {"units": units}
+    return {"units": units} if units else {}
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -260,26 +264,6 @@ def findings_by_article(url: str, scope: Scope, unit: str | None, period: str) -
         GROUP BY rule_id, article ORDER BY count DESC, rule_id""",
         **_scope_params(eff),
         months=tuple(periods.months(period)),
-    )
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def monthly_trend(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
-    """Per month of the period's year: events, fully recorded or excused (ok)."""
-    eff = effective_units(url, scope, unit)
-    p = _period_params(url, period[:4])
-    m = _month(url, "arrived_at")
-    return _df(
-        url,
-        f"""
-        SELECT {m} AS month, COUNT(*) AS events,
-               SUM(CASE WHEN status IN ('full', 'excused') THEN 1 ELSE 0 END) AS ok
-        FROM event_coverage
-        WHERE {_in("unit_code", "units", eff)} AND arrived_at >= :p_start AND arrived_at < :p_end
-        GROUP BY {m} ORDER BY month""",
-        **_scope_params(eff),
-        p_start=p["p_start"],
-        p_end=p["p_end"],
     )
 
 
@@ -1249,6 +1233,44 @@ def todo_sections() -> dict[str, str]:
     return dict(inbox.SECTIONS)
 
 
+# --- trends (issue 18): one unit's figures across periods and years (v_unit_metrics, unit_scores) -------------
+# Small reads (one unit: a few hundred rows for years of data), the unit re-checked against the scope here.
+
+
+def _trend_unit(url: str, scope: Scope, unit: str | None) -> str:
+    """The unit a trend is about (the top of the scope for None), re-checked: ScopeError outside the scope."""
+    target = unit if unit is not None else scope_root(url, scope)
+    effective_units(url, scope, target)
+    return target
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def unit_metric_history(url: str, scope: Scope, unit: str | None) -> pd.DataFrame:
+    """Every standard metric of the unit (over its scope) in every period with data, across years
+    (``v_unit_metrics``): period, metric, numerator, denominator, value (None when the denominator is 0)."""
+    return _df(
+        url,
+        "SELECT period, metric, numerator, denominator, value FROM v_unit_metrics WHERE unit_code = :u "
+        "ORDER BY period, metric",
+        u=_trend_unit(url, scope, unit),
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def unit_score_history(url: str, scope: Scope, unit: str | None, scheme_id: str | None = None) -> pd.DataFrame:
+    """The unit's total, grade, rank and veto in every period with data, across years, under the active scheme
+    (or ``scheme_id``): period, total, grade, rank, veto."""
+    scheme_cond = "active = 1" if scheme_id is None else "scheme_id = :scheme"
+    params = {} if scheme_id is None else {"scheme": scheme_id}
+    return _df(
+        url,
+        f"SELECT period, total, grade, rank, veto FROM unit_scores WHERE {scheme_cond} AND unit_code = :u "
+        "ORDER BY period",
+        u=_trend_unit(url, scope, unit),
+        **params,
+    )
+
+
 # --- data / ETL status (city-wide roles only; pages check the role) -------------------------
 
 
@@ -1554,3 +1576,282 @@ def data_quality_kinds() -> dict[str, str]:
     from etl.rules.data_quality import KIND_NAMES
 
     return dict(KIND_NAMES)
+
+
+# --- the officer's record (issue 18, 民警执法记录档案): one officer, by police number ----------------------------
+# Who may see an officer's record: the officer themself (``own``: the viewer's own police number, from the users
+# file) and every user whose unit scope holds the officer's unit (``officers.unit_code``; for a number not in the
+# roster, the unit ``v_officer_records`` gives it).  An officer's unit scope is empty (``etl.users``): they see
+# their own record and nothing unit-wide.  Every function of this section asks ``officer_lookup`` first and
+# returns empty frames unless the answer is "ok": the page cannot widen what it gets.
+
+OFFICER_OK, OFFICER_FORBIDDEN, OFFICER_UNKNOWN = "ok", "forbidden", "unknown"
+_RECORD_COLUMNS = RECORD_COLUMNS  # v_officer_records' columns (etl.scoring.officers)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def officer_lookup(url: str, scope: Scope, own: str | None, police_no: str | None) -> dict:
+    """Whether the viewer may see the record of ``police_no``: ``{"status", "police_no", "name", "unit_code"}``.
+
+    status ``ok``; ``forbidden`` (an officer outside the scope, or any other number than their own for a viewer
+    without a unit scope: nothing else is said); ``unknown`` (a number neither the roster nor any record knows,
+    or not a police number at all: the page shows the data-quality notice).  ``police_no`` is returned only when
+    it is a well-formed number (safe to show)."""
+    from dashboard.logic import valid_police_no
+
+    p = (police_no or "").strip()
+    valid = valid_police_no(p)
+    out = {"status": OFFICER_FORBIDDEN, "police_no": p if valid else None, "name": None, "unit_code": None}
+    is_own = bool(own) and p == own
+    if not valid:
+        out["status"] = OFFICER_UNKNOWN if scope != () or is_own else OFFICER_FORBIDDEN
+        return out
+    known = _df(url, "SELECT name, unit_code FROM officers WHERE police_no = :p", p=p)
+    if known.empty:
+        known = _df(
+            url,
+            "SELECT NULL AS name, unit_code FROM v_officer_records WHERE police_no = :p AND unit_code IS NOT NULL "
+            "ORDER BY period LIMIT 1",
+            p=p,
+        )
+    if known.empty:
+        out["status"] = OFFICER_UNKNOWN if is_own or scope != () else OFFICER_FORBIDDEN
+        return out
+    unit = known["unit_code"].iloc[0]
+    unit = None if pd.isna(unit) else str(unit)
+    if is_own or scope is None or (unit is not None and unit in set(scope)):
+        name = known["name"].iloc[0]
+        out.update(status=OFFICER_OK, name=None if pd.isna(name) else str(name), unit_code=unit)
+    return out
+
+
+def _officer_ok(url: str, scope: Scope, own: str | None, police_no: str | None) -> bool:
+    return officer_lookup(url, scope, own, police_no)["status"] == OFFICER_OK
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def officer_ranking(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
+    """The officers whose unit lies in the selected unit's subtree (within the scope), with their record of the
+    period, ranked (``logic.officer_ranking``).  Empty for a viewer without a unit scope (an officer)."""
+    from dashboard.logic import officer_ranking as rank
+
+    eff = effective_units(url, scope, unit)
+    df = _df(
+        url,
+        f"""
+        SELECT r.police_no, o.name, r.unit_code, r.events_attended, r.events_fully_recorded, r.own_coverage,
+               r.findings_av, r.findings_text, r.findings_access, r.findings_integrity
+        FROM v_officer_records r LEFT JOIN officers o ON o.police_no = r.police_no
+        WHERE r.period = :period AND {_in("r.unit_code", "units", eff)}
+        ORDER BY r.police_no LIMIT 5000""",
+        period=period,
+        **_scope_params(eff),
+    )
+    return rank(df)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def officer_record(url: str, scope: Scope, own: str | None, police_no: str, period: str) -> pd.DataFrame:
+    """The officer's row of ``v_officer_records`` for the period (empty: no record, or not allowed)."""
+    if not _officer_ok(url, scope, own, police_no):
+        return pd.DataFrame(columns=list(_RECORD_COLUMNS))
+    return _df(
+        url,
+        f"SELECT {', '.join(_RECORD_COLUMNS)} FROM v_officer_records WHERE police_no = :p AND period = :period",
+        p=police_no,
+        period=period,
+    )
+
+
+def trend_months(period: str, n: int = 24) -> list[str]:
+    """The ``n`` months up to the period's last month, oldest first ('YYYY-MM')."""
+    last = pd.Period(max(periods.months(period)), freq="M")
+    return [str(last - k) for k in range(n - 1, -1, -1)]
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def officer_trend(url: str, scope: Scope, own: str | None, police_no: str, period: str) -> pd.DataFrame:
+    """The officer's monthly records of the 24 months up to the period's end (month, events_attended,
+    events_fully_recorded, own_coverage), oldest first; months without a record are left out."""
+    cols = ["month", "events_attended", "events_fully_recorded", "own_coverage"]
+    if not _officer_ok(url, scope, own, police_no):
+        return pd.DataFrame(columns=cols)
+    return _df(
+        url,
+        """
+        SELECT period AS month, events_attended, events_fully_recorded, own_coverage FROM v_officer_records
+        WHERE police_no = :p AND period IN :months ORDER BY period""",
+        p=police_no,
+        months=tuple(trend_months(period)),
+    )
+
+
+def _epoch_s(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values).astype("datetime64[s]").astype("int64")
+
+
+def _own_runs(url: str, police_no: str) -> tuple[object, object] | None:
+    """The officer's clip runs (``clip_runs``: sorted disjoint epoch-second runs); None when the warehouse keeps
+    none at all (then the own share is not known), empty arrays for an officer without a clip."""
+    import numpy as np
+
+    row = _df(url, "SELECT starts, ends FROM clip_runs WHERE police_no = :p", p=police_no)
+    if row.empty:
+        anyone = _df(url, "SELECT 1 AS x FROM clip_runs LIMIT 1")
+        return None if anyone.empty else (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+
+    def dec(blob: object) -> np.ndarray:
+        return np.frombuffer(bytes(blob), dtype="<i8") if blob is not None else np.empty(0, dtype=np.int64)
+
+    return dec(row["starts"].iloc[0]), dec(row["ends"].iloc[0])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def officer_events(
+    url: str, scope: Scope, own: str | None, police_no: str, period: str, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    """The on-site events of the period the officer attended (newest first, limited): the event's coverage and
+    ``own_share``, the share of the window the officer's own clips cover (what ``own_coverage`` averages)."""
+    from dashboard.logic import own_shares
+
+    cols = ["incident_no", "unit_code", "arrived_at", "ended_at", "covered_fraction", "own_share", "status", "cause"]
+    if not _officer_ok(url, scope, own, police_no):
+        return pd.DataFrame(columns=cols)
+    p = _period_params(url, period)
+    ev = _df(
+        url,
+        f"""
+        SELECT DISTINCT e.incident_no, e.unit_code, e.arrived_at, e.ended_at, e.window_s, e.covered_fraction,
+               e.status, e.cause
+        FROM incident_officers io JOIN event_coverage e ON e.incident_no = io.incident_no
+        WHERE io.police_no = :p AND e.arrived_at >= :p_start AND e.arrived_at < :p_end
+        ORDER BY e.arrived_at DESC, e.incident_no LIMIT {int(limit)}""",
+        parse_dates=("arrived_at", "ended_at"),
+        p=police_no,
+        p_start=p["p_start"],
+        p_end=p["p_end"],
+    )
+    runs = _own_runs(url, police_no)
+    if ev.empty or runs is None:
+        return ev.assign(own_share=float("nan"))[cols]
+    ev["own_share"] = own_shares(_epoch_s(ev["arrived_at"]), _epoch_s(ev["ended_at"]), runs[0], runs[1])
+    return ev[cols]
+
+
+def officer_event_detail(url: str, scope: Scope, own: str | None, police_no: str, incident_no: str) -> dict:
+    """``event_detail`` of an event the officer attended (every attending officer's clips: the officer's own
+    record includes who recorded beside them); empty frames for any other event or a record not allowed."""
+    attended = "SELECT 1 AS x FROM incident_officers WHERE incident_no = :n AND police_no = :p"
+    allowed = _officer_ok(url, scope, own, police_no) and not _df(url, attended, n=incident_no, p=police_no).empty
+    return event_detail(url, None, incident_no) if allowed else event_detail(url, (), incident_no)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def officer_findings(
+    url: str, scope: Scope, own: str | None, police_no: str, period: str, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    """Findings of the period that name the officer (``v_finding_officers``), newest first, with the officer's
+    cause hint and why they are named (basis), and the finding's review and appeal state."""
+    cols = [
+        "finding_key",
+        "rule_id",
+        "article",
+        "unit_code",
+        "incident_no",
+        "case_no",
+        "log_id",
+        "clip_id",
+        "occurred_at",
+        "cause",
+        "basis",
+        "detail",
+        "review_state",
+        "appeal_state",
+    ]
+    if not _officer_ok(url, scope, own, police_no):
+        return pd.DataFrame(columns=cols)
+    return _df(
+        url,
+        f"""
+        SELECT f.finding_key, f.rule_id, f.article, f.unit_code, f.incident_no, f.case_no, f.log_id, f.clip_id,
+               f.occurred_at, fo.cause, fo.basis, f.detail, f.review_state, f.appeal_state
+        FROM v_finding_officers fo JOIN v_findings f ON f.finding_key = fo.finding_key
+        WHERE fo.police_no = :p AND f.month IN :months
+        ORDER BY f.occurred_at DESC, f.finding_key LIMIT {int(limit)}""",
+        p=police_no,
+        months=tuple(periods.months(period)),
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def officer_access(
+    url: str, scope: Scope, own: str | None, police_no: str, period: str, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    """The officer's actions in the access register (``access_log.user_no``) in the period, newest first, with the
+    access rules each broke (the clip's unit: its device's)."""
+    cols = ["log_id", "clip_id", "unit_code", "action", "at", "reason", "approver_no", "recipient", "findings"]
+    if not _officer_ok(url, scope, own, police_no):
+        return pd.DataFrame(columns=cols)
+    p = _period_params(url, period)
+    df = _df(
+        url,
+        f"""
+        SELECT a.log_id, a.clip_id, d.unit_code, a.action, a.at, a.reason, a.approver_no, a.recipient
+        FROM access_log a LEFT JOIN clips c ON c.clip_id = a.clip_id LEFT JOIN devices d ON d.device_sn = c.device_sn
+        WHERE a.user_no = :p AND a.at >= :p_start AND a.at < :p_end
+        ORDER BY a.at DESC, a.log_id LIMIT {int(limit)}""",
+        p=police_no,
+        p_start=p["p_start"],
+        p_end=p["p_end"],
+    )
+    if df.empty:
+        return df.assign(findings="")[cols]
+    f = _df(
+        url,
+        "SELECT log_id, rule_id FROM v_findings WHERE log_id IN :ids AND rule_id IN :rules AND review_state <> 'exempted'",
+        ids=tuple(df["log_id"]),
+        rules=ACCESS_RULES,
+    )
+    per_log = f.groupby("log_id")["rule_id"].agg(lambda s: "、".join(sorted(set(s))))
+    return df.assign(findings=[per_log.get(x, "") for x in df["log_id"]])[cols]
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def officer_access_months(url: str, scope: Scope, own: str | None, police_no: str, period: str) -> pd.DataFrame:
+    """The officer's access-register actions per month and action over the 24 months up to the period's end."""
+    if not _officer_ok(url, scope, own, police_no):
+        return pd.DataFrame(columns=["month", "action", "actions"])
+    months = trend_months(period)
+    start, _ = periods.bounds(months[0])
+    _, end = periods.bounds(months[-1])
+    m = _month(url, "at")
+    return _df(
+        url,
+        f"""
+        SELECT {m} AS month, action, COUNT(*) AS actions FROM access_log
+        WHERE user_no = :p AND at >= :a AND at < :b GROUP BY {m}, action ORDER BY month, action""",
+        p=police_no,
+        a=_ts(url, start),
+        b=_ts(url, end),
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def unknown_officer_refs(url: str, scope: Scope, police_no: str) -> int:
+    """Rows of the data-quality queue in the scope that were refused for naming this unknown police number
+    (kind ``unknown_officer``: staging's reason 未知人员 <number>)."""
+    from dashboard.logic import valid_police_no
+
+    if scope == () or not valid_police_no(police_no):
+        return 0
+    try:
+        df = _df(
+            url,
+            f"SELECT COUNT(*) AS n FROM v_data_quality WHERE kind = 'unknown_officer' AND detail LIKE :pat "
+            f"AND {_in('unit_code', 'units', scope)}",
+            pat=f"%（未知人员 {police_no}）%",
+            **_scope_params(scope),
+        )
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return 0
+    return int(df["n"].iloc[0]) if not df.empty else 0

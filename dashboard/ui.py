@@ -228,3 +228,69 @@ def data_notes(ctx: UserContext, unit: str | None) -> None:
     why = queries.integrity_not_checked(url())
     if why:
         st.warning(f"{t('本次运行未检查原始文件完整性')}：{why}")
+
+
+# --- trends (issue 18): the monthly trend with the same month of last year, and the change arrows -------------
+
+
+def trend_panel(
+    ctx: UserContext,
+    unit: str | None,
+    period: str,
+    scheme_id: str | None = None,
+    key: str = "trend",
+    published: bool = False,
+) -> None:
+    """月度趋势（同比）: a series picker (全程记录率 first, the total, events, every metric), the period's value
+    against the previous period (环比) and the same period of last year (同比) with arrows and numbers, and the
+    months of the period's year over the same months of last year.  Always the current figures (``published``:
+    the page above shows published ones, which the caption says)."""
+    from dashboard import charts, logic
+
+    st.subheader(t("月度趋势（同比）"))
+    if published:
+        st.caption(t("趋势按当前数据计算（含发布后的变化）"))
+    options = logic.trend_options()
+    pick, *cols = st.columns([1.2, 1, 1])
+    series = pick.selectbox(t("趋势指标"), list(options), format_func=lambda s: t(options[s]), key=f"{key}_series")
+    scores = queries.unit_score_history(url(), ctx.scope, unit, scheme_id)
+    values = logic.trend_values(series, scores, queries.unit_metric_history(url(), ctx.scope, unit))
+    for col, card in zip(cols, logic.change_cards(values, period, series, i18n.lang()), strict=False):
+        col.metric(**card)
+    chart(
+        charts.yoy(
+            logic.monthly_trend(values, period, series),
+            f"{t(options[series])} · {t('月度趋势（同比）')}",
+            *logic.year_names(period, i18n.lang()),
+            scale=logic.trend_scale(series),
+            axis_title="" if logic.is_rate(series) else t(options[series]),
+        )
+    )
+
+
+def spark_table(df: pd.DataFrame, spark: str) -> None:
+    """A small table whose column ``spark`` holds lists of numbers, drawn as a line per row (text cells else)."""
+    shown = df.rename(columns=lambda c: t(c))
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={t(spark): st.column_config.LineChartColumn(t(spark), width="medium")},
+    )
+
+
+def audited_view(ctx: UserContext, page: str, action: str, obj: str, reason: str | None = None) -> bool:
+    """Record a view in the audit log once per session and object, without asking for a reason (an officer's own
+    record: issue 18), or with the reason already given for the view it belongs to.  False, with the error shown,
+    when the audit row could not be written: then the page shows nothing of it."""
+    given: dict = st.session_state.setdefault("_reasons", {})  # cleared at logout, like the reasons
+    k = f"view|{page}|{action}|{obj}"
+    if k in given:
+        return True
+    try:
+        audit.record(queries.engine(url()), ctx, page, action, obj, reason)
+    except EtlError as exc:  # never show what the audit log did not record
+        st.error(str(exc))
+        return False
+    given[k] = reason or ""
+    return True

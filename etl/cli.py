@@ -47,8 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="生成演示数据（全部源系统）")
     d.add_argument("--out", required=True, type=Path)
-    d.add_argument("--scale", choices=["small", "city"], default="small")
+    d.add_argument(
+        "--scale", choices=["small", "city", "province"], default="small", help="province：多个市的数据汇入一个省厅"
+    )
+    d.add_argument("--cities", type=int, default=10, help="province 规模的城市数（1 至 11，默认 10）")
+    # province: the scale of each city (hidden: tests and `bench/scale.py --base small` use small cities)
+    d.add_argument("--base", choices=["small", "city"], default="city", help=argparse.SUPPRESS)
     d.add_argument("--seed", type=int, default=2026)
+    d.add_argument("--years", type=int, default=1, help="数据年数（至评估日，默认 1；2 年可见同比趋势）")
     d.add_argument("--no-media", action="store_true", help="不生成媒体文件（city 规模可用）")
 
     r = sub.add_parser("run", help="加载数据源、检查完整性、评估规则、计算得分")
@@ -319,7 +325,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from etl.demo import generate
 
-            summary = generate(args.out, scale=args.scale, seed=args.seed, media=not args.no_media)
+            summary = generate(
+                args.out,
+                scale=args.scale,
+                seed=args.seed,
+                media=not args.no_media,
+                years=args.years,
+                cities=args.cities,
+                base=args.base,
+            )
             print(summary)
         elif args.command == "run":
             from etl.pipeline import run

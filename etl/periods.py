@@ -107,6 +107,25 @@ def periods_by_kind(months_: Iterable[str]) -> dict[str, list[str]]:
     return {k: sorted({c[i] for c in found}, reverse=True) for i, k in ((2, "year"), (1, "quarter"), (0, "month"))}
 
 
+def previous(period: str) -> str:
+    """The period just before, of the same kind: 2026-07 -> 2026-06, 2026-Q1 -> 2025-Q4, 2026 -> 2025."""
+    p = parse(period)
+    year = p.start.year
+    if p.kind == "year":
+        return f"{year - 1:04d}"
+    if p.kind == "quarter":
+        q = (p.start.month - 1) // 3 + 1
+        return f"{year:04d}-Q{q - 1}" if q > 1 else f"{year - 1:04d}-Q4"
+    month = p.start.month
+    return f"{year:04d}-{month - 1:02d}" if month > 1 else f"{year - 1:04d}-12"
+
+
+def year_ago(period: str) -> str:
+    """The same period of the year before: 2026-07 -> 2025-07, 2026-Q3 -> 2025-Q3, 2026 -> 2025."""
+    p = parse(period)
+    return f"{p.start.year - 1:04d}{p.code.strip()[4:]}"
+
+
 def days_in_period(period: str, as_of: datetime) -> int:
     """Calendar days of the period, cut at the evaluation date's day (which counts in full)."""
     start, end = bounds(period)

@@ -1,7 +1,8 @@
 """Users of the platform: the users file, roles and each user's unit scope (the dashboard and the CLI alike).
 
-The users file (``users: {username: {name, role, unit_code, password_hash}}``) is the one source of roles: a
-role is looked up here on every request, never taken from a browser cookie or a command line flag.
+The users file (``users: {username: {name, role, unit_code, police_no, password_hash}}``) is the one source of
+roles: a role is looked up here on every request, never taken from a browser cookie or a command line flag.
+An ``officer`` (民警, issue 18) names its own ``police_no``: it sees its own record only (scope: no unit at all).
 Production: ``$DASHBOARD_USERS_FILE`` (or the dashboard's ``users_file`` secret); demo: ``users.yaml`` beside
 the ``sources.yaml`` of the warehouse's latest successful ETL run (``etl demo`` writes it there).
 
@@ -28,6 +29,7 @@ from etl.warehouse.scope import roots, user_scope
 
 __all__ = [
     "CITY_ROLES",
+    "OFFICER_ROLE",
     "ROLES",
     "User",
     "is_demo_warehouse",
@@ -38,6 +40,8 @@ __all__ = [
     "users_file",
 ]
 
+# The role that sees only its own record: no unit scope at all (an empty scope), its own police number only.
+OFFICER_ROLE = "officer"
 # Roles that always see the whole city.  The legal department is city-wide too, unless its users entry names a
 # unit below the top of the tree (a county's legal office): then it acts in that unit's scope.
 CITY_ROLES = ("leader", "legal", "equipment", "it")
@@ -45,13 +49,16 @@ CITY_ROLES = ("leader", "legal", "equipment", "it")
 
 @dataclass(frozen=True)
 class User:
-    """Who acts and what they may touch. ``scope`` None means the whole city."""
+    """Who acts and what they may touch. ``scope`` None means the whole city, ``()`` no unit (an officer).
+
+    ``police_no``: the user's own police number (an officer's record is the one of this number)."""
 
     username: str
     name: str
     role: str
     unit_code: str | None
     scope: tuple[str, ...] | None
+    police_no: str | None = None
 
     @property
     def scope_label(self) -> str:
@@ -74,12 +81,15 @@ def load_users(path: Path) -> dict[str, dict]:
             raise ConfigError(f"用户文件 {path} 中的用户 {username} 缺少角色或密码")
         if u["role"] == "unit_admin" and not u.get("unit_code"):
             raise ConfigError(f"单位管理员 {username} 缺少 unit_code")
+        if u["role"] == OFFICER_ROLE and not str(u.get("police_no") or "").strip():
+            raise ConfigError(f"民警用户 {username} 缺少 police_no")
         if not is_bcrypt_hash(str(u["password_hash"])):
             raise ConfigError(f"用户文件 {path} 中的用户 {username} 的密码不是 bcrypt 哈希（用户文件只存哈希）")
         out[str(username).strip().lower()] = {
             "name": str(u.get("name") or username),
             "role": u["role"],
             "unit_code": None if u.get("unit_code") is None else str(u["unit_code"]),
+            "police_no": None if u.get("police_no") is None else str(u["police_no"]).strip(),
             "password_hash": str(u["password_hash"]),
             "disabled": bool(u.get("disabled", False)),
         }
@@ -232,7 +242,10 @@ def user_scope_of(role: str, unit_code: str | None, units: pd.DataFrame) -> tupl
     """The scope of a user: None (whole city) for the city roles, else its unit and every unit below it.
 
     A legal user whose unit lies below the top of the tree (a county's legal office) gets that unit's scope.
+    An officer gets no unit at all (``()``): its own record only, by its police number (``User.police_no``).
     """
+    if role == OFFICER_ROLE:
+        return ()
     if role in CITY_ROLES:
         if role != "legal" or unit_code is None or units.empty or unit_code in roots(units):
             return None
@@ -252,6 +265,7 @@ def user_for(username: str, users: dict[str, dict], units: pd.DataFrame) -> User
         role=u["role"],
         unit_code=u["unit_code"],
         scope=user_scope_of(u["role"], u["unit_code"], units),
+        police_no=u.get("police_no"),
     )
 
 

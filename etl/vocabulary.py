@@ -10,9 +10,15 @@ status.  The dashboard's English switch translates these same words
 from __future__ import annotations
 
 # Unit levels (org_units.level), top down.
-LEVELS: dict[str, str] = {"city": "市局", "county": "县（区）局", "station": "基层所队"}
-LEVEL_ORDER: dict[str, int] = {"city": 0, "county": 1, "station": 2}
-LEVELS_EN: dict[str, str] = {"city": "City bureau", "county": "County/district bureau", "station": "Station/team"}
+# ``province``: the root of a province's pooled warehouse (issue 18, ``etl demo --scale province``).
+LEVELS: dict[str, str] = {"province": "省厅", "city": "市局", "county": "县（区）局", "station": "基层所队"}
+LEVEL_ORDER: dict[str, int] = {"province": -1, "city": 0, "county": 1, "station": 2}
+LEVELS_EN: dict[str, str] = {
+    "province": "Provincial department",
+    "city": "City bureau",
+    "county": "County/district bureau",
+    "station": "Station/team",
+}
 
 # Coverage status of an on-site event (event_coverage.status).
 COVERAGE_STATUS: dict[str, str] = {"full": "全程记录", "excused": "已报备中断", "partial": "部分记录", "none": "未记录"}
@@ -30,6 +36,7 @@ ROLES: dict[str, str] = {
     "equipment": "警保部门",
     "it": "信通部门",
     "unit_admin": "单位管理员",
+    "officer": "民警",  # sees only its own record (issue 18): the officer page, its own police number
 }
 
 PERIOD_KIND_NAMES: dict[str, str] = {"month": "月", "quarter": "季度", "year": "年"}

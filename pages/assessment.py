@@ -1,4 +1,4 @@
-"""考评 Assessment: scores under a scheme, grade, rank, items, drill-down to findings, workbook download."""
+"""考评 Assessment: scores under a scheme, grade, rank, trend (环比, 同比), items, drill-down to findings, workbook download."""
 
 import streamlit as st
 
@@ -30,6 +30,7 @@ ui.chart(charts.bars(scores.head(40), "unit_name", "total", t("总分"), horizon
 ui.table(
     logic.scores_view(scores)[["unit_code", "unit_name", "level", "total", "grade", "rank", "veto", "scheme_version"]]
 )
+ui.trend_panel(ctx, unit, period, scheme, key="assessment_trend", published=version is not None)
 
 st.subheader(t("分项得分"))
 chosen = (

@@ -1,4 +1,4 @@
-"""总览 Overview: events, whole-process rate, standard metrics, findings by article, trend, ranking."""
+"""总览 Overview: events, whole-process rate, standard metrics, findings by article, trend (环比, 同比), ranking."""
 
 import streamlit as st
 
@@ -40,8 +40,7 @@ with right:
     fa = logic.findings_by_rule(by_article)
     ui.chart(charts.bars(fa, "label", "count", t("按条款统计问题"), horizontal=True, hover="article"))
 
-trend = logic.with_rate(queries.monthly_trend(url, ctx.scope, unit, period))
-ui.chart(charts.trend(trend, t("月度趋势"), t("现场执法事件"), t("全程记录率")))
+ui.trend_panel(ctx, unit, period, published=version is not None)  # 环比 and 同比 with arrows, this year over last
 
 st.subheader(t("单位排名"))
 if scores.empty:

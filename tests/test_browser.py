@@ -230,11 +230,11 @@ def test_browser_walkthrough(server):
             page.wait_for_timeout(800)
             page.screenshot(path=str(ARTIFACTS / f"browser_{i:02d}_{path}.png"), full_page=True)
 
-        # the heatmap and trend use Chinese labels and category months
+        # the trend uses Chinese labels and category months (the month of the year beside last year's: 7月)
         page.goto(f"{base}/")
         page.wait_for_selector(CHART, timeout=30000)
         svg_text = " ".join(page.locator('[data-testid="stPlotlyChart"]').all_text_contents())
-        assert "2026-07" in svg_text and "Jul" not in svg_text
+        assert "7月" in svg_text and "Jul" not in svg_text
 
         # an event's timeline after giving a reason
         page.goto(f"{base}/coverage")

@@ -19,15 +19,6 @@ def _all_text(fig) -> str:  # noqa: ANN001
     return fig.to_json()
 
 
-def test_trend_uses_category_axis_and_percent():
-    df = logic.with_rate(pd.DataFrame({"month": ["2026-06", "2026-07"], "events": [4, 0], "ok": [3, 0]}))
-    fig = charts.trend(df)
-    assert fig.layout.xaxis.type == "category"
-    assert list(fig.data[0].x) == ["2026-06", "2026-07"]
-    rates = list(fig.data[1].y)
-    assert rates[0] == pytest.approx(75.0) and pd.isna(rates[1])  # empty month: no point, not 0 %
-
-
 def test_heatmap_grid_and_escaping():
     df = pd.DataFrame({"unit_name": [XSS, "东街派出所"], "month": ["2026-07", "2026-07"], "rate": [0.5, float("nan")]})
     fig = charts.heatmap(df)

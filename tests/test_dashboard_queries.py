@@ -32,7 +32,6 @@ def all_lists(url, scope, unit=None):
     return {
         "status": queries.event_status_counts(url, scope, unit, P),
         "articles": queries.findings_by_article(url, scope, unit, P),
-        "trend": queries.monthly_trend(url, scope, unit, P),
         "scores": queries.scores(url, scope, unit, P),
         "heat": queries.coverage_by_unit_month(url, scope, unit, "2026"),
         "events": queries.events(url, scope, unit, P),
@@ -243,7 +242,6 @@ def test_query_layer_on_postgresql(tmp_path, pg_url):
         lists = all_lists(w.url, station)
         assert all(not df.empty for df in lists.values())
         assert set(lists["events"]["unit_code"]) == {F.code("A1")}
-        assert list(lists["trend"]["month"]) == ["2026-06", "2026-07"]  # the months of the period's year
         assert queries.available_periods(w.url)["month"] == ["2026-07", "2026-06"]
         assert len(queries.event_detail(w.url, station, "INC-A1-002")["clips"]) == 1
         assert queries.event_detail(w.url, station, "INC-B1-002")["event"].empty

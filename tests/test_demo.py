@@ -13,7 +13,7 @@ import pytest
 import yaml
 from openpyxl import load_workbook
 
-from etl.demo import DEMO_PASSWORD, build, generate
+from etl.demo import DEMO_PASSWORD, build, faults, generate
 from etl.demo.common import ACTIONS, NULL_T
 from etl.demo.manifest import build_manifest, clip_owners, coverage, equip_idle
 from etl.rules.keys import MANIFEST_COLUMNS, RULES, object_key
@@ -152,7 +152,8 @@ def test_small_scale_counts() -> None:
     assert 14_000 <= len(d["clips"]) <= 26_000
     assert set(d["devices"]["kind"]) == {"bodycam", "camera", "phone"}
     assert set(d["devices"]["status"]) == {"in_use", "spare", "repair", "scrapped", "lost"}
-    assert set(d["case_actions"]["action_type"]) == set(ACTIONS)
+    # every configured action type, plus the one unknown code of the data-quality demo (etl.demo.faults)
+    assert set(d["case_actions"]["action_type"]) == set(ACTIONS) | {faults.UNKNOWN_ACTION}
     assert set(d["deliveries"]["method"]) == {"direct", "left", "mail", "entrusted", "public_notice"}
     assert set(d["cases"]["procedure"]) == {"simple", "general"}
     # realistic clips: 10-30 minute segments, imports within hours, about 10 % without police_no
@@ -254,10 +255,12 @@ def test_media_files_and_hashes(demo: Path, manifest: pd.DataFrame) -> None:
 
 def test_users_yaml(demo: Path) -> None:
     users = yaml.safe_load((demo / "users.yaml").read_text(encoding="utf-8"))["users"]
-    assert set(users) == {"leader", "legal", "equipment", "it", "county", "station"}
+    assert set(users) == {"leader", "legal", "equipment", "it", "county", "station", "officer"}
     assert users["county"]["unit_code"] == "140403000000" and users["county"]["role"] == "unit_admin"
     assert users["station"]["unit_code"].startswith("140403") and users["station"]["unit_code"] != "140403000000"
-    assert {u["role"] for u in users.values()} == {"leader", "legal", "equipment", "it", "unit_admin"}
+    assert {u["role"] for u in users.values()} == {"leader", "legal", "equipment", "it", "unit_admin", "officer"}
+    # the officer (issue 18): a police officer of the station account's unit, by police number
+    assert users["officer"]["unit_code"] == users["station"]["unit_code"] and users["officer"]["police_no"]
     for u in users.values():
         assert bcrypt.checkpw(DEMO_PASSWORD.encode(), u["password_hash"].encode())
         assert not bcrypt.checkpw(b"wrong", u["password_hash"].encode())
@@ -295,6 +298,13 @@ def test_rules_find_exactly_the_manifest(demo: Path, manifest: pd.DataFrame, tmp
     assert unlogged and not unlogged & set(dels["clip_id"])
     assert deleted.loc[deleted["clip_id"].isin(unlogged), "police_no"].isna().all()
     assert found.loc[found["rule_id"] == "DELETE-UNLOGGED", "police_no"].isna().all()
+    # the data-quality queue holds exactly the demo's unjudgeable objects (etl.demo.faults), none of them a finding
+    queue = pd.read_sql("SELECT kind, object_key FROM v_data_quality", sa.create_engine(url))
+    planted = build("small", 2026)["unjudgeable"]
+    assert {(k, o) for k, objs in planted.items() for o in objs} == set(queue.itertuples(index=False, name=None))
+    assert not {o for objs in planted.values() for o in objs} & set(
+        found[["incident_no", "clip_id", "action_id", "doc_id"]].stack()
+    )
     # per officer (issue 18): every AV-NONE / AV-GAP finding names exactly the event's attending officers, and
     # the officers' records add up to the attendance of the on-site events
     eng = sa.create_engine(url)

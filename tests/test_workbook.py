@@ -78,6 +78,7 @@ def test_summary_equals_unit_scores(warehouse, period, unit) -> None:  # noqa: A
         "扣分明细",
         "覆盖率",
         "指标",
+        "趋势",
         "设备台账",
         "数据质量",
         "抽查情况",

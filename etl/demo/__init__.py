@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from etl.demo import output
+from etl.demo import faults, output
 from etl.demo.cases import build_cases
-from etl.demo.common import EVAL_T, HOUR, LAST_T, NULL_T
+from etl.demo.common import EVAL_T, HOUR, LAST_T, MAX_YEARS, NULL_T, span_start
 from etl.demo.manifest import build_manifest
 from etl.demo.media import (
     access_log,
@@ -76,19 +76,31 @@ DISPATCH_TABLES = {
 DISPATCH_DT = "%Y/%m/%d %H:%M:%S"
 
 
-def build(scale: str = "small", seed: int = 2026) -> dict:
-    """Every source table as a frame (times as epoch seconds), plus what the writers need."""
+def build(scale: str = "small", seed: int = 2026, years: int = 1, *, city=None) -> dict:  # noqa: ANN001
+    """Every source table as a frame (times as epoch seconds), plus what the writers need.
+
+    ``years``: how many years of data up to the evaluation date (each with a year's events and cases; the
+    earlier ones with more lapses, ``common.lapse_factor``); one year gives the same data as ever.
+    ``city``: one city of a province demo (``etl.demo.province.City``): its ``units`` and ``officers`` hooks
+    give the unit tree its own codes and names and the officers police numbers unique in the province."""
     if scale not in SCALES:
         raise ConfigError(f"未知的演示规模：{scale}（可选 small、city）")
+    if not isinstance(years, int) or not 1 <= years <= MAX_YEARS:
+        raise ConfigError(f"演示年数应为 1 至 {MAX_YEARS}：{years}")
     rng = np.random.default_rng(seed)
     cfg = SCALES[scale]
+    start = span_start(years)
     units = build_units(scale)
+    if city is not None:
+        units = city.units(units)
     officers = build_officers(rng, units, scale)
+    if city is not None:
+        officers = city.officers(officers)
     teams = build_teams(rng, officers)
-    org = build_devices(rng, units, officers, teams)
-    build_admins(rng, org)
-    tl = build_timeline(rng, org, cfg["events"])
-    cs = build_cases(rng, org, tl, cfg["cases"])
+    org = build_devices(rng, units, officers, teams, start)
+    build_admins(rng, org, start)
+    tl = build_timeline(rng, org, cfg["events"] * years, start)
+    cs = build_cases(rng, org, tl, cfg["cases"] * years)
     swap_devices(rng, org, tl)
     recs = attach_devices(rng, org, tl)
     clips = expand_clips(rng, recs)
@@ -118,9 +130,10 @@ def build(scale: str = "small", seed: int = 2026) -> dict:
         LAST_T,
     )
     cases = cs.cases.drop(columns=["incident_no"])
-    return {
+    d = {
         "scale": scale,
         "seed": seed,
+        "years": years,
         "eval_t": EVAL_T,
         "org_units": units,
         "officers": officers,
@@ -147,6 +160,9 @@ def build(scale: str = "small", seed: int = 2026) -> dict:
         "video_ids": video_ids,
         "swaps": org.swaps,
     }
+    # a few objects the rules cannot judge (new rows only): the demo's data-quality queue is not empty
+    d["unjudgeable"] = faults.add_unjudgeable(np.random.default_rng([seed, 16]), d)
+    return d
 
 
 def ensure_every_rule(p: dict) -> None:
@@ -179,16 +195,55 @@ def ensure_every_rule(p: dict) -> None:
         book.loc[0, "状态"] = "丢失" if book.loc[0, "状态"] != "丢失" else "在用"
 
 
-def generate(out: Path, scale: str = "small", seed: int = 2026, media: bool = True) -> str:
-    """Write the demo into ``out`` (replacing a previous demo there); returns a short Chinese summary."""
+def generate(
+    out: Path,
+    scale: str = "small",
+    seed: int = 2026,
+    media: bool = True,
+    years: int = 1,
+    cities: int = 10,
+    base: str = "city",
+) -> str:
+    """Write the demo into ``out`` (replacing a previous demo there); returns a short Chinese summary.
+
+    ``scale="province"``: ``cities`` cities of ``base`` scale under one province (``etl.demo.province``)."""
+    if scale == "province":
+        from etl.demo.province import generate_province
+
+        return generate_province(out, cities=cities, base=base, seed=seed, media=media, years=years)
     t0 = time.perf_counter()
     out = Path(out)
-    d = build(scale, seed)
+    d = build(scale, seed, years)
     if out.exists():
         for name in ("media", "cases", "dispatch", "windows", "ledgers"):
             if (out / name).is_dir():
                 shutil.rmtree(out / name)
     out.mkdir(parents=True, exist_ok=True)
+    clips = d["clips"]
+    integrity = write_tables(out, d, seed, media)
+    (out / "windows").mkdir()
+    output.write_xlsx(out / "windows" / "service_windows.xlsx", d["service_windows"], "受理窗口")
+    output.write_yaml(out / "sources.yaml", sources_yaml(media))
+    # the demo marker: the SHA-256 of this sources.yaml, which `etl run` records in the warehouse (etl.users)
+    marker = {"sources_sha256": hashlib.sha256((out / "sources.yaml").read_bytes()).hexdigest()}
+    output.write_yaml(out / "users.yaml", {"demo": marker, **users_yaml(d, seed)})
+    manifest = build_manifest(d, integrity)
+    manifest.to_csv(out / "manifest.csv", index=False, lineterminator="\n")
+    secs = time.perf_counter() - t0
+    media_note = f"（含媒体文件，其中可播放视频 {len(d['video_ids'])} 个）" if media else "（未生成媒体文件）"
+    n_onsite = int(((d["incidents"]["on_site"] == 1) & (d["incidents"]["arrived_at"] != NULL_T)).sum())
+    return (
+        f"演示数据已生成：{out}（规模 {scale}，{years} 年，种子 {seed}，评估日 {EVALUATION_DATE}）\n"
+        f"单位 {len(d['org_units'])} 个，人员 {len(d['officers'])} 人，设备 {len(d['devices'])} 台，"
+        f"现场执法 {n_onsite} 起，案件 {len(d['cases'])} 件，视音频 {len(clips)} 条"
+        f"{media_note}，预期问题 {len(manifest)} 条，用时 {secs:.1f} 秒"
+    )
+
+
+def write_tables(out: Path, d: dict, seed: int, media: bool, append: bool = False) -> dict | None:
+    """Write the media files and every source table but the service windows; returns what integrity finds.
+
+    ``append``: add to the files already there (one city after the other, ``etl.demo.province``)."""
     clips = d["clips"]
     if media:
         videos = encode_videos(clips, d["video_ids"], seed)
@@ -200,37 +255,23 @@ def generate(out: Path, scale: str = "small", seed: int = 2026, media: bool = Tr
         clips["sha256"] = output.pseudo_hashes(len(clips), seed)
         integrity = None
 
-    output.write_sqlite(out / "org.sqlite", {"org_units": d["org_units"], "officers": d["officers"]})
-    (out / "cases").mkdir()
+    output.write_sqlite(out / "org.sqlite", {"org_units": d["org_units"], "officers": d["officers"]}, append=append)
+    (out / "cases").mkdir(exist_ok=append)
     for t in ("cases", "case_officers", "case_actions", "case_documents", "deliveries"):
-        output.write_csv(out / "cases" / f"{t}.csv", output.text_frame(d[t], t), "utf-8-sig")
-    (out / "dispatch").mkdir()
+        output.write_csv(out / "cases" / f"{t}.csv", output.text_frame(d[t], t), "utf-8-sig", append=append)
+    (out / "dispatch").mkdir(exist_ok=append)
     for t, (name, cols) in DISPATCH_TABLES.items():
         frame = output.text_frame(d[t], t, DISPATCH_DT).rename(columns=cols)
-        output.write_csv(out / "dispatch" / f"{name}.csv", frame, "gb18030")
+        output.write_csv(out / "dispatch" / f"{name}.csv", frame, "gb18030", append=append)
     output.write_sqlite(
-        out / "media.sqlite", {t: d[t] for t in ("devices", "device_assignments", "unit_admins", "clips", "access_log")}
+        out / "media.sqlite",
+        {t: d[t] for t in ("devices", "device_assignments", "unit_admins", "clips", "access_log")},
+        append=append,
     )
-    (out / "windows").mkdir()
-    output.write_xlsx(out / "windows" / "service_windows.xlsx", d["service_windows"], "受理窗口")
-    (out / "ledgers").mkdir()
+    (out / "ledgers").mkdir(exist_ok=append)
     for unit, book in d["ledgers"].items():
         output.write_xlsx(out / "ledgers" / f"{unit}.xlsx", book, "执法记录仪使用管理台账")
-    output.write_yaml(out / "sources.yaml", sources_yaml(media))
-    # the demo marker: the SHA-256 of this sources.yaml, which `etl run` records in the warehouse (etl.users)
-    marker = {"sources_sha256": hashlib.sha256((out / "sources.yaml").read_bytes()).hexdigest()}
-    output.write_yaml(out / "users.yaml", {"demo": marker, **users_yaml(d, seed)})
-    manifest = build_manifest(d, integrity)
-    manifest.to_csv(out / "manifest.csv", index=False, lineterminator="\n")
-    secs = time.perf_counter() - t0
-    media_note = f"（含媒体文件，其中可播放视频 {len(d['video_ids'])} 个）" if media else "（未生成媒体文件）"
-    n_onsite = int(((d["incidents"]["on_site"] == 1) & (d["incidents"]["arrived_at"] != NULL_T)).sum())
-    return (
-        f"演示数据已生成：{out}（规模 {scale}，种子 {seed}，评估日 {EVALUATION_DATE}）\n"
-        f"单位 {len(d['org_units'])} 个，人员 {len(d['officers'])} 人，设备 {len(d['devices'])} 台，"
-        f"现场执法 {n_onsite} 起，案件 {len(d['cases'])} 件，视音频 {len(clips)} 条"
-        f"{media_note}，预期问题 {len(manifest)} 条，用时 {secs:.1f} 秒"
-    )
+    return integrity
 
 
 def sources_yaml(media: bool) -> dict:

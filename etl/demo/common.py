@@ -26,6 +26,25 @@ LAST_T = ts("2026-11-28 20:00:00")  # no source time later than this
 EVAL_T = ts("2026-11-28 23:59:59")  # default evaluation date
 DAY = 86400
 HOUR = 3600
+# ``etl demo --years N``: the data start N - 1 years before YEAR_START (the evaluation date stays), and the years
+# before the last one have more lapses, fading out towards YEAR_START, so that a trend shows (issue 18)
+MAX_YEARS = 5
+LAPSE_LEAD = 1.5  # a year before YEAR_START: 2.5 times the lapses of the last year
+
+
+def span_start(years: int) -> int:
+    """Epoch seconds where a demo of ``years`` years starts (YEAR_START for one year)."""
+    if not 1 <= int(years) <= MAX_YEARS:
+        raise ValueError(years)
+    return ts(f"{2025 - (int(years) - 1)}-12-01 00:00:00")
+
+
+def lapse_factor(t: np.ndarray) -> np.ndarray:
+    """How many times the last year's share of lapses (no or partial recording, late upload) applies at ``t``:
+    1 from YEAR_START on (so a one-year demo is unchanged), LAPSE_LEAD more per year before it."""
+    before = (YEAR_START - np.asarray(t, dtype=np.int64).astype(np.float64)) / (365 * DAY)  # no int64 overflow
+    return 1.0 + LAPSE_LEAD * np.clip(before, 0.0, MAX_YEARS)
+
 
 # rules.md parameters (defaults of config/rules.yaml)
 GAP_TOL = 30

@@ -201,7 +201,8 @@ def build_manifest(d: dict, integrity: dict | None) -> pd.DataFrame:  # noqa: C9
     insp_ok = set(act.loc[(act["action_type"] == "inspection") & sup, "action_id"])
     miss = miss[~((miss["doc_type"] == "inspection_record") & miss["action_id"].isin(insp_ok))]
     parts.append(_rows("DOC-MISSING", miss))
-    av = act["action_type"].map(lambda c: ACTIONS[c][1]).to_numpy(bool)
+    # an action of a code the configuration does not know requires nothing (the rules list it in the queue)
+    av = act["action_type"].map(lambda c: c in ACTIONS and ACTIONS[c][1]).to_numpy(bool)
     parts.append(_rows("AV-MEASURE", act.loc[av & ~sup, ["action_id"]]))
     sig = docs[docs["doc_type"].isin(SIGNATURE_REQUIRED)]
     good = (sig["party_signed"] == 1) | (

@@ -16,6 +16,7 @@ from etl.demo.common import (
     YEAR_START,
     compact_stamps,
     group_rank,
+    lapse_factor,
     month_of,
 )
 from etl.demo.org import PREFIX, Org
@@ -143,7 +144,7 @@ def tag_clips(rng: np.random.Generator, clips: pd.DataFrame, tl: Timeline, cases
     r = recs["t"].to_numpy()[clips["rec"].to_numpy()]
     nrec = len(recs)
     delay = rng.integers(1800, 20 * HOUR, nrec)
-    late = rng.random(nrec) < 0.03
+    late = rng.random(nrec) < 0.03 * lapse_factor(recs["t"].to_numpy())  # more in earlier years of --years
     delay = np.where(late, rng.integers(25 * HOUR, 120 * HOUR, nrec), delay)
     imported = np.minimum(recs["t"].to_numpy() + delay, LAST_T)
     clips["imported_at"] = np.maximum(imported[clips["rec"].to_numpy()], r)
@@ -218,8 +219,9 @@ def access_log(
     by_unit = {u: g["police_no"].to_numpy() for u, g in offs.groupby("unit_code")}
     lead = offs[offs["leader"] == 1].groupby("unit_code")["police_no"].first()
     stations = org.units.loc[org.units["level"] == "station", "unit_code"].to_numpy()
+    city = org.units.loc[org.units["level"] == "city", "unit_code"].iloc[0]  # the city's top unit
     u = rng.random(m)
-    who = np.where(u < 0.6, clip_unit, np.where(u < 0.85, county, "140400000000"))
+    who = np.where(u < 0.6, clip_unit, np.where(u < 0.85, county, city))
     scope_bad = rng.random(m) < 0.02
     peer = stations[rng.integers(0, len(stations), m)]
     peer = np.where(peer == clip_unit, stations[(np.searchsorted(stations, peer) + 1) % len(stations)], peer)

@@ -166,8 +166,11 @@ MODELS = {"bodycam": ["DSJ-V7", "DSJ-T9", "DSJ-YT5"], "camera": ["FDR-AX45 执�
 PREFIX = {"bodycam": "ZFY", "camera": "SXJ", "phone": "YDJ"}
 
 
-def build_devices(rng: np.random.Generator, units: pd.DataFrame, officers: pd.DataFrame, teams: pd.DataFrame) -> Org:
-    """Devices: one held by every station officer, stand-in spares per station, county spares."""
+def build_devices(
+    rng: np.random.Generator, units: pd.DataFrame, officers: pd.DataFrame, teams: pd.DataFrame, start: int = YEAR_START
+) -> Org:
+    """Devices: one held by every station officer (from before ``start``, the demo's first day), stand-in spares
+    per station, county spares."""
     dev_rows: list[list] = []  # device_sn, kind, model, unit_code, status, status_since, purchased_at
     asg_rows: list[tuple] = []
     main: dict[str, str] = {}
@@ -197,14 +200,14 @@ def build_devices(rng: np.random.Generator, units: pd.DataFrame, officers: pd.Da
         for p in grp["police_no"]:
             r = rng.random()
             kind = "bodycam" if r < 0.92 else ("phone" if r < 0.97 else "camera")
-            frm = YEAR_START - int(rng.integers(20, 400)) * DAY + int(rng.integers(8, 18)) * HOUR
+            frm = start - int(rng.integers(20, 400)) * DAY + int(rng.integers(8, 18)) * HOUR
             sn = new_device(unit, kind, "in_use", frm)
             asg_rows.append((sn, p, frm, NULL_T))
             main[p] = sn
         kinds = ["phone", "camera"] + (["bodycam"] if rng.random() < 0.5 else [])
-        spares[unit] = [new_device(unit, k, "spare", YEAR_START - int(rng.integers(10, 200)) * DAY) for k in kinds]
+        spares[unit] = [new_device(unit, k, "spare", start - int(rng.integers(10, 200)) * DAY) for k in kinds]
     for unit in units.loc[units["level"] == "county", "unit_code"]:
-        new_device(unit, "bodycam", "spare", YEAR_START - int(rng.integers(10, 200)) * DAY)
+        new_device(unit, "bodycam", "spare", start - int(rng.integers(10, 200)) * DAY)
     devices = pd.DataFrame(
         dev_rows, columns=["device_sn", "kind", "model", "unit_code", "status", "status_since", "purchased_at"]
     )
@@ -222,7 +225,7 @@ def build_devices(rng: np.random.Generator, units: pd.DataFrame, officers: pd.Da
     )
 
 
-def build_admins(rng: np.random.Generator, org: Org) -> list[str]:
+def build_admins(rng: np.random.Generator, org: Org, start: int = YEAR_START) -> list[str]:
     """Unit admins (Art. 31) for every unit; a few stations only have a closed row. Returns those stations."""
     rows = []
     offs = org.officers
@@ -234,7 +237,7 @@ def build_admins(rng: np.random.Generator, org: Org) -> list[str]:
         staff = offs[(offs["unit_code"] == unit) & (offs["active"] == 1)]
         pref = staff[staff["role"].isin(["admin", "equipment"])]
         admin = (pref if len(pref) else staff)["police_no"].iloc[0]
-        frm = YEAR_START - int(rng.integers(60, 700)) * DAY
+        frm = start - int(rng.integers(60, 700)) * DAY
         if unit in missing:
             rows.append((unit, admin, frm, EVAL_T - int(rng.integers(20, 120)) * DAY))
             continue
@@ -257,13 +260,15 @@ def officer_rows(org: Org) -> pd.DataFrame:
 def demo_users(org: Org) -> dict[str, tuple[str, str, str]]:
     """username -> (police_no, role, unit_code) for users.yaml."""
     offs = org.officers
-    city = "140400000000"
+    city = org.units.loc[org.units["level"] == "city", "unit_code"].iloc[0]  # the city's top unit
     first_county = org.units.loc[org.units["level"] == "county", "unit_code"].iloc[0]
 
     def pick(unit: str, role: str) -> str:
         return offs[(offs["unit_code"] == unit) & (offs["role"] == role)]["police_no"].iloc[0]
 
     station = sorted(org.units.loc[org.units["parent_code"] == first_county, "unit_code"])[0]
+    # the officer (民警, issue 18): the station's first police officer on patrol by number (events and findings)
+    patrol = offs[(offs["unit_code"] == station) & (offs["role"] == "patrol") & (offs["kind"] == "police")]
     return {
         "leader": (pick(city, "leader"), "leader", city),
         "legal": (pick(city, "legal"), "legal", city),
@@ -271,6 +276,7 @@ def demo_users(org: Org) -> dict[str, tuple[str, str, str]]:
         "it": (pick(city, "it"), "it", city),
         "county": (pick(first_county, "admin"), "unit_admin", first_county),
         "station": (pick(station, "admin"), "unit_admin", station),
+        "officer": (sorted(patrol["police_no"])[0], "officer", station),
     }
 
 

@@ -61,9 +61,12 @@ def contract_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def write_sqlite(path: Path, tables: dict[str, pd.DataFrame], chunk: int = 200_000) -> None:
-    """One SQLite file with the given tables (TEXT codes, INTEGER flags), converted chunk by chunk."""
-    if path.exists():
+def write_sqlite(path: Path, tables: dict[str, pd.DataFrame], chunk: int = 200_000, append: bool = False) -> None:
+    """One SQLite file with the given tables (TEXT codes, INTEGER flags), converted chunk by chunk.
+
+    ``append``: add the rows to the file's tables (created when missing) instead of replacing the file (the
+    province demo writes city by city, ``etl.demo.province``)."""
+    if path.exists() and not append:
         path.unlink()
     con = sqlite3.connect(path)
     try:
@@ -72,7 +75,7 @@ def write_sqlite(path: Path, tables: dict[str, pd.DataFrame], chunk: int = 200_0
         for name, df in tables.items():
             cols = TABLES[name].columns
             decl = ", ".join(f'"{c.name}" {"INTEGER" if c.kind in ("bool", "int") else "TEXT"}' for c in cols)
-            con.execute(f'CREATE TABLE "{name}" ({decl})')
+            con.execute(f'CREATE TABLE {"IF NOT EXISTS " if append else ""}"{name}" ({decl})')
             marks = ", ".join("?" * len(cols))
             for lo in range(0, len(df), chunk):
                 part = contract_frame(df.iloc[lo : lo + chunk], name)
@@ -96,7 +99,14 @@ def text_frame(df: pd.DataFrame, table: str, dt_format: str | None = None) -> pd
     return pd.DataFrame(out)
 
 
-def write_csv(path: Path, df: pd.DataFrame, encoding: str) -> None:
+def write_csv(path: Path, df: pd.DataFrame, encoding: str, append: bool = False) -> None:
+    """``append``: add the rows to an existing file, without a second header or byte order mark."""
+    if append and path.exists():
+        body = df.to_csv(index=False, header=False, lineterminator="\r\n")
+        enc = "utf-8" if encoding.lower().replace("_", "-") == "utf-8-sig" else encoding
+        with open(path, "ab") as f:
+            f.write(body.encode(enc))
+        return
     path.write_bytes(df.to_csv(index=False, lineterminator="\r\n").encode(encoding))
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from etl.demo.common import DAY, HORIZON, HOUR, NULL_T, YEAR_START, group_rank, month_of
+from etl.demo.common import DAY, HORIZON, HOUR, NULL_T, YEAR_START, group_rank, lapse_factor, month_of
 from etl.demo.org import Org
 
 MIN_GAP = 25 * 60
@@ -48,13 +48,14 @@ class Timeline:
     recs: pd.DataFrame  # slot_id, police_no, device_sn, s, t, explicit (police_no written on clip)
 
 
-def build_slots(rng: np.random.Generator, teams: pd.DataFrame, n_events: int) -> pd.DataFrame:
-    """Non-overlapping slots per team (vectorised over teams x slots)."""
+def build_slots(rng: np.random.Generator, teams: pd.DataFrame, n_events: int, start: int = YEAR_START) -> pd.DataFrame:
+    """Non-overlapping slots per team (vectorised over teams x slots) from ``start`` to HORIZON."""
+    first = start
     team_ids = np.sort(teams["team_id"].unique())
     team_unit = teams.drop_duplicates("team_id").set_index("team_id")["unit_code"]
     p = np.array([0.55, 0.075, 0.375])
     per_team = n_events / (p[EVENT] * 0.86) / len(team_ids)
-    span = HORIZON - YEAR_START
+    span = HORIZON - first
     mean_dur = 2400
     mean_gap = max(span / per_team - mean_dur - MIN_GAP, 600)
     n_max = int(per_team * 1.6) + 20
@@ -67,7 +68,7 @@ def build_slots(rng: np.random.Generator, teams: pd.DataFrame, n_events: int) ->
     )
     dur = dur.astype(np.int64)
     gap = (MIN_GAP + rng.exponential(mean_gap, shape)).astype(np.int64)
-    start = YEAR_START + rng.integers(0, DAY, size=(len(team_ids), 1)) + np.cumsum(gap + dur, axis=1) - dur
+    start = first + rng.integers(0, DAY, size=(len(team_ids), 1)) + np.cumsum(gap + dur, axis=1) - dur
     end = start + dur
     keep = end < HORIZON
     t_idx, _ = np.nonzero(keep)
@@ -91,10 +92,11 @@ def _scenarios(rng: np.random.Generator, ev: pd.DataFrame) -> pd.DataFrame:
     r = rng.random(n)
     sc = np.full(n, FULL, dtype=object)
     cuts = [(NONE, 0.022), (GAP, 0.030), (LATE, 0.012), (EARLY, 0.008), (MISSING_OFFICER, 0.035)]
-    lo = 0.0
+    more = lapse_factor(ev["start"].to_numpy())  # earlier years of a --years demo: more lapses (1 in the last)
+    lo = np.zeros(n)
     for name, share in cuts:
-        sc[(r >= lo) & (r < lo + share)] = name
-        lo += share
+        sc[(r >= lo) & (r < lo + share * more)] = name
+        lo = lo + share * more
     sc[(sc == MISSING_OFFICER) & (ev["size"].to_numpy() < 2)] = FULL
     ev = ev.assign(scenario=sc)
     bad = np.isin(sc, [NONE, GAP, LATE, EARLY])
@@ -110,9 +112,9 @@ def _scenarios(rng: np.random.Generator, ev: pd.DataFrame) -> pd.DataFrame:
     return ev
 
 
-def build_timeline(rng: np.random.Generator, org: Org, n_events: int) -> Timeline:
+def build_timeline(rng: np.random.Generator, org: Org, n_events: int, start: int = YEAR_START) -> Timeline:
     teams = org.teams
-    slots = build_slots(rng, teams, n_events)
+    slots = build_slots(rng, teams, n_events, start)
     members = slots[["slot_id", "team_id"]].merge(teams[["team_id", "police_no"]], on="team_id", how="inner")
     members = members.sort_values(["slot_id", "police_no"], kind="stable").reset_index(drop=True)
     size = members.groupby("slot_id").size()

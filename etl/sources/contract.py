@@ -62,7 +62,7 @@ T = lambda n, **kw: Column(n, "str", max_len=TEXT, **kw)  # noqa: E731
 B = lambda n, **kw: Column(n, "bool", **kw)  # noqa: E731
 DT = lambda n, **kw: Column(n, "dt", **kw)  # noqa: E731
 
-LEVELS = ("city", "county", "station")
+LEVELS = ("province", "city", "county", "station")  # province: the root of a pooled province (issue 18)
 PROCEDURES = ("simple", "general")
 CASE_SOURCES = ("ex_officio", "complaint", "report", "assigned", "transferred", "other")
 DELIVERY_METHODS = ("direct", "left", "mail", "entrusted", "public_notice")

@@ -759,6 +759,12 @@ VIEWS: dict[str, str] = {
         SELECT period, unit_code, item_id, item_name, points, objects, clean, deductions, score,
                scheme_version, scheme_id
         FROM unit_item_scores WHERE active = 1""",
+    # trends (issue 18): every standard metric per unit scope and period (every month, quarter and year with
+    # data, across years; etl.scoring.metrics); value NULL when the denominator is 0
+    "v_unit_metrics": """
+        SELECT period, unit_code, metric_id AS metric, numerator, denominator,
+               CASE WHEN denominator > 0 THEN value ELSE NULL END AS value
+        FROM metrics""",
     "v_quarantine": """
         SELECT run_id, source, table_name, row_key, reason, payload FROM quarantine""",
     # whether each check of a run actually ran, and over what (`check` is a reserved word: quote it)

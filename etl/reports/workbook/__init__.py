@@ -7,7 +7,9 @@ dashboard's download button (:func:`build_workbook`); the same inputs and
 Sheets: 封面 (cover), 汇总 (summary + signature block), 扣分明细 (every lost
 point traced to objects and findings: one row per unclean object or finding,
 one points column per level of the scope, see ``details.py``), 覆盖率 (on-site
-coverage per unit and month), 指标 (standard metrics), 设备台账 (devices),
+coverage per unit and month), 指标 (standard metrics), 趋势 (per unit, the
+period's months with the total and the whole-process rate against the period
+before and the same period of the year before, see ``trend.py``), 设备台账 (devices),
 数据质量 (the data-quality queue of the scope; frozen at publication like the other sheets — a publication
 made before the queue was frozen shows today's queue with a note line),
 抽查情况 and 整改情况 (spot-checks and rectification notices of the period with
@@ -33,7 +35,7 @@ from openpyxl.xml.functions import tostring
 from sqlalchemy.engine import Connection, Engine
 
 from etl.errors import EtlError
-from etl.reports.workbook import data, details, frozen, sheets, supervision
+from etl.reports.workbook import data, details, frozen, sheets, supervision, trend
 from etl.reports.workbook.xlsx import splice_rows, stable_zip
 from etl.scoring import schemes
 from etl.warehouse.db import TS_FORMAT, make_engine, warehouse_url
@@ -238,6 +240,7 @@ def _live_inputs(
         spotchecks=data.read_spotchecks(conn, per, scope),
         notices=data.read_notices(conn, per, scope),
         quality=data.read_data_quality(conn, scope),
+        trend=data.read_trend(conn, per, scope, sid, version),
     )
 
 
@@ -311,6 +314,13 @@ def _render(
             sheets.metric_rows(metrics, names, unit_rank),
             title("指标"),
             "本期无指标数据",
+        ),
+        sheets.write_table(
+            wb.create_sheet("趋势"),
+            trend.TREND_COLS,
+            trend.trend_rows(inp.trend, per, names, unit_rank),
+            title("趋势"),
+            trend.EMPTY,
         ),
         sheets.write_table(
             wb.create_sheet("设备台账"),

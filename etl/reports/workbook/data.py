@@ -389,3 +389,45 @@ def read_data_quality(conn: Connection, scope: set[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     df = read_df(conn, f"SELECT {', '.join(cols)} FROM v_data_quality")
     return df[df["unit_code"].isin(scope)].reset_index(drop=True)
+
+
+# --- trend (sheet 趋势, issue 18) ---------------------------------------------------------------
+
+
+TREND_COLUMNS = ["unit_code", "period", "total", "grade", "rate"]
+
+
+def trend_periods(period: Period) -> list[str]:
+    """The periods the 趋势 sheet compares: the period's months and the period itself, each with the period
+    just before it and the same period of the year before (``etl.periods.previous`` / ``year_ago``)."""
+    from etl.periods import previous, year_ago
+
+    shown = list(dict.fromkeys([*period.months, period.code]))
+    return sorted({q for p in shown for q in (p, previous(p), year_ago(p))})
+
+
+def read_trend(
+    conn: Connection, period: Period, scope: set[str], scheme_id: str, scheme_version: str | None
+) -> pd.DataFrame:
+    """Per unit in ``scope`` and period of ``trend_periods``: the total and grade under the scheme (and version)
+    and the whole-process rate (``metrics``; None when there were no on-site events): TREND_COLUMNS.  Read at
+    city scope for a publication (frozen with the other frames)."""
+    wanted = trend_periods(period)
+    stmt = sa.text(
+        "SELECT unit_code, period, total, grade FROM unit_scores WHERE scheme_id = :sid"
+        + (" AND scheme_version = :sver" if scheme_version else "")
+        + " AND period IN :periods"
+    ).bindparams(sa.bindparam("periods", expanding=True))
+    params = {"sid": scheme_id, "periods": wanted, **({"sver": scheme_version} if scheme_version else {})}
+    scores = read_df(conn, stmt, params)
+    rates = read_df(
+        conn,
+        sa.text(
+            "SELECT unit_code, period, CASE WHEN denominator > 0 THEN value END AS rate FROM metrics "
+            "WHERE metric_id = 'whole_process_rate' AND period IN :periods"
+        ).bindparams(sa.bindparam("periods", expanding=True)),
+        {"periods": wanted},
+    )
+    df = scores.merge(rates, on=["unit_code", "period"], how="outer")
+    df = df[df["unit_code"].isin(scope)]
+    return df.sort_values(["unit_code", "period"], ignore_index=True).reindex(columns=TREND_COLUMNS)

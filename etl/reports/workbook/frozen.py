@@ -16,9 +16,11 @@ The frames (all at city scope, for one period and scheme):
 * ``findings``: the findings those rows name (``details.FINDING_COLUMNS``);
 * ``coverage`` / ``devices``: ``data.read_coverage`` and ``data.read_devices``;
 * ``spotchecks`` / ``notices``: ``data.read_spotchecks`` and ``data.read_notices`` (overdue and on time as of
-  the day of publication); ``quality``: the data-quality queue (``data.read_data_quality``).  Publications made
-  before these existed lack them (:data:`SUPERVISION_FRAMES` are optional): their 抽查情况 and 整改情况 sheets say
-  the data were not frozen, their 数据质量 sheet shows today's queue with a note line.
+  the day of publication); ``quality``: the data-quality queue (``data.read_data_quality``); ``trend``: the totals
+  and whole-process rates of the period, its months, and the periods before and a year before them
+  (``data.read_trend``, sheet 趋势).  Publications made before these existed lack them (:data:`SUPERVISION_FRAMES`
+  are optional): their 抽查情况, 整改情况 and 趋势 sheets say the data were not frozen, their 数据质量 sheet shows
+  today's queue with a note line.
 
 A unit's scope is cut in pandas (:func:`scoped`, unit scope from ``etl.warehouse.scope``) exactly as the live
 queries would have restricted it, so a published county workbook equals the county workbook of that moment.
@@ -45,7 +47,7 @@ from etl.warehouse.db import read_df
 
 FRAMES = ("info", "units", "scores", "items", "metrics", "lost", "levels", "findings", "coverage", "devices")
 # optional: absent from publications made before them (the sheets then say so, or show the live queue)
-SUPERVISION_FRAMES = ("spotchecks", "notices", "quality")
+SUPERVISION_FRAMES = ("spotchecks", "notices", "quality", "trend")
 _IPC = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
@@ -70,6 +72,7 @@ class Inputs:
     spotchecks: pd.DataFrame | None = None  # None: a publication that did not freeze them
     notices: pd.DataFrame | None = None
     quality: pd.DataFrame | None = None  # the data-quality queue (sheet 数据质量); None: not frozen
+    trend: pd.DataFrame | None = None  # totals and whole-process rates around the period (sheet 趋势); None: not frozen
 
 
 # --- frames <-> bytes ------------------------------------------------------------------------------------
@@ -168,6 +171,7 @@ def city_frames(
         "spotchecks": data.read_spotchecks(conn, period, every_unit),
         "notices": data.read_notices(conn, period, every_unit),
         "quality": data.read_data_quality(conn, every_unit),
+        "trend": data.read_trend(conn, period, every_unit, scheme["id"], scheme_version),
     }
 
 
@@ -347,6 +351,7 @@ def scoped(frames: dict[str, pd.DataFrame], unit_code: str | None, allowed_scope
         spotchecks=extra["spotchecks"],
         notices=extra["notices"],
         quality=extra["quality"],
+        trend=extra["trend"],
     )
 
 

@@ -67,12 +67,21 @@ GRADE_FILLS = {
 GRADE_FONTS = {"优秀": Font(name=FONT, size=10, color="006100"), "不达标": Font(name=FONT, size=10, color="9C0006")}
 
 # Column kinds -> number format ("text" cells are strings)
-NUMBER_FORMATS = {"text": "@", "int": "0", "num": "General", "pts": "0.00", "pct": "0.00%"}
+NUMBER_FORMATS = {
+    "text": "@",
+    "int": "0",
+    "num": "General",
+    "pts": "0.00",
+    "pct": "0.00%",
+    # changes (趋势): the number with its direction as an arrow, the sign left to the arrow (↓ 2.10 is -2.10)
+    "chg": '"↑ "0.00;"↓ "0.00;"→ "0.00',
+    "chg_pp": '"↑ "0.0;"↓ "0.0;"→ "0.0',
+}
 
 
 @dataclass(frozen=True)
 class Col:
-    """One column of a table sheet: header, kind (text | int | num | pts | pct), width bounds."""
+    """One column of a table sheet: header, kind (text | int | num | pts | pct | chg | chg_pp), width bounds."""
 
     header: str
     kind: str = "text"
