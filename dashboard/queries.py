@@ -27,6 +27,7 @@ from etl.scoring import schemes as schemes_mod
 from etl.scoring.lost_points import metric_shortfall
 from etl.scoring.metrics import METRICS
 from etl.scoring.officers import RECORD_COLUMNS
+from etl.vocabulary import LEVEL_ORDER
 from etl.warehouse import scope as scopes
 from etl.warehouse.db import make_engine, read_df
 from etl.warehouse.scope import ScopeError  # noqa: F401 - raised here for a unit outside the scope
@@ -267,6 +268,14 @@ def findings_by_article(url: str, scope: Scope, unit: str | None, period: str) -
     )
 
 
+# units sorted by level (province, city, county, station: etl.vocabulary.LEVEL_ORDER), then by rank
+_LEVEL_SORT = (
+    "CASE s.unit_level "
+    + " ".join(f"WHEN '{lvl}' THEN {n}" for lvl, n in LEVEL_ORDER.items())
+    + f" ELSE {max(LEVEL_ORDER.values()) + 1} END"
+)
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
 def schemes(url: str) -> pd.DataFrame:
     return _df(
@@ -287,7 +296,7 @@ def scores(url: str, scope: Scope, unit: str | None, period: str, scheme_id: str
                s.scheme_id, s.scheme_version
         FROM unit_scores s LEFT JOIN org_units o ON o.unit_code = s.unit_code
         WHERE {scheme_cond} AND s.period = :period AND {_in("s.unit_code", "units", eff)}
-        ORDER BY CASE s.unit_level WHEN 'city' THEN 0 WHEN 'county' THEN 1 ELSE 2 END, s.rank, s.unit_code
+        ORDER BY {_LEVEL_SORT}, s.rank, s.unit_code
         LIMIT {ROW_LIMIT}""",
         **_scope_params(eff),
         period=period,
@@ -1003,7 +1012,7 @@ def published_scores(url: str, scope: Scope, unit: str | None, period: str, vers
                s.scheme_id, s.scheme_version
         FROM v_published_scores s LEFT JOIN org_units o ON o.unit_code = s.unit_code
         WHERE s.period = :period AND {version_cond} AND {_in("s.unit_code", "units", eff)}
-        ORDER BY CASE s.unit_level WHEN 'city' THEN 0 WHEN 'county' THEN 1 ELSE 2 END, s.rank, s.unit_code
+        ORDER BY {_LEVEL_SORT}, s.rank, s.unit_code
         LIMIT {ROW_LIMIT}""",
         **_scope_params(eff),
         period=period,

@@ -239,18 +239,19 @@ def org_units(target: str | Engine | Connection) -> pd.DataFrame:
 
 
 def user_scope_of(role: str, unit_code: str | None, units: pd.DataFrame) -> tuple[str, ...] | None:
-    """The scope of a user: None (whole city) for the city roles, else its unit and every unit below it.
+    """The scope of a user: None (the whole tree) for the city roles, else its unit and every unit below it.
 
-    A legal user whose unit lies below the top of the tree (a county's legal office) gets that unit's scope.
-    An officer gets no unit at all (``()``): its own record only, by its police number (``User.police_no``).
+    A city-role user whose unit lies below the top of the tree (a county's legal office; in a province warehouse,
+    one city's leader, legal office, equipment manager or IT) gets that unit's scope.  An officer gets no unit at
+    all (``()``): its own record only, by its police number (``User.police_no``).
     """
     if role == OFFICER_ROLE:
         return ()
     if role in CITY_ROLES:
-        if role != "legal" or unit_code is None or units.empty or unit_code in roots(units):
+        if unit_code is None or units.empty or unit_code in roots(units):
             return None
         if unit_code not in set(units["unit_code"].astype(str)):
-            return None  # a legal office not (yet) in the tree: the city, as before this rule existed
+            return None  # a unit not (yet) in the tree: the whole tree, as before this rule existed
     return user_scope(units, unit_code)
 
 

@@ -175,10 +175,13 @@ def test_users(province: Path) -> None:
     raw = yaml.safe_load((province / "users.yaml").read_text(encoding="utf-8"))
     assert raw["demo"]["sources_sha256"] == hashlib.sha256((province / "sources.yaml").read_bytes()).hexdigest()
     users = raw["users"]
-    assert set(users) == {"leader", "legal", "equipment", "it", "city_legal", "county", "station", "officer"}
+    assert set(users) == {
+        "leader", "legal", "equipment", "it", "city_leader", "city_legal", "county", "station", "officer"
+    }  # fmt: skip
     for name in ("leader", "legal", "equipment", "it"):
         assert users[name]["unit_code"] == PROVINCE[0] and users[name]["role"] == name
     assert users["city_legal"]["unit_code"] == CITY_CODES[0] and users["city_legal"]["role"] == "legal"
+    assert users["city_leader"]["unit_code"] == CITY_CODES[0] and users["city_leader"]["role"] == "leader"
     assert users["county"]["unit_code"].startswith("1404") and users["county"]["role"] == "unit_admin"
     assert users["officer"]["unit_code"] == users["station"]["unit_code"]
     offs = _sql(province / "org.sqlite", "SELECT police_no, name, unit_code FROM officers").set_index("police_no")
@@ -243,3 +246,21 @@ def test_city_count_is_checked(n: int, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="城市数"):
         generate(tmp_path / "p", scale="province", cities=n, base="small", media=False)
     assert not (tmp_path / "p").exists()
+
+
+def test_city_roles_below_the_province_see_their_city_only():
+    """In a province warehouse a city's leader, legal office, equipment manager or IT see that city's subtree;
+    at the root (or with no unit) the whole tree."""
+    from etl.users import user_scope_of
+
+    units = pd.DataFrame(
+        {
+            "unit_code": ["140000000000", "140400000000", "140403000000", "140100000000"],
+            "parent_code": [None, "140000000000", "140400000000", "140000000000"],
+        }
+    )
+    for role in ("leader", "legal", "equipment", "it"):
+        assert user_scope_of(role, "140400000000", units) == ("140400000000", "140403000000")
+        assert user_scope_of(role, "140000000000", units) is None
+        assert user_scope_of(role, None, units) is None
+    assert user_scope_of("unit_admin", "140100000000", units) == ("140100000000",)

@@ -16,7 +16,7 @@ and interruption report ids are moved into a block per city (``namespace``).  Th
 workbook) are written once at the end, and so are the province's own staff and the users file.
 
 Demo accounts: ``leader``, ``legal``, ``equipment``, ``it`` of the province department (the whole province),
-and of the first city ``city_legal`` (its legal office: that city), ``county``, ``station`` and ``officer``
+and of the first city ``city_leader`` and ``city_legal`` (its leader and legal office: that city), ``county``, ``station`` and ``officer``
 as in a city demo.  The manifest is the concatenation of the cities' manifests (no rule spans two cities).
 """
 
@@ -412,9 +412,10 @@ def generate_province(
         counts["videos"] += len(d["video_ids"])
         counts["manifest"] += len(manifest)
         if city.index == 0:
-            legal = d["officers"]
-            legal = legal.loc[(legal["unit_code"] == city.code) & (legal["role"] == "legal"), "police_no"].iloc[0]
-            users = {"city_legal": (legal, "legal", city.code)}
+            staff_of = d["officers"].loc[d["officers"]["unit_code"] == city.code]
+            leader = staff_of.loc[staff_of["role"] == "leader", "police_no"].iloc[0]
+            legal = staff_of.loc[staff_of["role"] == "legal", "police_no"].iloc[0]
+            users = {"city_leader": (leader, "leader", city.code), "city_legal": (legal, "legal", city.code)}
             users.update({u: d["users"][u] for u in ("county", "station", "officer")})
             names = d["officers"].loc[d["officers"]["police_no"].isin([u[0] for u in users.values()])]
             first = {"users": users, "officers": names[["police_no", "name"]].copy()}
