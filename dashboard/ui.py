@@ -294,3 +294,35 @@ def audited_view(ctx: UserContext, page: str, action: str, obj: str, reason: str
         return False
     given[k] = reason or ""
     return True
+
+
+def workbook_download(
+    ctx: UserContext, url: str, unit: str | None, period: str, scheme: str | None, version: int | None
+) -> None:
+    """The assessment workbook's download (page 考评): behind a reason (audited), live or the published
+    ``version``; a builder failure shows a short message with an error id (the details go to the log)."""
+    from dashboard import exports
+
+    if not ctx.may_export or not reason_gate(
+        ctx,
+        "assessment",
+        "export_workbook",
+        f"{unit}:{period}:{scheme}",
+        key="workbook",
+        prompt="导出须填写事由（将记入系统日志）",
+    ):
+        return
+    try:
+        data = exports.assessment_workbook(
+            url, period, unit, ctx.username, ctx.scope, scheme, version is None, published_version=version
+        )
+    except Exception as exc:  # noqa: BLE001 - the builder is a separate module: a short message, the log the details
+        st.error(f"{t('考评表生成功能暂不可用')}（{t('错误编号')} {error_id(exc, 'assessment workbook')}）")
+    else:
+        st.download_button(
+            t("下载考评表"),
+            data,
+            file_name=f"考评表_{unit}_{period}.xlsx",
+            key="workbook_dl",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )

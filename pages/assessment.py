@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, exports, logic, loop, queries, ui
+from dashboard import charts, logic, loop, queries, ui
 from dashboard.i18n import t
 
 ctx = ui.page_context("assessment", "考评")
@@ -65,25 +65,4 @@ if chosen:
             ui.table(lost_at["findings"], names)
 
 st.subheader(t("下载考评表"))
-if ctx.may_export and ui.reason_gate(
-    ctx,
-    "assessment",
-    "export_workbook",
-    f"{unit}:{period}:{scheme}",
-    key="workbook",
-    prompt="导出须填写事由（将记入系统日志）",
-):
-    try:
-        data = exports.assessment_workbook(
-            url, period, unit, ctx.username, ctx.scope, scheme, version is None, published_version=version
-        )
-    except Exception as exc:  # noqa: BLE001 - the builder is a separate module: a short message, the log the details
-        st.error(f"{t('考评表生成功能暂不可用')}（{t('错误编号')} {ui.error_id(exc, 'assessment workbook')}）")
-    else:
-        st.download_button(
-            t("下载考评表"),
-            data,
-            file_name=f"考评表_{unit}_{period}.xlsx",
-            key="workbook_dl",
-            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
+ui.workbook_download(ctx, url, unit, period, scheme, version)
