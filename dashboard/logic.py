@@ -820,11 +820,13 @@ def ranking_view(ranking: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
-def officer_label(police_no: str, ranking: pd.DataFrame) -> str:
-    """'police_no name' for the officer picker (the number alone when the ranking does not name it)."""
-    names = dict(zip(ranking.get("police_no", []), ranking.get("name", []), strict=False))
-    name = names.get(police_no)
-    return f"{police_no} {name}" if isinstance(name, str) and name else str(police_no)
+def officer_labels(ranking: pd.DataFrame) -> dict[str, str]:
+    """police_no -> 'police_no name' for the officer picker, built once per run (a city's ranking holds ~3,000
+    officers: a look-up per option must not rebuild anything); a number the ranking does not name shows alone."""
+    return {
+        str(p): f"{p} {n}" if isinstance(n, str) and n else str(p)
+        for p, n in zip(ranking.get("police_no", []), ranking.get("name", []), strict=False)
+    }
 
 
 def officer_options(ranked: list[str], wanted: str | None) -> tuple[list[str], int | None]:

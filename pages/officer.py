@@ -22,12 +22,13 @@ else:
     st.subheader(t("民警排名"))
     ui.table(logic.with_unit_names(logic.ranking_view(ranking), names), height=logic.table_height(len(ranking)))
     options, index = logic.officer_options(list(ranking["police_no"]), wanted)  # a deep link's number first
+    labels = logic.officer_labels(ranking)
     police_no = st.selectbox(
         t("选择民警"),
         options,
         index=index,
         placeholder=t("请选择"),
-        format_func=lambda p: logic.officer_label(p, ranking),
+        format_func=lambda p: labels.get(p, p),
         key="police_no",
     )
     police_no = police_no or wanted  # a malformed number is never offered: the query layer answers it (unknown)

@@ -18,7 +18,7 @@ import pytest
 import streamlit as st
 import yaml
 
-from dashboard import queries
+from dashboard import logic, queries
 from dashboard.auth import PAGES, ROLE_PAGES
 from etl import periods
 from etl.demo import generate
@@ -475,3 +475,9 @@ def test_officer_charts_escape_text() -> None:
     )
     assert list(trend.data[1].y) == [50.0] and list(trend.data[2].y) == [75.0]
     assert charts.officer_trend(pd.DataFrame()).layout.annotations[0].text == "无数据"
+
+
+def test_officer_labels_are_built_once_for_the_picker():
+    ranking = pd.DataFrame({"police_no": ["001", "002", "003"], "name": ["张三", None, ""]})
+    assert logic.officer_labels(ranking) == {"001": "001 张三", "002": "002", "003": "003"}
+    assert logic.officer_labels(pd.DataFrame()) == {}
