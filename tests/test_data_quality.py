@@ -322,3 +322,20 @@ def test_workbook_sheet(tmp_path, sqlite_url):
     )
     units = {r[0] for r in list(wb["数据质量"].iter_rows(values_only=True))[1:]}
     assert units == {COUNTY2}
+
+
+@pytest.mark.postgres
+def test_the_queue_runs_without_jit_and_restores_the_setting(pg_url):
+    """PostgreSQL: the queue's queries run with JIT off (compiling them cost more than running them); the run's
+    transaction gets its setting back for the steps after the queue."""
+    eng = load_scenario(pg_url, world(clips=[_clip("K-NOBODY", D3, police_no=None)]))
+    with eng.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL jit = on")
+        seen = []
+        with data_quality._no_jit(conn):
+            seen.append(conn.exec_driver_sql("SELECT current_setting('jit')").scalar())
+        seen.append(conn.exec_driver_sql("SELECT current_setting('jit')").scalar())
+        data_quality.compute(conn, datetime.strptime(AS_OF, "%Y-%m-%d %H:%M:%S"), config.load(), run_id=1)
+        seen.append(conn.exec_driver_sql("SELECT current_setting('jit')").scalar())
+    assert seen == ["off", "on", "on"]
+    assert _keys(read_df(eng, "SELECT * FROM v_data_quality"), "clip_no_owner") == {"K-NOBODY"}
