@@ -43,7 +43,7 @@ from etl.rules import config, coverage, data_quality, findings
 from etl.scoring import kept, metrics, officers, scores
 from etl.scoring.schemes import load_schemes
 from etl.sources.contract import TABLES
-from etl.warehouse import clip_days, clip_runs
+from etl.warehouse import clip_days, clip_runs, distribution
 from etl.warehouse.db import refresh_statistics
 from etl.warehouse.snapshots import Snapshots
 from etl.warehouse.verdicts import read_verdicts
@@ -66,6 +66,7 @@ def evaluate(
     cfg = config.load(config_dir)
     verdicts = read_verdicts(conn, cfg)  # the one input of what people decided (never written by a run)
     timings: dict[str, float] = {}
+    distribution.backfill(conn)  # rows written without their county (by hand, an older version): the joins need it
     refresh_statistics(conn, [*TABLES, "media_files"])
 
     t = time.perf_counter()

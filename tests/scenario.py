@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from etl.sources.contract import TABLES
 from etl.warehouse.db import bulk_insert, make_engine, read_df
+from etl.warehouse.distribution import backfill as fill_counties  # the load sets it; these rows skip the load
 from etl.warehouse.schema import ensure_schema
 
 AS_OF = "2026-03-31 23:59:59"
@@ -126,6 +127,7 @@ def load_scenario(
                 bulk_insert(conn, table, _frame(table, rows))
         if media_files:
             bulk_insert(conn, "media_files", pd.DataFrame(media_files))
+        fill_counties(conn)
     if evaluate:
         run_rules(
             engine, as_of, integrity_checked=media_files is not None if integrity_checked is None else integrity_checked

@@ -10,6 +10,7 @@ import pytest
 
 from etl.scoring import metrics as M
 from etl.warehouse.db import bulk_insert, make_engine, read_df
+from etl.warehouse.distribution import backfill as fill_counties  # the load sets it; these rows skip the load
 from etl.warehouse.schema import ensure_schema
 
 AS_OF = datetime(2026, 8, 10, 12, 0, 0)
@@ -234,6 +235,7 @@ def test_metrics_in_warehouse(db: str, sqlite_url: str, request: pytest.FixtureR
             ensure_schema(conn)
             for name, df in tables.items():
                 bulk_insert(conn, name, df)
+            fill_counties(conn)
             assert M.data_months(conn, AS_OF) == ["2026-07", "2026-08"]  # c5 is after the evaluation date
             n = M.compute(conn, AS_OF, {})
             assert n == 3 * 4 * len(M.METRICS)

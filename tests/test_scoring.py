@@ -41,6 +41,7 @@ from etl.scoring.lost_points import BY_LEVEL_COLUMNS, lost_points_by_level, lost
 from etl.scoring.schemes import load_scheme, load_schemes, validate_scheme
 from etl.scoring.totals import score_units
 from etl.warehouse.db import bulk_insert, make_engine, read_df
+from etl.warehouse.distribution import backfill as fill_counties  # the load sets it; these rows skip the load
 from etl.warehouse.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,6 +201,7 @@ def load(url: str, active: str = "measures-2026", config_dir: Path | None = None
         ensure_schema(conn)
         for table, df in scenario().items():
             bulk_insert(conn, table, df)
+        fill_counties(conn)
         cfg = cfg_for(active, config_dir)
         metrics.compute(conn, AS_OF, cfg)
         scoring.compute(conn, AS_OF, cfg, run_id=7, integrity_checked=True)

@@ -22,6 +22,7 @@ from etl.scoring.lost_points import lost_points_by_level_detail
 from etl.scoring.schemes import load_scheme
 from etl.supervision.rescore import rescore
 from etl.warehouse.db import bulk_insert, make_engine, read_df
+from etl.warehouse.distribution import backfill as fill_counties  # the load sets it; these rows skip the load
 from etl.warehouse.schema import SUPERVISION_TABLES, ensure_schema
 from etl.warehouse.verdicts import Verdicts, read_verdicts
 from tests.test_scoring import AS_OF, K2, ROOT, S1, S3, S4, C, cfg_for, scenario
@@ -69,6 +70,7 @@ def load(url: str) -> sa.Engine:
                 df = pd.concat([df, pd.DataFrame([event])], ignore_index=True)
             bulk_insert(conn, table, df)
         bulk_insert(conn, "excused_findings", pd.DataFrame([finding]))
+        fill_counties(conn)
         _evaluate(conn)
     return engine
 

@@ -240,7 +240,7 @@ def _documents_where(ctx: Ctx, where: str) -> pd.DataFrame:
     d = base.fetch(
         ctx.conn,
         f"""SELECT {sel}, c.unit_code FROM case_documents d
-        LEFT JOIN cases c ON c.case_no = d.case_no
+        LEFT JOIN cases c ON c.case_no = d.case_no AND c.county_code = d.county_code
         WHERE d.created_at <= {base.sql_ts(ctx.as_of_s)} AND ({where})""",
         [*cols, "unit_code"],
         dt_cols,

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from etl.rules import base
 from etl.warehouse import clip_runs
 from etl.warehouse.db import bulk_insert
+from etl.warehouse.distribution import with_county
 
 if TYPE_CHECKING:
     from etl.warehouse.snapshots import Snapshots
@@ -249,6 +250,6 @@ def compute(
     # more than writing 250k rows.  Plain values (NaN turned into None above): no per-value conversion.
     conn.exec_driver_sql("DELETE FROM event_gaps")
     conn.exec_driver_sql("DELETE FROM event_coverage")
-    bulk_insert(conn, "event_coverage", ev, plain=True)
-    bulk_insert(conn, "event_gaps", gaps, plain=True)
+    bulk_insert(conn, "event_coverage", with_county(conn, "event_coverage", ev), plain=True)
+    bulk_insert(conn, "event_gaps", with_county(conn, "event_gaps", gaps), plain=True)
     return cov

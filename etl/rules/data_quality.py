@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection
 from etl.rules import base
 from etl.sources.contract import TABLES
 from etl.warehouse.db import bulk_insert, fetch_rows, key_in, read_df
+from etl.warehouse.distribution import with_county
 
 if TYPE_CHECKING:
     from etl.rules.coverage import Coverage
@@ -231,7 +232,8 @@ def cases_without_officers(r: _Reader, as_of_s: float) -> pd.DataFrame:
     c = read_df(
         r.conn,
         "SELECT c.case_no, c.unit_code FROM cases c WHERE (c.registered_at IS NULL OR c.registered_at <= "
-        f"{base.sql_ts(as_of_s)}) AND NOT EXISTS (SELECT 1 FROM case_officers o WHERE o.case_no = c.case_no) "
+        f"{base.sql_ts(as_of_s)}) AND NOT EXISTS (SELECT 1 FROM case_officers o WHERE o.case_no = c.case_no "
+        "AND o.county_code = c.county_code) "
         "ORDER BY c.case_no",
     ).astype(object)
     return _frame(
@@ -655,6 +657,6 @@ def compute(
     if keys:
         conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE {key_in(conn, 'dq_now', KEY, now[KEY])}")
     conn.exec_driver_sql(f"UPDATE {TABLE} SET current = 0 WHERE current = 1")
-    bulk_insert(conn, TABLE, out[[*COLUMNS, "first_seen_run", "last_seen_run", "current"]])
+    bulk_insert(conn, TABLE, with_county(conn, TABLE, out[[*COLUMNS, "first_seen_run", "last_seen_run", "current"]]))
     counts = now["kind"].value_counts()
     return {k: int(counts.get(k, 0)) for k in KINDS}

@@ -30,6 +30,7 @@ from etl.rules.coverage import Coverage
 from etl.rules.keys import RULES, finding_keys
 from etl.warehouse import clip_runs, schema
 from etl.warehouse.db import bulk_insert
+from etl.warehouse.distribution import with_county
 
 if TYPE_CHECKING:
     from etl.warehouse.snapshots import Snapshots
@@ -204,9 +205,9 @@ def compute(
     ex = excused(ctx)
     df = with_spotchecks(conn, df)
     conn.exec_driver_sql("DELETE FROM findings")
-    bulk_insert(conn, "findings", df)
+    bulk_insert(conn, "findings", with_county(conn, "findings", df))
     conn.exec_driver_sql("DELETE FROM excused_findings")
-    bulk_insert(conn, "excused_findings", ex)
+    bulk_insert(conn, "excused_findings", with_county(conn, "excused_findings", ex))
     access = ctx.cache.get("_access")
     months = None
     if access is not None:  # the months of the metrics' data from frames read here (metrics.data_months)

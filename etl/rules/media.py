@@ -27,7 +27,8 @@ def _access(ctx: Ctx) -> pd.DataFrame:
         log = base.fetch(
             conn,
             f"""SELECT {sel}, d.unit_code FROM access_log a
-            LEFT JOIN clips c ON c.clip_id = a.clip_id LEFT JOIN devices d ON d.device_sn = c.device_sn
+            LEFT JOIN clips c ON c.clip_id = a.clip_id AND c.county_code = a.county_code
+            LEFT JOIN devices d ON d.device_sn = c.device_sn
             WHERE a.at IS NULL OR a.at <= {base.sql_ts(ctx.as_of_s)}""",
             [*cols, "unit_code"],
             dt_cols,
@@ -274,7 +275,7 @@ def integrity(ctx: Ctx) -> list[pd.DataFrame]:
         """(c.deleted_at IS NULL AND (m.present IS NULL OR m.present <> 1))
                        OR (m.present = 1 AND c.sha256 IS NOT NULL AND m.sha256_actual IS NOT NULL
                            AND lower(trim(c.sha256)) <> lower(trim(m.sha256_actual)))""",
-        join="LEFT JOIN media_files m ON m.clip_id = c.clip_id",
+        join="LEFT JOIN media_files m ON m.clip_id = c.clip_id AND m.county_code = c.county_code",
         extra=("m.present AS mf_present", "m.sha256_actual AS mf_sha256"),
     )
     present = base.flag(c["mf_present"])

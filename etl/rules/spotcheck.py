@@ -119,14 +119,20 @@ def detail(kind: str, campaign_id: int, failed: list[tuple[str, str | None]], no
 FRAME_COLUMNS = ["finding_key", "rule_id", "article", "unit_code", "incident_no", "case_no", "occurred_at", "month",
                  "detail"]  # fmt: skip
 
+# one branch per kind: a sampled event with its coverage row, a sampled case with its case (each a join of the
+# supervision table with one distributed table: etl.warehouse.distribution)
 _ITEMS_SQL = """
-    SELECT i.campaign_id, i.object_key, i.object_kind, i.note, i.failed_points,
-           COALESCE(e.unit_code, c.unit_code) AS unit_code,
-           COALESCE(e.arrived_at, c.registered_at) AS occurred_at
-    FROM sup_spotcheck_items i
-    LEFT JOIN event_coverage e ON i.object_kind = 'events' AND e.incident_no = i.object_key
-    LEFT JOIN cases c ON i.object_kind = 'cases' AND c.case_no = i.object_key
-    WHERE i.verdict = 'fail' AND (e.incident_no IS NOT NULL OR c.case_no IS NOT NULL)"""
+    SELECT * FROM (
+        SELECT i.campaign_id, i.object_key, i.object_kind, i.note, i.failed_points, e.unit_code,
+               e.arrived_at AS occurred_at
+        FROM sup_spotcheck_items i JOIN event_coverage e ON e.incident_no = i.object_key
+        WHERE i.verdict = 'fail' AND i.object_kind = 'events'
+        UNION ALL
+        SELECT i.campaign_id, i.object_key, i.object_kind, i.note, i.failed_points, c.unit_code,
+               c.registered_at AS occurred_at
+        FROM sup_spotcheck_items i JOIN cases c ON c.case_no = i.object_key
+        WHERE i.verdict = 'fail' AND i.object_kind = 'cases'
+    ) i WHERE 1 = 1"""
 _POINTS_SQL = """
     SELECT p.campaign_id, p.object_key, p.point_id, p.note
     FROM sup_spotcheck_points p
@@ -149,7 +155,7 @@ def frame(conn: Connection, *, campaign_id: int | None = None, object_key: str |
         out = pd.DataFrame({c: pd.Series(dtype=object) for c in FRAME_COLUMNS})
         out["occurred_at"] = pd.Series(dtype="datetime64[ns]")
         return out
-    points = read_df(conn, _POINTS_SQL + where, params)
+    points = read_df(conn, _POINTS_SQL + where, params)  # alias i there too: the items
     notes: dict[tuple[int, str], dict[str, str | None]] = {}
     for cid, key, pid, note in points.itertuples(index=False):
         notes.setdefault((int(cid), str(key)), {})[str(pid)] = None if pd.isna(note) or note == "" else str(note)

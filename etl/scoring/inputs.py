@@ -77,7 +77,7 @@ def _kind_sql(kind: str) -> tuple[str, str, str, str, str, str]:
         "onsite_events": ("event_coverage o", "", "o.incident_no", "o.unit_code", "o.arrived_at", ""),
         "av_actions": (
             "case_actions o",
-            "JOIN cases c ON c.case_no = o.case_no",
+            "JOIN cases c ON c.case_no = o.case_no AND c.county_code = o.county_code",
             "o.action_id",
             "c.unit_code",
             "o.started_at",
@@ -89,7 +89,7 @@ def _kind_sql(kind: str) -> tuple[str, str, str, str, str, str]:
             "o.case_no",
             "o.unit_code",
             "o.registered_at",
-            "AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = o.case_no)",
+            "AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = o.case_no AND a.county_code = o.county_code)",
         ),
         "cases": ("cases o", "", "o.case_no", "o.unit_code", "o.registered_at", ""),
         "clips": (
@@ -102,7 +102,8 @@ def _kind_sql(kind: str) -> tuple[str, str, str, str, str, str]:
         ),
         "access_records": (
             "access_log o",
-            "JOIN clips c ON c.clip_id = o.clip_id JOIN devices d ON d.device_sn = c.device_sn",
+            "JOIN clips c ON c.clip_id = o.clip_id AND c.county_code = o.county_code "
+            "JOIN devices d ON d.device_sn = c.device_sn",
             "o.log_id",
             "d.unit_code",
             "COALESCE(o.at, :as_of)",
@@ -116,10 +117,12 @@ def _match_sql(kind: str, base: str, joins: str, key: str) -> str:
 
     Case findings are matched through their case_no, else their action's or document's case."""
     if OBJECT_KINDS[kind][1] == "case_no":
-        return f"""findings f LEFT JOIN case_actions fa ON fa.action_id = f.action_id
-                   LEFT JOIN case_documents fd ON fd.doc_id = f.doc_id
-                   JOIN {base} ON {key} = COALESCE(f.case_no, fa.case_no, fd.case_no) {joins}"""
-    return f"findings f JOIN {base} ON {key} = f.{OBJECT_KINDS[kind][1]} {joins}"
+        return f"""findings f
+                   LEFT JOIN case_actions fa ON fa.action_id = f.action_id AND fa.county_code = f.county_code
+                   LEFT JOIN case_documents fd ON fd.doc_id = f.doc_id AND fd.county_code = f.county_code
+                   JOIN {base} ON {key} = COALESCE(f.case_no, fa.case_no, fd.case_no)
+                        AND o.county_code = f.county_code {joins}"""
+    return f"findings f JOIN {base} ON {key} = f.{OBJECT_KINDS[kind][1]} AND o.county_code = f.county_code {joins}"
 
 
 def _text(sql: str, *expanding: str) -> sa.TextClause:

@@ -533,19 +533,23 @@ def load_inputs(
     units = read_df(conn, "SELECT unit_code, parent_code, level FROM org_units")
     em, cm = month_sql(conn, "e.arrived_at"), month_sql(conn, "c.registered_at")
     tagged_incidents = "SELECT incident_no FROM clips WHERE incident_no IS NOT NULL AND started_at <= :as_of"
-    linked_cases = """SELECT a.case_no FROM case_actions a JOIN clips t ON t.case_no = a.case_no
+    # a clip tagged with a case of another county still links it: a join across counties (CROSS_COUNTY_JOINS)
+    linked_cases = """SELECT a.case_no, a.county_code FROM case_actions a JOIN clips t ON t.case_no = a.case_no
                       WHERE t.case_no IS NOT NULL AND t.started_at <= :as_of
                         AND t.started_at < a.ended_at AND t.ended_at > a.started_at"""
     if conn.dialect.name == "sqlite":
         # SQLite: IN (subquery) builds one ephemeral index; the tagged clips come from partial indexes
         tag_join = link_join = ""
         tagged = f"e.incident_no IN ({tagged_incidents})"
-        linked = f"c.case_no IN ({linked_cases})"
+        linked = f"c.case_no IN (SELECT case_no FROM ({linked_cases}) x)"
     else:
         # elsewhere: hash joins with the distinct key sets.  (A hashed IN-list is abandoned for a rescan per
         # row once it outgrows work_mem, and a first run has no planner statistics inside its transaction.)
         tag_join = f"LEFT JOIN (SELECT DISTINCT incident_no AS k FROM ({tagged_incidents}) x) t ON t.k = e.incident_no"
-        link_join = f"LEFT JOIN (SELECT DISTINCT case_no AS k FROM ({linked_cases}) x) l ON l.k = c.case_no"
+        link_join = (
+            f"LEFT JOIN (SELECT DISTINCT case_no AS k, county_code FROM ({linked_cases}) x) l "
+            "ON l.k = c.case_no AND l.county_code = c.county_code"
+        )
         tagged, linked = "t.k IS NOT NULL", "l.k IS NOT NULL"
     events = read_df(
         conn,
@@ -561,7 +565,8 @@ def load_inputs(
         f"""
         SELECT c.unit_code, {cm} AS month, COUNT(*) AS n, SUM(CASE WHEN {linked} THEN 1 ELSE 0 END) AS linked
         FROM cases c {link_join}
-        WHERE c.registered_at <= :as_of AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = c.case_no)
+        WHERE c.registered_at <= :as_of
+          AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = c.case_no AND a.county_code = c.county_code)
         GROUP BY c.unit_code, {cm}""",
         p,
     )

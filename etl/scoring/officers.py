@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from etl.rules import base
 from etl.rules import officers as named
 from etl.warehouse.db import bulk_insert
+from etl.warehouse.distribution import with_county
 
 if TYPE_CHECKING:
     from etl.rules.coverage import Coverage
@@ -182,9 +183,9 @@ def compute(
     counted = verdicts.counting(findings, excused)[["finding_key", "rule_id", "month"]]
     rec = records(cov.events, cov.pairs, counted, links, officers)
     conn.exec_driver_sql("DELETE FROM finding_officers")
-    bulk_insert(conn, "finding_officers", links, plain=True)
+    bulk_insert(conn, "finding_officers", with_county(conn, "finding_officers", links), plain=True)
     conn.exec_driver_sql("DELETE FROM officer_records")
     own = rec["own_coverage"].to_numpy()
     rec["own_coverage"] = pd.Series(np.where(np.isnan(own), None, own), index=rec.index, dtype=object)
-    bulk_insert(conn, "officer_records", rec, plain=True)
+    bulk_insert(conn, "officer_records", with_county(conn, "officer_records", rec), plain=True)
     return {"finding_officers": len(links), "officer_records": len(rec)}

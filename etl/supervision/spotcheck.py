@@ -64,7 +64,7 @@ _POPULATION_SQL = {
     "cases": """
         SELECT c.case_no AS object_key, c.unit_code, c.registered_at AS occurred_at FROM cases c
         WHERE c.registered_at >= :start AND c.registered_at < :end
-          AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = c.case_no)""",
+          AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = c.case_no AND a.county_code = c.county_code)""",
 }
 
 

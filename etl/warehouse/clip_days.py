@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from etl.times import TS_FORMAT, epoch_text, ts_param
 from etl.warehouse.db import bulk_insert, read_df, temp_rows
+from etl.warehouse.distribution import with_county
 
 TABLE = "clip_days"
 COLUMNS = ["device_sn", "day", "clips", "last_start"]
@@ -62,7 +63,7 @@ def from_epoch(device_sn: pd.Series, started_s: np.ndarray) -> pd.DataFrame:
 def _write_all(conn: Connection, rows: pd.DataFrame, plain: bool = False) -> None:
     conn.exec_driver_sql(f"DELETE FROM {TABLE}")
     if len(rows):
-        bulk_insert(conn, TABLE, rows, plain=plain)
+        bulk_insert(conn, TABLE, with_county(conn, TABLE, rows), plain=plain)
 
 
 def rebuild(conn: Connection) -> None:
@@ -109,7 +110,7 @@ def refresh_pairs(conn: Connection, pairs: pd.DataFrame) -> int:
         )
     counted = conn.exec_driver_sql(sql).fetchall()
     if counted:
-        bulk_insert(conn, TABLE, pd.DataFrame([tuple(r) for r in counted], columns=COLUMNS))
+        bulk_insert(conn, TABLE, with_county(conn, TABLE, pd.DataFrame([tuple(r) for r in counted], columns=COLUMNS)))
     return len(pairs)
 
 

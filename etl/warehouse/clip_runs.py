@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection
 from etl.times import TS_FORMAT
 from etl.warehouse import clip_days
 from etl.warehouse.db import bulk_insert, is_empty, temp_keys
+from etl.warehouse.distribution import with_county
 from etl.warehouse.intervals import merge_runs, resolve_owners
 from etl.warehouse.reads import read_table
 
@@ -106,7 +107,7 @@ def _write(conn: Connection, rows: pd.DataFrame, officers: list[str] | None) -> 
     else:
         conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE police_no IN {temp_keys(conn, 'etl_officers', officers)}")
     if len(rows):
-        bulk_insert(conn, TABLE, rows[["police_no", "runs", "starts", "ends"]], plain=True)
+        bulk_insert(conn, TABLE, with_county(conn, TABLE, rows[["police_no", "runs", "starts", "ends"]]), plain=True)
 
 
 def _assignments(conn: Connection) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 from etl.sources.staging import MEDIA_PATH_REASON, QUARANTINE_COLUMNS, outside_root
 from etl.warehouse.db import TS_FORMAT, bulk_insert, temp_keys
+from etl.warehouse.distribution import with_county
 from etl.warehouse.load import write_quarantine
 
 READ_BYTES = 1 << 20
@@ -163,7 +164,8 @@ def check_media(
     if stale:
         conn.exec_driver_sql(f"DELETE FROM media_files WHERE clip_id IN {temp_keys(conn, 'etl_keys', stale)}")
     if out_rows:
-        bulk_insert(conn, "media_files", pd.DataFrame(out_rows, columns=COLUMNS, dtype=object))
+        rows = pd.DataFrame(out_rows, columns=COLUMNS, dtype=object)
+        bulk_insert(conn, "media_files", with_county(conn, "media_files", rows))
     if outside:
         write_quarantine(conn, _outside_rows(outside, source), run_id)
     return {

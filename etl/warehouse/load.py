@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from etl.sources.contract import Table
 from etl.sources.staging import KEY_SEP, QUARANTINE_COLUMNS, Staged, isin
+from etl.warehouse import distribution
 from etl.warehouse.db import (
     TS_FORMAT,
     bulk_insert,
@@ -243,9 +244,14 @@ def insert_sorted(
     indexes = list(metadata.tables[table.name].indexes) if into_empty and len(df) >= INDEX_REBUILD_ROWS else []
     for ix in indexes:
         ix.drop(conn)
-    n = insert_frame(conn, table.name, df, on_chunk, order=order)
+    n = insert_frame(conn, table.name, distribution.with_county(conn, table.name, df), on_chunk, order=order)
     for ix in indexes:
         ix.create(conn)
+    if not into_empty:  # rewritten rows may have moved to another county: the rows below them follow
+        if table.name == "org_units":
+            distribution.rehome(conn, "org_units", [*df["unit_code"], *distribution.refresh_units(conn)])
+        elif table.name in distribution.PARENTS:
+            distribution.rehome(conn, table.name, df[table.key[0]])
     return n
 
 

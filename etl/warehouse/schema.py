@@ -16,6 +16,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from etl.sources.contract import TABLES
+from etl.warehouse.distribution import DISTRIBUTED, backfill
+from etl.warehouse.distribution import KEY as DISTRIBUTION_KEY
 
 # Datetimes: text "YYYY-MM-DD HH:MM:SS" on SQLite, timestamp elsewhere.
 DT = sa.DateTime().with_variant(
@@ -644,6 +646,21 @@ def _ensure_audit_chain(conn: Connection) -> None:
                 conn.exec_driver_sql(sql)
 
 
+# The distribution key (etl.warehouse.distribution): each fact and finding table's county bureau; the units' own
+# (org_units.county_code) from which the others follow.  Every writer of the ETL sets it; a row written without
+# it (by hand, an older version) is filled before the rules read the warehouse (distribution.backfill), found
+# through a partial index that is empty otherwise.
+for _t in [*DISTRIBUTED, "org_units"]:
+    _tab = metadata.tables[_t]
+    _tab.append_column(sa.Column(DISTRIBUTION_KEY, sa.Text))
+    _missing = _tab.c[DISTRIBUTION_KEY].is_(None)
+    sa.Index(
+        f"ix_{_t}_{DISTRIBUTION_KEY}_missing",
+        _tab.c[DISTRIBUTION_KEY],
+        sqlite_where=_missing,
+        postgresql_where=_missing,
+    )
+
 for _t, _cols in {
     "findings": ["rule_id", "unit_code", "month"],
     "clips": ["device_sn", "started_at"],
@@ -655,6 +672,10 @@ for _t, _cols in {
     "case_documents": ["case_no"],
     "case_actions": ["case_no"],
     "incident_officers": ["police_no"],
+    # the rows below a rewritten parent (etl.warehouse.distribution.rehome) are found by these
+    "access_log": ["clip_id"],
+    "deliveries": ["doc_id"],
+    "interruption_reports": ["incident_no"],
 }.items():
     tab = metadata.tables[_t]
     sa.Index(f"ix_{_t}_{'_'.join(_cols)}", *[tab.c[c] for c in _cols])
@@ -692,7 +713,7 @@ UNCOMPRESSED_BLOBS = [("rule_snapshots", "data"), ("raw_fingerprints", "data"), 
 RETIRED_INDEXES = {"ix_clips_case_no_tagged": "clips", "ix_clips_incident_no_tagged": "clips"}
 
 # the findings' columns (findings and excused_findings share them): the union under v_findings
-_FINDING_VIEW_COLUMNS = [c.name for c in findings.columns]
+_FINDING_VIEW_COLUMNS = [c.name for c in findings.columns if c.name != DISTRIBUTION_KEY]  # the key stays inside
 
 
 def _columns(alias: str) -> str:
@@ -787,14 +808,23 @@ VIEWS: dict[str, str] = {
     # the sampled objects of the spot-check campaigns: unit_code is the object's current unit (its unit when
     # drawn once it left the sources: orphaned = 1); verdict NULL until reviewed
     "v_spotcheck_items": """
-        SELECT i.campaign_id, i.object_kind, i.object_key, COALESCE(e.unit_code, c.unit_code, i.unit_code) AS unit_code,
+        SELECT i.campaign_id, i.object_kind, i.object_key, COALESCE(e.unit_code, i.unit_code) AS unit_code,
                i.period, i.verdict, i.failed_points, i.reviewed_by, i.reviewed_at, i.assigned_to, i.note, i.version,
                i.draw_order, i.month, i.occurred_at, m.state AS campaign_state,
-               CASE WHEN e.incident_no IS NULL AND c.case_no IS NULL THEN 1 ELSE 0 END AS orphaned
+               CASE WHEN e.incident_no IS NULL THEN 1 ELSE 0 END AS orphaned
         FROM sup_spotcheck_items i
         JOIN sup_campaigns m ON m.campaign_id = i.campaign_id
-        LEFT JOIN event_coverage e ON i.object_kind = 'events' AND e.incident_no = i.object_key
-        LEFT JOIN cases c ON i.object_kind = 'cases' AND c.case_no = i.object_key""",
+        LEFT JOIN event_coverage e ON e.incident_no = i.object_key
+        WHERE i.object_kind = 'events'
+        UNION ALL
+        SELECT i.campaign_id, i.object_kind, i.object_key, COALESCE(c.unit_code, i.unit_code) AS unit_code,
+               i.period, i.verdict, i.failed_points, i.reviewed_by, i.reviewed_at, i.assigned_to, i.note, i.version,
+               i.draw_order, i.month, i.occurred_at, m.state AS campaign_state,
+               CASE WHEN c.case_no IS NULL THEN 1 ELSE 0 END AS orphaned
+        FROM sup_spotcheck_items i
+        JOIN sup_campaigns m ON m.campaign_id = i.campaign_id
+        LEFT JOIN cases c ON i.object_kind = 'cases' AND c.case_no = i.object_key
+        WHERE i.object_kind <> 'events'""",
     # the rectification notices; overdue = 1 when not closed and the database's current date is past the deadline,
     # or closed on a day after it (__TODAY__ / __DATE__(...): the dialect's, see _dialect_sql)
     "v_rectifications": """
@@ -862,6 +892,7 @@ def ensure_schema(conn: Connection) -> None:
     }:  # a warehouse of before the Art. 17 review: the column the views read (the next run or rescore fills it)
         conn.exec_driver_sql("ALTER TABLE evaluation ADD COLUMN excuse_review TEXT")
     metadata.create_all(conn, checkfirst=True)
+    _ensure_distribution_key(conn)
     # create_all skips the indexes of a table that exists already: those added since it was made
     for table in metadata.sorted_tables:
         for index in table.indexes:
@@ -881,6 +912,19 @@ def ensure_schema(conn: Connection) -> None:
     _ensure_audit_chain(conn)
     for name, body in VIEWS.items():
         _ensure_view(conn, name, _dialect_sql(body, conn.dialect.name))
+
+
+def _ensure_distribution_key(conn: Connection) -> None:
+    """A warehouse of before the distribution key: add ``county_code`` where it is missing and fill it (the
+    added column stays nullable there; SQLite cannot add a NOT NULL column without a default)."""
+    inspector = sa.inspect(conn)
+    added = False
+    for name in ["org_units", *DISTRIBUTED]:
+        if DISTRIBUTION_KEY not in {c["name"] for c in inspector.get_columns(name)}:
+            conn.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN {DISTRIBUTION_KEY} TEXT")
+            added = True
+    if added:
+        backfill(conn)
 
 
 def _ensure_view(conn: Connection, name: str, sql: str) -> None:

@@ -142,7 +142,9 @@ def read_spot(conn: Connection) -> tuple[tuple, ...]:
                       CASE WHEN f.incident_no IS NOT NULL THEN 'events' ELSE 'cases' END,
                       COALESCE(f.incident_no, f.case_no), f.unit_code, f.month,
                       CASE WHEN f.case_no IS NOT NULL
-                           AND EXISTS (SELECT 1 FROM case_actions a WHERE a.case_no = f.case_no) THEN 1 ELSE 0 END
+                           AND EXISTS (SELECT 1 FROM case_actions a
+                                       WHERE a.case_no = f.case_no AND a.county_code = f.county_code)
+                           THEN 1 ELSE 0 END
                FROM findings f WHERE f.rule_id = :r AND COALESCE(f.incident_no, f.case_no) IS NOT NULL
                ORDER BY f.finding_key"""
         ),
