@@ -51,22 +51,7 @@ PAGE_FILES = {
     "publication": (ROOT / "pages" / "publication.py", "发布", ":material/publish:"),
 }
 
-# Sidebar sections, in order: every page id of PAGE_FILES in exactly one (tests/test_dashboard_app.py).
-NAV_SECTIONS = {
-    "考评与检查": (
-        "overview",
-        "coverage",
-        "cases",
-        "equipment",
-        "access",
-        "integrity",
-        "assessment",
-        "officer",
-        "unit",
-    ),
-    "督察记录": ("todo", "review", "appeals", "excuses", "spotcheck", "rectification", "publication"),
-    "系统": ("data", "data_quality", "syslog"),
-}
+NAV_SECTIONS = auth.NAV_SECTIONS  # the sidebar: sections of page ids, in order
 
 st.set_page_config(page_title="行政执法全过程记录督察考评平台", page_icon="📹", layout="wide")
 st.sidebar.toggle("English", key="lang_en")

@@ -30,35 +30,10 @@ from etl.users import (
 
 # ROLES: role id -> Chinese name (etl.vocabulary); the users file logic lives in etl.users (the CLI uses it too)
 __all__ = ["CITY_ROLES", "ROLES", "demo_info", "demo_users_file", "is_demo_warehouse", "load_users"]
-# Page ids in navigation order.
-PAGES: tuple[str, ...] = (
-    "overview",
-    "coverage",
-    "cases",
-    "equipment",
-    "access",
-    "integrity",
-    "assessment",
-    "officer",
-    "unit",
-    "data",
-    "data_quality",
-    "syslog",
-    "todo",
-    "review",
-    "appeals",
-    "excuses",
-    "spotcheck",
-    "rectification",
-    "publication",
-)
-# The supervision pages: the legal department acts on all of them; a unit administrator appeals (and sees the
-# state of every finding of its scope there), answers its rectification notices and has its 待办; leaders read
-# the review queue, the spot-checks, the notices and the publications (no forms).  Spot-checks are the legal
-# department's own inspection: a unit administrator does not see the campaigns (a failed review reaches the unit
-# as a SPOT-CHECK finding it may appeal, and as a rectification notice).
-ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "leader": (
+# The sidebar's sections and their page ids, in navigation order (dashboard/app.py draws them; every page of its
+# PAGE_FILES in exactly one: tests/test_dashboard_app.py).  Section titles are shown through the i18n table.
+NAV_SECTIONS: dict[str, tuple[str, ...]] = {
+    "考评与检查": (
         "overview",
         "coverage",
         "cases",
@@ -68,6 +43,21 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
         "assessment",
         "officer",
         "unit",
+    ),
+    "督察记录": ("todo", "review", "appeals", "excuses", "spotcheck", "rectification", "publication"),
+    "系统": ("data", "data_quality", "syslog"),
+}
+INSPECTION = NAV_SECTIONS["考评与检查"]  # the inspection pages every role with a scope reads
+# Page ids in navigation order.
+PAGES: tuple[str, ...] = tuple(pid for ids in NAV_SECTIONS.values() for pid in ids)
+# The supervision pages: the legal department acts on all of them; a unit administrator appeals (and sees the
+# state of every finding of its scope there), answers its rectification notices and has its 待办; leaders read
+# the review queue, the spot-checks, the notices and the publications (no forms).  Spot-checks are the legal
+# department's own inspection: a unit administrator does not see the campaigns (a failed review reaches the unit
+# as a SPOT-CHECK finding it may appeal, and as a rectification notice).
+ROLE_PAGES: dict[str, tuple[str, ...]] = {
+    "leader": (
+        *INSPECTION,
         "data",
         "data_quality",
         "review",
@@ -79,15 +69,7 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
     "equipment": ("equipment",),
     "it": ("data", "data_quality", "syslog"),
     "unit_admin": (
-        "overview",
-        "coverage",
-        "cases",
-        "equipment",
-        "access",
-        "integrity",
-        "assessment",
-        "officer",
-        "unit",
+        *INSPECTION,
         "data_quality",
         "todo",
         "appeals",

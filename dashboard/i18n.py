@@ -28,6 +28,10 @@ EN: dict[str, str] = {
     "督察记录": "Supervision record",
     "系统": "System",
     "总览": "Overview",
+    "约": "≈",
+    "约：大表为 PostgreSQL 统计信息中的估计行数（不逐行计数）；其余为精确计数": (
+        "≈: large tables show PostgreSQL's statistics estimate (not counted row by row); the others are exact counts"
+    ),
     "现场记录": "Coverage",
     "案件检查": "Case inspection",
     "设备台账": "Equipment",

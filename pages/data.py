@@ -14,7 +14,12 @@ ui.table(queries.etl_runs(url, ctx.role))
 left, right = st.columns(2)
 with left:
     st.subheader(t("各表行数"))
-    ui.table(queries.table_rows(url))
+    counts = queries.table_rows(url)
+    approx = t("约")  # PostgreSQL's large tables: the planner's estimate, never shown as an exact figure
+    cells = [f"{approx} {n:,}" if est else f"{n:,}" for n, est in counts[["rows", "estimated"]].itertuples(index=False)]
+    ui.table(counts.assign(rows=cells).drop(columns="estimated"))
+    if counts["estimated"].any():
+        st.caption(t("约：大表为 PostgreSQL 统计信息中的估计行数（不逐行计数）；其余为精确计数"))
 with right:
     st.subheader(t("数据新鲜度"))
     st.text(f"{t('评价日期')}：{logic.fmt_time(queries.as_of(url))}")

@@ -273,15 +273,19 @@ def test_overview_averages_scores_per_level(wh):
 
 
 def test_every_page_is_in_exactly_one_sidebar_section():
-    """NAV_SECTIONS of dashboard/app.py (read, not imported: it is a script) lists every page id once."""
+    """auth.NAV_SECTIONS (the sidebar app.py draws, and the page list the roles use) lists every page file of
+    dashboard/app.py (read, not imported: it is a script) once."""
     import ast
+
+    from dashboard.auth import NAV_SECTIONS, PAGES
 
     tree = ast.parse((ROOT / "dashboard" / "app.py").read_text(encoding="utf-8"))
     found = {}
     for node in tree.body:
         target = node.targets[0] if isinstance(node, ast.Assign) else None
-        if isinstance(target, ast.Name) and target.id in ("PAGE_FILES", "NAV_SECTIONS"):
+        if isinstance(target, ast.Name) and target.id == "PAGE_FILES":
             found[target.id] = node.value
     pages = [k.value for k in found["PAGE_FILES"].keys]
-    listed = [e.value for v in found["NAV_SECTIONS"].values for e in v.elts]
+    listed = [pid for ids in NAV_SECTIONS.values() for pid in ids]
     assert sorted(listed) == sorted(pages) and len(listed) == len(set(listed))
+    assert list(PAGES) == listed

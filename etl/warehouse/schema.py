@@ -705,6 +705,16 @@ for _name, (_cols, _where) in {
 sa.Index("ix_case_actions_action_type", metadata.tables["case_actions"].c.action_type)
 sa.Index("ix_case_documents_doc_type", metadata.tables["case_documents"].c.doc_type)
 
+# The dashboard's case search (案件检查, dashboard.queries.search_cases; issue 18, part 4): the newest cases of a
+# scope, then the findings of just those cases (and, for 仅显示有问题的案件, one case at a time).
+_cases = metadata.tables["cases"]
+sa.Index("ix_cases_registered_at_case_no", _cases.c.registered_at, _cases.c.case_no)
+sa.Index("ix_cases_unit_code_registered_at", _cases.c.unit_code, _cases.c.registered_at)
+for _t in ("findings", "excused_findings"):
+    _tab = metadata.tables[_t]
+    _where = _tab.c.case_no.isnot(None)
+    sa.Index(f"ix_{_t}_case_no", _tab.c.case_no, sqlite_where=_where, postgresql_where=_where)
+
 # Blobs PostgreSQL should store as they are (STORAGE EXTERNAL): zstd-compressed snapshots and fingerprints
 # (random hashes) gain nothing from its own compression, which cost a city daily run ~1.3 s of writing.
 UNCOMPRESSED_BLOBS = [("rule_snapshots", "data"), ("raw_fingerprints", "data"), ("rescore_inputs", "data")]
