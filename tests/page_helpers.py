@@ -4,6 +4,9 @@ reading rows back, and the page's buttons and success messages."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,6 +17,21 @@ from dashboard.auth import context_for, load_users
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
+
+
+@contextlib.contextmanager
+def warehouse_env(url: str) -> Iterator[None]:
+    """``WAREHOUSE_URL`` set to ``url`` for the app under test, restored after (for fixtures wider than a test,
+    where pytest's monkeypatch is not available)."""
+    old = os.environ.get("WAREHOUSE_URL")
+    os.environ["WAREHOUSE_URL"] = url
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("WAREHOUSE_URL", None)
+        else:
+            os.environ["WAREHOUSE_URL"] = old
 
 
 def logged_in(wh: dict, username: str) -> AppTest:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import dashboard_fixtures as F
@@ -13,6 +12,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.auth import PAGES, ROLE_PAGES
+from tests.page_helpers import warehouse_env
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -21,13 +21,8 @@ APP = str(ROOT / "dashboard" / "app.py")
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory):
     w = F.build(tmp_path_factory.mktemp("dash"))
-    old = os.environ.get("WAREHOUSE_URL")
-    os.environ["WAREHOUSE_URL"] = w.url
-    yield w
-    if old is None:
-        os.environ.pop("WAREHOUSE_URL", None)
-    else:
-        os.environ["WAREHOUSE_URL"] = old
+    with warehouse_env(w.url):
+        yield w
 
 
 @pytest.fixture(autouse=True)

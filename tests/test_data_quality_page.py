@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dashboard_fixtures as F
@@ -12,6 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.auth import ROLE_PAGES
+from tests.page_helpers import warehouse_env
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -32,13 +32,8 @@ def wh(tmp_path_factory):
             [{"k": f"OBJ-{tag}-KEY", "u": F.code(tag)} for tag in F.DATA_UNITS],
         )
     engine.dispose()
-    old = os.environ.get("WAREHOUSE_URL")
-    os.environ["WAREHOUSE_URL"] = w.url
-    yield w
-    if old is None:
-        os.environ.pop("WAREHOUSE_URL", None)
-    else:
-        os.environ["WAREHOUSE_URL"] = old
+    with warehouse_env(w.url):
+        yield w
 
 
 def _page(username: str) -> AppTest:

@@ -10,7 +10,6 @@ run on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +27,7 @@ from etl.rules.officers import FAMILY
 from etl.times import ts_param
 from etl.users import load_users, resolve, user_for
 from etl.warehouse.scope import ScopeError
-from tests.page_helpers import button, logged_in, open_page, rows, user
+from tests.page_helpers import button, logged_in, open_page, rows, user, warehouse_env
 
 ROOT = Path(__file__).resolve().parent.parent
 UNKNOWN = "X99999"  # attends one demo event in the source, unknown to the roster: quarantined (未知人员)
@@ -52,13 +51,8 @@ def wh(tmp_path_factory):
     _add_unknown_attendance(d / "demo", users["officer"]["unit_code"])
     url = f"sqlite:///{d / 'w.sqlite'}"
     assert etl_run(d / "demo" / "sources.yaml", url).status == "ok"
-    old = os.environ.get("WAREHOUSE_URL")
-    os.environ["WAREHOUSE_URL"] = url
-    yield {"url": url, "users": users, "users_file": d / "demo" / "users.yaml"}
-    if old is None:
-        os.environ.pop("WAREHOUSE_URL", None)
-    else:
-        os.environ["WAREHOUSE_URL"] = old
+    with warehouse_env(url):
+        yield {"url": url, "users": users, "users_file": d / "demo" / "users.yaml"}
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ scope, and is effective at once (an exempted finding reads 已豁免 and the uni
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from dashboard.auth import PAGES, ROLE_PAGES
 from etl.demo import generate
 from etl.errors import SupervisionError
 from etl.pipeline import run as etl_run
-from tests.page_helpers import button, logged_in, open_page, rows, user
+from tests.page_helpers import button, logged_in, open_page, rows, user, warehouse_env
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -37,14 +36,9 @@ def wh(tmp_path_factory):
     generate(d / "demo", scale="small", seed=2026, media=False)
     url = f"sqlite:///{d / 'w.sqlite'}"
     etl_run(d / "demo" / "sources.yaml", url)
-    old = os.environ.get("WAREHOUSE_URL")
-    os.environ["WAREHOUSE_URL"] = url
-    users = yaml.safe_load((d / "demo" / "users.yaml").read_text(encoding="utf-8"))["users"]
-    yield {"url": url, "users": users, "users_file": d / "demo" / "users.yaml"}
-    if old is None:
-        os.environ.pop("WAREHOUSE_URL", None)
-    else:
-        os.environ["WAREHOUSE_URL"] = old
+    with warehouse_env(url):
+        users = yaml.safe_load((d / "demo" / "users.yaml").read_text(encoding="utf-8"))["users"]
+        yield {"url": url, "users": users, "users_file": d / "demo" / "users.yaml"}
 
 
 @pytest.fixture(autouse=True)

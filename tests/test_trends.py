@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -39,6 +38,7 @@ from etl.scoring import trends
 from etl.users import User
 from etl.warehouse.db import make_engine, read_df
 from etl.warehouse.scope import ScopeError
+from tests.page_helpers import warehouse_env
 
 ARROW = re.compile(r"^[↑↓→] \d")
 GEN_AT = datetime(2026, 12, 1, 9, 0, 0)
@@ -329,14 +329,9 @@ def test_v_unit_metrics_on_postgres_equals_sqlite(wh2: dict, pg_url: str) -> Non
 
 @pytest.fixture
 def dash(wh2: dict):
-    old = os.environ.get("WAREHOUSE_URL")
-    os.environ["WAREHOUSE_URL"] = wh2["url"]
-    st.cache_data.clear()
-    yield wh2
-    if old is None:
-        os.environ.pop("WAREHOUSE_URL", None)
-    else:
-        os.environ["WAREHOUSE_URL"] = old
+    with warehouse_env(wh2["url"]):
+        st.cache_data.clear()
+        yield wh2
 
 
 def _chart(at, title: str) -> str:  # noqa: ANN001 - an AppTest
