@@ -769,27 +769,6 @@ def valid_police_no(text: object) -> bool:
     return isinstance(text, str) and bool(_POLICE_NO.match(text))
 
 
-def own_shares(win_start: np.ndarray, win_end: np.ndarray, run_start: np.ndarray, run_end: np.ndarray) -> np.ndarray:
-    """Per window [start, end) (epoch seconds), the share of it that the sorted, disjoint runs cover (the officer's
-    own clips, ``clip_runs``); NaN for a window of no length.  The coverage's ``own_s`` divided by the window."""
-    ws, we = np.asarray(win_start, dtype=np.int64), np.asarray(win_end, dtype=np.int64)
-    rs, re_ = np.asarray(run_start, dtype=np.int64), np.asarray(run_end, dtype=np.int64)
-    window = (we - ws).astype(np.float64)
-    covered = np.zeros(len(ws), dtype=np.float64)
-    if len(rs):
-        cum = np.r_[0, np.cumsum(re_ - rs)]
-        lo = np.searchsorted(re_, ws, side="right")  # first run ending after the window starts
-        hi = np.searchsorted(rs, we, side="left")  # runs starting before the window ends: [0, hi)
-        some = hi > lo
-        lo_s, hi_s = lo[some], hi[some]
-        total = (cum[hi_s] - cum[lo_s]).astype(np.float64)
-        total -= np.maximum(ws[some] - rs[lo_s], 0)  # the first run clipped to the window's start
-        total -= np.maximum(re_[hi_s - 1] - we[some], 0)  # the last run clipped to its end
-        covered[some] = total
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(window > 0, np.minimum(covered / np.where(window > 0, window, 1.0), 1.0), np.nan)
-
-
 def officer_ranking(records: pd.DataFrame) -> pd.DataFrame:
     """The officers of a unit ranked (1 = best): own coverage, then the share of events fully recorded, then fewer
     findings, then the police number.  An officer without an event of measurable length ranks after the others."""

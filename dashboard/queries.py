@@ -28,6 +28,7 @@ from etl.scoring.lost_points import metric_shortfall
 from etl.scoring.metrics import METRICS
 from etl.scoring.officers import RECORD_COLUMNS
 from etl.vocabulary import LEVEL_ORDER
+from etl.warehouse import distribution
 from etl.warehouse import scope as scopes
 from etl.warehouse.db import make_engine, read_df
 from etl.warehouse.scope import ScopeError  # noqa: F401 - raised here for a unit outside the scope
@@ -454,18 +455,28 @@ def rule_counts(url: str, scope: Scope, unit: str | None, period: str, rule_ids:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def coverage_by_unit_month(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
-    """Events and fully recorded/excused events per owning unit and month (for the heatmap)."""
+    """Events and fully recorded/excused events per owning unit and month (for the heatmap).
+
+    Counted per unit and month in SQL first, then named.  On PostgreSQL the month is the start of the month,
+    counted in a subquery the planner keeps apart (``OFFSET 0``): grouped by ``to_char`` of the time beside
+    the unit's name, it expected a group per event and sorted every event of the year (0.33 s for the whole
+    city at city scale, where a hash of the ~1,650 groups takes 0.1 s)."""
     eff = effective_units(url, scope, unit)
     p = _period_params(url, period)
-    m = _month(url, "e.arrived_at")
+    pg = _dialect(url) == "postgresql"
+    m = "date_trunc('month', e.arrived_at)" if pg else _month(url, "e.arrived_at")
     return _df(
         url,
         f"""
-        SELECT e.unit_code, o.name AS unit_name, {m} AS month, COUNT(*) AS events,
-               SUM(CASE WHEN e.status IN ('full', 'excused') THEN 1 ELSE 0 END) AS ok
-        FROM event_coverage e LEFT JOIN org_units o ON o.unit_code = e.unit_code
-        WHERE {_in("e.unit_code", "units", eff)} AND e.arrived_at >= :p_start AND e.arrived_at < :p_end
-        GROUP BY e.unit_code, o.name, {m} ORDER BY e.unit_code, month""",
+        SELECT g.unit_code, o.name AS unit_name, {"to_char(g.m, 'YYYY-MM')" if pg else "g.m"} AS month, g.events, g.ok
+        FROM (SELECT s.unit_code, s.m, COUNT(*) AS events,
+                     SUM(CASE WHEN s.status IN ('full', 'excused') THEN 1 ELSE 0 END) AS ok
+              FROM (SELECT e.unit_code, e.status, {m} AS m FROM event_coverage e
+                    WHERE {_in("e.unit_code", "units", eff)} AND e.arrived_at >= :p_start AND e.arrived_at < :p_end
+                    {"OFFSET 0" if pg else ""}) s
+              GROUP BY s.unit_code, s.m) g
+        LEFT JOIN org_units o ON o.unit_code = g.unit_code
+        ORDER BY g.unit_code, month""",
         **_scope_params(eff),
         p_start=p["p_start"],
         p_end=p["p_end"],
@@ -814,10 +825,58 @@ def device_history(url: str, scope: Scope, device_sn: str) -> pd.DataFrame:
 # --- access audit ------------------------------------------------------------------------
 
 
+def _county_keys(url: str, table: str) -> dict[str, str] | None:
+    """Each unit's county bureau (``org_units.county_code``) where ``table``'s rows carry it too (the distribution
+    key, ``etl.warehouse.distribution``: every writer sets it, rows below a moved parent follow); None for a
+    warehouse written before the key, or with a unit still without one: the queries then do without it."""
+    keys = _unit_counties(url)
+    return keys if keys is not None and _has_county_key(url, table) else None
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _unit_counties(url: str) -> dict[str, str] | None:
+    if not _has_county_key(url, "org_units"):
+        return None
+    df = _df(url, f"SELECT unit_code, {distribution.KEY} AS county FROM org_units")
+    if df["county"].isna().any():
+        return None
+    return dict(zip(df["unit_code"].astype(str), df["county"].astype(str), strict=True))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _has_county_key(url: str, table: str) -> bool:
+    return any(c["name"] == distribution.KEY for c in sa.inspect(engine(url)).get_columns(table))
+
+
+def _county_split(keys: dict[str, str], eff: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The counties of ``eff``'s units: (whole, partial): those whose every unit is in ``eff``, and the others
+    (a station chosen: its county's rows must still be told apart by their unit)."""
+    mine = {keys[u] for u in eff if u in keys}
+    chosen = set(eff)
+    partial = {keys[u] for u in keys if keys[u] in mine and u not in chosen}
+    return tuple(sorted(mine - partial)), tuple(sorted(partial))
+
+
+# Access rows without a county (written before the key) or of no county (their clip, its device or the device's
+# unit unknown when written): told apart by their clip's device, whatever the key.
+_UNKEYED = f"(a.{distribution.KEY} IS NULL OR a.{distribution.KEY} = :unowned)"
+
+
 def _access_where(url: str, eff: Scope, period: str, user_no: str | None, action: str | None) -> tuple[str, dict]:
+    """The WHERE text over ``_ACCESS_FROM`` (and its parameters) of the access rows of ``eff``'s units (the unit
+    owning the clip's device) in the period.  Where the warehouse keeps the county key and ``eff`` covers whole
+    counties (a county bureau's scope, the whole city's units), the rows of those counties are chosen first
+    (``access_log.county_code``, the county of the clip's device), so that only theirs are looked up in the clips
+    and devices, not the period's rows of the whole city.  A county ``eff`` splits (a station chosen) is left to
+    the join: the planner then starts from the station's devices."""
     p = _period_params(url, period)
     conds = [_in("d.unit_code", "units", eff), "a.at >= :p_start", "a.at < :p_end"]
     params: dict = {**_scope_params(eff), "p_start": p["p_start"], "p_end": p["p_end"]}
+    keys = _county_keys(url, "access_log") if eff else None
+    whole, partial = _county_split(keys, eff) if keys is not None else ((), ())
+    if whole and not partial:
+        conds.append(f"({_in(f'a.{distribution.KEY}', 'whole', whole)} OR {_UNKEYED})")
+        params.update(whole=whole, unowned=distribution.UNOWNED)
     _equal_filters(conds, params, {"a.user_no": ("user_no", user_no), "a.action": ("action", action)})
     return " AND ".join(conds), params
 
@@ -835,14 +894,14 @@ def access_records(
     action: str | None = None,
     limit: int = ROW_LIMIT,
 ) -> pd.DataFrame:
-    """Access records (by the unit owning the clip's device) with the access rules they broke."""
+    """Access records (by the unit owning the clip's device) with the access rules they broke, newest first."""
     eff = effective_units(url, scope, unit)
     where, params = _access_where(url, eff, period, user_no, action)
     df = _df(
         url,
         f"""
         SELECT a.log_id, a.clip_id, d.unit_code, a.action, a.user_no, a.at, a.reason, a.approver_no, a.recipient
-        FROM {_ACCESS_FROM} WHERE {where} ORDER BY a.at DESC LIMIT {int(limit)}""",
+        FROM {_ACCESS_FROM} WHERE {where} ORDER BY a.at DESC, a.log_id DESC LIMIT {int(limit)}""",
         **params,
     )
     if df.empty:
@@ -860,14 +919,39 @@ def access_records(
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def access_summary(url: str, scope: Scope, unit: str | None, period: str) -> pd.DataFrame:
-    """Per user and action: number of accesses."""
+    """Per user and action: number of accesses (at most 5000 rows, by user and action).
+
+    Where the warehouse keeps the county key, the rows of a county all of whose units are in scope (the whole
+    city, a county bureau's own scope) are counted by their key alone, without looking their clip up; only the
+    rows of a county the scope splits (a station chosen) and those without a county are joined with their clip
+    and its device, as before.  The work is then the period's access rows in scope (the whole city's month at
+    city scale: 0.24 s with a clip look-up per row, 0.05 s so).  The one difference from looking every row up:
+    a row whose clip's device was deleted from the device ledger after it was written still counts in its county
+    (the look-up dropped it)."""
     eff = effective_units(url, scope, unit)
-    where, params = _access_where(url, eff, period, None, None)
+    keys = _county_keys(url, "access_log") if eff is None or eff else None
+    if keys is None:  # every row looked up
+        where, params = _access_where(url, eff, period, None, None)
+        rows = f"SELECT a.user_no, a.action FROM {_ACCESS_FROM} WHERE {where}"
+    else:
+        p = _period_params(url, period)
+        params = {**_scope_params(eff), "p_start": p["p_start"], "p_end": p["p_end"], "unowned": distribution.UNOWNED}
+        key, when = f"a.{distribution.KEY}", "a.at >= :p_start AND a.at < :p_end"
+        if eff is None:  # the whole city: every row of a county by its key, the others looked up
+            keyed, joined = f"{key} <> :unowned", _UNKEYED
+        else:
+            whole, partial = _county_split(keys, eff)
+            keyed, joined = _in(key, "whole", whole), f"({_in(key, 'partial', partial)} OR {_UNKEYED})"
+            params.update({k: v for k, v in (("whole", whole), ("partial", partial)) if v})
+        rows = f"""SELECT a.user_no, a.action FROM access_log a WHERE {when} AND {keyed}
+                   UNION ALL
+                   SELECT a.user_no, a.action FROM {_ACCESS_FROM}
+                   WHERE {when} AND {joined} AND {_in("d.unit_code", "units", eff)}"""
     return _df(
         url,
         f"""
-        SELECT a.user_no, a.action, COUNT(*) AS actions FROM {_ACCESS_FROM} WHERE {where}
-        GROUP BY a.user_no, a.action ORDER BY a.user_no, a.action LIMIT 5000""",
+        SELECT r.user_no, r.action, COUNT(*) AS actions FROM ({rows}) r
+        GROUP BY r.user_no, r.action ORDER BY r.user_no, r.action LIMIT 5000""",
         **params,
     )
 
@@ -1813,10 +1897,9 @@ def _own_runs(url: str, police_no: str) -> tuple[object, object] | None:
         anyone = _df(url, "SELECT 1 AS x FROM clip_runs LIMIT 1")
         return None if anyone.empty else (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 
-    def dec(blob: object) -> np.ndarray:
-        return np.frombuffer(bytes(blob), dtype="<i8") if blob is not None else np.empty(0, dtype=np.int64)
+    from etl.warehouse.intervals import decode_runs  # the stored layout of clip_runs
 
-    return dec(row["starts"].iloc[0]), dec(row["ends"].iloc[0])
+    return decode_runs(row["starts"].iloc[0]), decode_runs(row["ends"].iloc[0])
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -1825,7 +1908,7 @@ def officer_events(
 ) -> pd.DataFrame:
     """The on-site events of the period the officer attended (newest first, limited): the event's coverage and
     ``own_share``, the share of the window the officer's own clips cover (what ``own_coverage`` averages)."""
-    from dashboard.logic import own_shares
+    from etl.warehouse.intervals import own_shares  # the coverage's own arithmetic
 
     cols = ["incident_no", "unit_code", "arrived_at", "ended_at", "covered_fraction", "own_share", "status", "cause"]
     if not _officer_ok(url, scope, own, police_no):

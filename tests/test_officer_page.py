@@ -398,7 +398,7 @@ def test_query_layer_scopes_and_figures(demo_wh):
 def test_own_shares_against_a_second_by_second_count() -> None:
     import numpy as np
 
-    from dashboard.logic import own_shares
+    from etl.warehouse.intervals import own_shares
 
     rng = np.random.default_rng(18)
     for _ in range(200):

@@ -45,19 +45,11 @@ from etl.times import TS_FORMAT
 from etl.warehouse import clip_days
 from etl.warehouse.db import bulk_insert, is_empty, temp_keys
 from etl.warehouse.distribution import with_county
-from etl.warehouse.intervals import merge_runs, resolve_owners
+from etl.warehouse.intervals import decode_runs, encode_runs, merge_runs, resolve_owners
 from etl.warehouse.reads import read_table
 
 TABLE = "clip_runs"
-_DTYPE = np.dtype("<i8")
-
-
-def encode(values: np.ndarray) -> bytes:
-    return np.ascontiguousarray(values, dtype=_DTYPE).tobytes()
-
-
-def decode(blob: bytes | memoryview | None) -> np.ndarray:
-    return np.frombuffer(bytes(blob), dtype=_DTYPE) if blob else np.empty(0, dtype=np.int64)
+encode, decode = encode_runs, decode_runs  # the stored layout (etl.warehouse.intervals, which readers may use)
 
 
 def compute(clips: pd.DataFrame, assignments: pd.DataFrame, officers: Iterable[str] | None = None) -> pd.DataFrame:

@@ -12,6 +12,31 @@ import numpy as np
 import pandas as pd
 
 SHIFT = np.int64(2**33)  # group multiplier: relative times stay below it (~270 years)
+RUN_DTYPE = np.dtype("<i8")  # stored runs (clip_runs.starts / ends): little-endian int64 epoch seconds
+
+
+def encode_runs(values: np.ndarray) -> bytes:
+    """Run starts or ends as stored in ``clip_runs``."""
+    return np.ascontiguousarray(values, dtype=RUN_DTYPE).tobytes()
+
+
+def decode_runs(blob: bytes | memoryview | None) -> np.ndarray:
+    """``encode_runs`` undone; an empty array for none."""
+    return np.frombuffer(bytes(blob), dtype=RUN_DTYPE) if blob else np.empty(0, dtype=np.int64)
+
+
+def own_shares(win_s: np.ndarray, win_e: np.ndarray, run_s: np.ndarray, run_e: np.ndarray) -> np.ndarray:
+    """Per window [start, end) (epoch seconds), the share of it that one officer's sorted, disjoint runs cover
+    (``clip_runs``): the coverage's ``own_s`` over the window's length, by the same arithmetic
+    (``runs_in_windows``); NaN for a window of no length."""
+    ws, we = np.asarray(win_s, dtype=np.int64), np.asarray(win_e, dtype=np.int64)
+    rs, re_ = np.asarray(run_s, dtype=np.int64), np.asarray(run_e, dtype=np.int64)
+    zero = np.zeros(len(ws), dtype=np.int64)
+    q_idx, cs, ce = runs_in_windows(np.zeros(len(rs), dtype=np.int64), rs, re_, zero, ws, we)
+    covered = np.bincount(q_idx, weights=(ce - cs).astype(np.float64), minlength=len(ws))[: len(ws)]
+    window = (we - ws).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(window > 0, np.minimum(covered / np.where(window > 0, window, 1.0), 1.0), np.nan)
 
 
 def blank(s: pd.Series) -> pd.Series:
