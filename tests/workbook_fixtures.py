@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from etl.rules.keys import RULES, finding_key
 from etl.scoring.schemes import load_scheme
 from etl.warehouse.db import bulk_insert
+from etl.warehouse.distribution import backfill as fill_counties
 from etl.warehouse.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -496,6 +497,7 @@ def populate(conn: Connection, *, year_only: bool = False, **kw) -> Warehouse:  
     )
 
     bulk_insert(conn, "findings", wh.findings)
+    fill_counties(conn)  # the load and the rules write each row's county_code; these rows skip both
     unit_scores, item_scores = reference_scores(wh, case_of_action, year_only)
     bulk_insert(conn, "unit_scores", unit_scores)
     bulk_insert(conn, "unit_item_scores", item_scores)
