@@ -5,8 +5,8 @@
 Each page is rendered cold (empty query caches) and warm (second run); the target is ≤ 1 s cold on the
 city-scale warehouse and ≤ 1.5 s on a 10x one (issue 18).  Detail views (event, case) are timed through the
 query layer, as they sit behind the reason form, and so are widget states other than a page's first view
-whose work could grow with the warehouse (cases with findings only, the device list over a year).  The users
-come from the warehouse's demo users file (or --users-file).
+whose work could grow with the warehouse (cases with findings only, the device list and the access summary
+over a year).  The users come from the warehouse's demo users file (or --users-file).
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def main() -> int:
         for label, query, extra in (
             ("cases only", queries.search_cases, ("", True)),  # 仅显示有问题的案件
             ("devices year", queries.devices, (year,)),  # the device list over a year
+            ("access year", queries.access_summary, (year,)),  # 调阅审计's per-user table over a year
         ):
             st.cache_data.clear()
             t0 = time.perf_counter()

@@ -715,6 +715,17 @@ for _t in ("findings", "excused_findings"):
     _where = _tab.c.case_no.isnot(None)
     sa.Index(f"ix_{_t}_case_no", _tab.c.case_no, sqlite_where=_where, postgresql_where=_where)
 
+# The dashboard's access audit (调阅审计, dashboard.queries.access_records / access_summary; issue 18, part 4): the
+# period's records newest first (equal times by record id), of the whole city or of a scope's counties.
+_access = metadata.tables["access_log"]
+sa.Index("ix_access_log_at_log_id", _access.c.at, _access.c.log_id)
+sa.Index("ix_access_log_county_code_at_log_id", _access.c[DISTRIBUTION_KEY], _access.c.at, _access.c.log_id)
+# A unit administrator's 待办 (etl.supervision.inbox: the findings it may appeal) and every other read of a scope's
+# findings without a rule: the scope's rows instead of every finding.
+for _t in ("findings", "excused_findings"):
+    _tab = metadata.tables[_t]
+    sa.Index(f"ix_{_t}_unit_code_month", _tab.c.unit_code, _tab.c.month)
+
 # Blobs PostgreSQL should store as they are (STORAGE EXTERNAL): zstd-compressed snapshots and fingerprints
 # (random hashes) gain nothing from its own compression, which cost a city daily run ~1.3 s of writing.
 UNCOMPRESSED_BLOBS = [("rule_snapshots", "data"), ("raw_fingerprints", "data"), ("rescore_inputs", "data")]
@@ -913,6 +924,13 @@ def ensure_schema(conn: Connection) -> None:
             on = f" ON {table}" if conn.dialect.name in ("mysql", "mariadb") else ""
             conn.exec_driver_sql(f"DROP INDEX {name}{on}")
     if conn.dialect.name == "postgresql":
+        if conn.dialect.server_version_info >= (
+            14,
+        ):  # the heatmap's months (现场记录): planned per month, not per event
+            conn.exec_driver_sql(
+                "CREATE STATISTICS IF NOT EXISTS st_event_coverage_month "
+                "ON (date_trunc('month', arrived_at)) FROM event_coverage"
+            )
         for table, column in UNCOMPRESSED_BLOBS:
             storage = conn.exec_driver_sql(
                 "SELECT attstorage FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s", (table, column)
