@@ -468,8 +468,9 @@ def todo_sections(ctx: UserContext, url: str) -> int:
     names = queries.unit_names(url)
     total = 0
     for sid, rows in sections.items():
-        total += len(rows)
-        st.subheader(f"{t(titles.get(sid, sid))}（{len(rows)}）")
+        count = int(rows.attrs.get("total", len(rows)))  # the section's full count; at most ROW_LIMIT rows listed
+        total += count
+        st.subheader(f"{t(titles.get(sid, sid))}（{count}）")
         page = logic.todo_page(sid)
         if rows.empty:
             st.caption(t("无"))

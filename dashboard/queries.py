@@ -1367,11 +1367,12 @@ def loop_metrics(url: str, scope: Scope, unit: str | None, period: str, on: date
 
 @st.cache_data(ttl=SUPERVISION_TTL, show_spinner=False)
 def todo(url: str, username: str, scope: Scope, on: date, _user) -> dict[str, pd.DataFrame]:  # noqa: ANN001
-    """What waits for the user (``etl.supervision.inbox.todo``): {section id: rows}; keyed on the user and scope."""
+    """What waits for the user (``etl.supervision.inbox.todo``): {section id: at most ROW_LIMIT rows, the oldest
+    first; ``attrs["total"]`` the full count}; keyed on the user and scope."""
     from etl.supervision import inbox
 
     with engine(url).connect() as conn:
-        return inbox.todo(conn, _user, today=on)
+        return inbox.todo(conn, _user, today=on, limit=ROW_LIMIT)
 
 
 def todo_sections() -> dict[str, str]:

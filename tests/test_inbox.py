@@ -112,3 +112,20 @@ def test_published_periods_close_the_appeal_window(sqlite_engine) -> None:  # no
     assert key in set(within["finding_key"]) and within.set_index("finding_key").loc[key, "late"] == 1
     after = inbox.todo(eng, station, today=date(2026, 12, 20))["appealable"]  # appeal_days: 10
     assert after[after["month"].str.startswith(month[:4])].empty
+
+
+def test_a_limited_inbox_lists_the_oldest_rows_and_counts_them_all(sqlite_engine) -> None:  # noqa: ANN001
+    """A province's Art. 17 reports run to hundreds of thousands: each section lists at most ``limit`` rows (the
+    oldest first, cut in SQL for the reports) and keeps its full count; ``counts`` lists none."""
+    eng = sqlite_engine
+    day = date(2026, 12, 1)
+    for who in ("legal", "county"):
+        u = user(eng, who)
+        whole = inbox.todo(eng, u, today=day)
+        cut = inbox.todo(eng, u, today=day, limit=3)
+        assert list(cut) == list(whole)
+        for sid, rows in whole.items():
+            assert cut[sid].attrs["total"] == len(rows) == rows.attrs["total"], sid
+            assert cut[sid].to_dict("records") == rows.head(3).to_dict("records"), sid
+        assert inbox.counts(eng, u, today=day) == {sid: len(rows) for sid, rows in whole.items()}
+    assert len(inbox.todo(eng, user(eng, "legal"), today=day)["excuses"]) > 3  # the cut was tested on a long list

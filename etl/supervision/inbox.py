@@ -10,7 +10,9 @@ the user's role, each limited to the user's scope:
   ``appeal_days`` of its latest publication -- the rule ``etl.supervision.actions.file_appeal`` applies);
 * every other role: nothing (an empty dict).
 
-Reads only; "today" is ``etl.times.today()`` unless given.
+Reads only; "today" is ``etl.times.today()`` unless given.  ``limit``: at most that many rows per section (the
+oldest first), each frame's ``attrs["total"]`` holding the section's full count; the Art. 17 reports of a
+province run to hundreds of thousands, so they are counted and cut in SQL.
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ ROLE_SECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _scoped(sql: str, column: str, scope: Sequence[str] | None) -> tuple[sa.TextClause, dict]:
-    """``sql`` with ``AND column IN (scope)`` when the scope is not the whole city."""
+def _scoped(sql: str, column: str, scope: Sequence[str] | None, tail: str = "") -> tuple[sa.TextClause, dict]:
+    """``sql`` with ``AND column IN (scope)`` when the scope is not the whole city, then ``tail``."""
     if scope is None:
-        return sa.text(sql), {}
-    stmt = sa.text(f"{sql} AND {column} IN :scope").bindparams(sa.bindparam("scope", expanding=True))
+        return sa.text(f"{sql} {tail}"), {}
+    stmt = sa.text(f"{sql} AND {column} IN :scope {tail}").bindparams(sa.bindparam("scope", expanding=True))
     return stmt, {"scope": list(scope) or [""]}
 
 
@@ -79,18 +81,32 @@ def _spotchecks(conn: Connection, user: User) -> pd.DataFrame:
     return df.sort_values(["campaign_id", "draw_order"], ignore_index=True)
 
 
-def _excuses(conn: Connection, user: User) -> pd.DataFrame:
-    df = _frame(
-        conn,
+_EXCUSES_FROM = (
+    "FROM event_coverage e "
+    "LEFT JOIN interruption_reports r ON r.report_id = e.report_id AND r.county_code = e.county_code "
+    "WHERE e.report_id IS NOT NULL "
+    "AND NOT EXISTS (SELECT 1 FROM sup_excuse_reviews x WHERE x.incident_no = e.incident_no)"
+)
+
+
+def _excuses(conn: Connection, user: User, limit: int | None) -> pd.DataFrame:
+    """The reports not yet judged, oldest first, at most ``limit`` (counted in SQL: ``attrs["total"]``)."""
+    tail = "ORDER BY e.arrived_at, e.incident_no" + (f" LIMIT {int(limit)}" if limit is not None else "")
+    stmt, params = _scoped(
         "SELECT e.incident_no, e.unit_code, e.report_id, e.arrived_at, r.reason, r.reported_at, r.police_no "
-        "FROM event_coverage e LEFT JOIN interruption_reports r ON r.report_id = e.report_id "
-        "WHERE e.report_id IS NOT NULL "
-        "AND NOT EXISTS (SELECT 1 FROM sup_excuse_reviews x WHERE x.incident_no = e.incident_no)",
+        + _EXCUSES_FROM,
         "e.unit_code",
         user.scope,
-        parse_dates=["arrived_at", "reported_at"],
+        tail,
     )
-    return df.sort_values(["arrived_at", "incident_no"], ignore_index=True)
+    df = read_df(conn, stmt, params, parse_dates=["arrived_at", "reported_at"])
+    total = len(df)
+    if limit is not None and total >= int(limit):
+        count, params = _scoped("SELECT COUNT(*) AS n " + _EXCUSES_FROM, "e.unit_code", user.scope)
+        total = int(read_df(conn, count, params)["n"].iloc[0])
+    df = df.sort_values(["arrived_at", "incident_no"], ignore_index=True)  # the same order on every backend
+    df.attrs["total"] = total
+    return df
 
 
 def _appealable(conn: Connection, user: User, now: datetime) -> pd.DataFrame:
@@ -125,8 +141,11 @@ def _appealable(conn: Connection, user: User, now: datetime) -> pd.DataFrame:
     return df.sort_values(["occurred_at", "finding_key"], ignore_index=True)
 
 
-def todo(conn: Connection | Engine, user: User, today: date | None = None) -> dict[str, pd.DataFrame]:
-    """The sections of ``user``'s role (``ROLE_SECTIONS``), section id -> frame, in ``SECTIONS`` order."""
+def todo(
+    conn: Connection | Engine, user: User, today: date | None = None, limit: int | None = None
+) -> dict[str, pd.DataFrame]:
+    """The sections of ``user``'s role (``ROLE_SECTIONS``), section id -> frame, in ``SECTIONS`` order; at most
+    ``limit`` rows each, ``attrs["total"]`` the section's full count."""
     sections = ROLE_SECTIONS.get(getattr(user, "role", None) or "", ())
     if not sections:
         return {}
@@ -147,12 +166,20 @@ def todo(conn: Connection | Engine, user: User, today: date | None = None) -> di
         if "spotchecks" in sections:
             out["spotchecks"] = _spotchecks(c, user)
         if "excuses" in sections:
-            out["excuses"] = _excuses(c, user)
+            out["excuses"] = _excuses(c, user, limit)
         if "appealable" in sections:
             out["appealable"] = _appealable(c, user, now)
-    return {k: out[k] for k in SECTIONS if k in out}
+    return {k: _cut(out[k], limit) for k in SECTIONS if k in out}
+
+
+def _cut(df: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    """The first ``limit`` rows, the full count in ``attrs["total"]`` (kept when the section counted it)."""
+    total = df.attrs.get("total", len(df))
+    out = df if limit is None else df.head(int(limit)).reset_index(drop=True)
+    out.attrs["total"] = total
+    return out
 
 
 def counts(conn: Connection | Engine, user: User, today: date | None = None) -> dict[str, int]:
-    """Rows per section of ``todo`` (a badge on the page)."""
-    return {k: len(v) for k, v in todo(conn, user, today).items()}
+    """Rows per section of ``todo`` (a badge on the page): the full counts, no rows listed."""
+    return {k: int(v.attrs["total"]) for k, v in todo(conn, user, today, limit=0).items()}
