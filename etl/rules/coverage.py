@@ -227,6 +227,28 @@ _COV_COLS = [
 ]
 
 
+def month_tally(ev: pd.DataFrame) -> pd.DataFrame:
+    """Events and fully recorded or excused events per unit and month of arrival (``coverage_months``), from the
+    coverage rows as written (``arrived_at`` as text); an event without a time is in no month."""
+    t = pd.DataFrame(
+        {
+            "unit_code": ev["unit_code"].astype(object).to_numpy(),
+            "month": ev["arrived_at"].astype(object).str[:7].to_numpy(),
+            "ok": ev["status"].isin(("full", "excused")).astype(np.int64).to_numpy(),
+        }
+    )
+    t = t[t["month"].notna()]
+    g = t.groupby(["unit_code", "month"], dropna=False, sort=True)["ok"].agg(["size", "sum"]).reset_index()
+    return pd.DataFrame(
+        {
+            "unit_code": g["unit_code"].astype(object).where(g["unit_code"].notna(), None).to_numpy(),
+            "month": g["month"].astype(object).to_numpy(),
+            "events": [int(v) for v in g["size"]],
+            "ok": [int(v) for v in g["sum"]],
+        }
+    )
+
+
 def compute(
     conn: Connection,
     as_of: datetime,
@@ -252,4 +274,6 @@ def compute(
     conn.exec_driver_sql("DELETE FROM event_coverage")
     bulk_insert(conn, "event_coverage", with_county(conn, "event_coverage", ev), plain=True)
     bulk_insert(conn, "event_gaps", with_county(conn, "event_gaps", gaps), plain=True)
+    conn.exec_driver_sql("DELETE FROM coverage_months")
+    bulk_insert(conn, "coverage_months", month_tally(ev), plain=True)
     return cov

@@ -95,6 +95,7 @@ LOCAL = (
     "rescore_inputs",
     "quarantine",
     "source_health",
+    "coverage_months",
     "metrics",
     "unit_scores",
     "unit_item_scores",

@@ -240,6 +240,17 @@ officer_records = sa.Table(
     sa.Index("ix_officer_records_police_no_period", "police_no", "period"),
     sa.Index("ix_officer_records_unit_code_period", "unit_code", "period"),
 )
+# events and fully recorded (or excused) events per owning unit and month: the 现场记录 heatmap reads these few
+# rows instead of a year of events (issue 18: a province's year is millions); rebuilt with event_coverage
+coverage_months = sa.Table(
+    "coverage_months",
+    metadata,
+    sa.Column("unit_code", sa.Text),
+    sa.Column("month", sa.Text),  # YYYY-MM of arrived_at
+    sa.Column("events", sa.Integer),
+    sa.Column("ok", sa.Integer),  # status full or excused
+    sa.Index("ix_coverage_months_month_unit_code", "month", "unit_code"),
+)
 metrics = sa.Table(
     "metrics",
     metadata,
