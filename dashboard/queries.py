@@ -1453,6 +1453,7 @@ def etl_runs(url: str, role: str) -> pd.DataFrame:
         """SELECT run_id, started_at, ended_at, status, as_of, sources_file, message FROM etl_runs
                        ORDER BY run_id DESC LIMIT 20""",
     )
+    df["message"] = df["message"].astype(object).where(df["message"].notna(), "")  # a run without one: blank
     return mask_frame(df, role, ("message",))
 
 

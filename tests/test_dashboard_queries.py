@@ -249,3 +249,19 @@ def test_query_layer_on_postgresql(tmp_path, pg_url):
         assert not queries.table_rows(w.url).empty and not queries.etl_runs(w.url, "legal").empty
     finally:
         queries.engine(w.url).dispose()
+
+
+def test_a_run_without_a_message_shows_a_blank(tmp_path) -> None:  # noqa: ANN001
+    """The 数据 page's run list: a run that left no message (every successful run) reads blank, not None."""
+    import sqlalchemy as sa
+
+    from etl.warehouse.schema import ensure_schema
+
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    eng = sa.create_engine(url)
+    with eng.begin() as conn:
+        ensure_schema(conn)
+        conn.exec_driver_sql("INSERT INTO etl_runs (status, message) VALUES ('ok', NULL), ('failed', '源文件缺失')")
+    eng.dispose()
+    runs = queries.etl_runs(url, "legal")
+    assert runs["message"].tolist() == ["源文件缺失", ""]
