@@ -29,6 +29,10 @@ handed over behind the steps' backs:
 
 Each step called alone (tests, benchmarks) without those arguments reads the
 warehouse itself.
+
+Steps 1-2b run on the whole warehouse (``_whole``) or, above the settings' ``etl.partition_rows`` fact rows,
+one group of county bureaus at a time (``_by_partition``, ``etl.warehouse.partitions``): same tables, memory
+bounded by the largest group.
 """
 
 from __future__ import annotations
@@ -37,16 +41,20 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.rules import config, coverage, data_quality, findings
+from etl import settings
+from etl.rules import base, config, coverage, data_quality, findings
+from etl.rules.keys import RULES
 from etl.scoring import kept, metrics, officers, scores
 from etl.scoring.schemes import load_schemes
 from etl.sources.contract import TABLES
 from etl.warehouse import clip_days, clip_runs, distribution
 from etl.warehouse.db import refresh_statistics
+from etl.warehouse.partitions import Partition, plan
 from etl.warehouse.snapshots import Snapshots
-from etl.warehouse.verdicts import read_verdicts
+from etl.warehouse.verdicts import Verdicts, read_verdicts
 
 
 def evaluate(
@@ -57,11 +65,14 @@ def evaluate(
     run_id: int | None = None,
     config_dir: Path | str | None = None,
     snapshots: Snapshots | None = None,
+    partitions: list[Partition] | None = None,
 ) -> dict:
     """Rebuild event_coverage, event_gaps, findings, data_quality, metrics, unit_scores, unit_item_scores, evaluation.
 
-    ``snapshots``: the run's (created by the pipeline before the load); written at the end.  Returns
-    {"findings": findings per rule id, "data_quality": queue rows per kind, "timings": seconds per step}.
+    ``snapshots``: the run's (created by the pipeline before the load); written at the end.  ``partitions``: the
+    county groups to evaluate one at a time (``etl.warehouse.partitions.plan``: by default from the settings'
+    ``etl.partition_rows``; one group is the whole warehouse).  Returns {"findings": findings per rule id,
+    "data_quality": queue rows per kind, "timings": seconds per step, "partitions": the groups evaluated}.
     """
     cfg = config.load(config_dir)
     verdicts = read_verdicts(conn, cfg)  # the one input of what people decided (never written by a run)
@@ -69,37 +80,15 @@ def evaluate(
     distribution.backfill(conn)  # rows written without their county (by hand, an older version): the joins need it
     refresh_statistics(conn, [*TABLES, "media_files"])
 
-    t = time.perf_counter()
-    runs = clip_runs.read(conn)
-    cov = coverage.compute(conn, as_of, cfg, runs=runs, snapshots=snapshots)
-    timings["coverage"] = time.perf_counter() - t
-
-    t = time.perf_counter()
     clip_months = clip_days.per_month(conn, as_of)
-    found = findings.compute(
-        conn,
-        as_of,
-        cfg,
-        integrity_checked=integrity_checked,
-        runs=runs,
-        coverage=cov,
-        clip_months=clip_months,
-        snapshots=snapshots,
-    )
-    counts, found_months, access = found.counts, found.months, found.access
-    refresh_statistics(conn, ["event_coverage", "event_gaps", "findings", "excused_findings"])
-    timings["rules"] = time.perf_counter() - t
-
-    t = time.perf_counter()  # 2a. per officer (issue 18): finding_officers, officer_records
-    officers.compute(
-        conn, coverage=cov, findings=found.frame, excused=found.excused, verdicts=verdicts, snapshots=snapshots
-    )
-    timings["officers"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    quality = data_quality.compute(conn, as_of, cfg, run_id=run_id, coverage=cov, snapshots=snapshots)
-    del runs, cov, found  # the findings frame and the rules' tables are not needed further
-    timings["data_quality"] = time.perf_counter() - t
+    if partitions is None:
+        partitions = plan(conn, int(settings.load()["etl"]["partition_rows"]))
+    steps = {"integrity_checked": integrity_checked, "run_id": run_id, "clip_months": clip_months}
+    steps |= {"verdicts": verdicts, "timings": timings}
+    if len(partitions) > 1:  # 1-2b by county group: memory follows the largest group
+        counts, found_months, access, quality = _by_partition(conn, as_of, cfg, partitions, **steps)
+    else:
+        counts, found_months, access, quality = _whole(conn, as_of, cfg, snapshots=snapshots, **steps)
 
     t = time.perf_counter()
     months = metrics.data_months(conn, as_of, found=found_months, clip_months=clip_months)
@@ -141,4 +130,137 @@ def evaluate(
     if snapshots is not None:
         snapshots.finish(conn)  # the mirrors as read here, kept for the next run
     timings["snapshots"] = time.perf_counter() - t
-    return {"findings": counts, "data_quality": quality, "timings": timings}
+    return {"findings": counts, "data_quality": quality, "timings": timings, "partitions": len(partitions)}
+
+
+def _whole(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    *,
+    integrity_checked: bool,
+    run_id: int | None,
+    clip_months: pd.DataFrame,
+    verdicts: Verdicts,
+    snapshots: Snapshots | None,
+    timings: dict[str, float],
+) -> tuple[dict[str, int], set[str] | None, pd.DataFrame | None, dict[str, int]]:
+    """Steps 1-2b on the whole warehouse; returns the findings per rule, the months of the data, the access
+    records (``findings.FindingsResult``) and the data-quality queue per kind."""
+    t = time.perf_counter()
+    runs = clip_runs.read(conn)
+    cov = coverage.compute(conn, as_of, cfg, runs=runs, snapshots=snapshots)
+    timings["coverage"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    found = findings.compute(
+        conn,
+        as_of,
+        cfg,
+        integrity_checked=integrity_checked,
+        runs=runs,
+        coverage=cov,
+        clip_months=clip_months,
+        snapshots=snapshots,
+    )
+    refresh_statistics(conn, ["event_coverage", "event_gaps", "findings", "excused_findings"])
+    timings["rules"] = time.perf_counter() - t
+
+    t = time.perf_counter()  # 2a. per officer (issue 18): finding_officers, officer_records
+    officers.compute(
+        conn, coverage=cov, findings=found.frame, excused=found.excused, verdicts=verdicts, snapshots=snapshots
+    )
+    timings["officers"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    quality = data_quality.compute(conn, as_of, cfg, run_id=run_id, coverage=cov, snapshots=snapshots)
+    timings["data_quality"] = time.perf_counter() - t
+    return found.counts, found.months, found.access, quality
+
+
+def _by_partition(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    partitions: list[Partition],
+    *,
+    integrity_checked: bool,
+    run_id: int | None,
+    clip_months: pd.DataFrame,
+    verdicts: Verdicts,
+    timings: dict[str, float],
+) -> tuple[dict[str, int], set[str] | None, pd.DataFrame | None, dict[str, int]]:
+    """Steps 1-2b one county group at a time (docs/SCALE.md, "Processing by partition"): each group's coverage,
+    AV, case and media findings, finding officers are written and dropped before the next; only small tallies
+    cross groups (EQUIP-IDLE's candidates, the officers' sums, the queue's events, the months, the access records
+    for the scores).  Then what no group holds: the equipment, window and spot-check findings, the officers'
+    records, the data-quality queue.  The snapshots of the last run are not used (a snapshot is of a whole read).
+    Same result as ``_whole`` (tests/test_partitions.py)."""
+    for step in ("coverage", "rules", "officers", "data_quality"):
+        timings[step] = 0.0
+    t = time.perf_counter()
+    coverage.clear(conn)
+    findings.clear(conn)
+    officers.clear(conn)
+    timings["coverage"] += time.perf_counter() - t
+    counts: dict[str, int] = {}
+    months: set[str] = set()
+    access, idle, record_parts, queue_parts = [], [], [], []
+    for part in partitions:
+        t = time.perf_counter()
+        runs = clip_runs.read(conn, part)
+        cov = coverage.compute(conn, as_of, cfg, runs=runs, partition=part)
+        timings["coverage"] += time.perf_counter() - t
+
+        t = time.perf_counter()
+        found, candidates = findings.compute_partition(
+            conn,
+            as_of,
+            cfg,
+            integrity_checked=integrity_checked,
+            runs=runs,
+            coverage=cov,
+            clip_months=clip_months,
+            partition=part,
+        )
+        del runs
+        for rule, n in found.counts.items():
+            counts[rule] = counts.get(rule, 0) + n
+        months |= found.months or set()
+        access.append(found.access)
+        idle.append(candidates)
+        timings["rules"] += time.perf_counter() - t
+
+        t = time.perf_counter()
+        _links, record_part = officers.compute_partition(
+            conn, coverage=cov, findings=found.frame, excused=found.excused, verdicts=verdicts, partition=part
+        )
+        record_parts.append(record_part)
+        queue_parts.append(data_quality.from_coverage(cov, cfg, as_of))
+        del cov, found
+        timings["officers"] += time.perf_counter() - t
+
+    t = time.perf_counter()
+    rest = findings.compute_rest(conn, as_of, cfg, idle=pd.concat(idle, ignore_index=True), clip_months=clip_months)
+    for rule, n in rest.counts.items():
+        counts[rule] = counts.get(rule, 0) + n
+    counts = {r: n for r, n in counts.items() if n or r in RULES}
+    months |= rest.months or set()
+    refresh_statistics(conn, ["event_coverage", "event_gaps", "findings", "excused_findings"])
+    timings["rules"] += time.perf_counter() - t
+
+    t = time.perf_counter()
+    officers.link_rest(conn, rest.frame)
+    officers.write_records(conn, officers.finish(record_parts, base.read_table(conn, "officers")))
+    timings["officers"] += time.perf_counter() - t
+
+    t = time.perf_counter()
+    queue = tuple(pd.concat([q[i] for q in queue_parts], ignore_index=True) for i in (0, 1))
+    quality = data_quality.compute(conn, as_of, cfg, run_id=run_id, partitions=queue)
+    timings["data_quality"] += time.perf_counter() - t
+    access_all = (
+        pd.concat([a for a in access if a is not None], ignore_index=True)
+        if any(a is not None for a in access)
+        else None
+    )
+    return counts, months, access_all, quality

@@ -1,4 +1,5 @@
-"""``config/settings.yaml`` (or ``$AVSUP_SETTINGS``): the time zone, the login lockout, the session timeout.
+"""``config/settings.yaml`` (or ``$AVSUP_SETTINGS``): the time zone, the login lockout, the session timeout, the
+``etl run``'s partition budget.
 
 A low module: read once per process (``load``), defaults for anything missing."""
 
@@ -18,6 +19,7 @@ DEFAULTS: dict = {
     "timezone": "Asia/Shanghai",
     "login": {"max_failures": 5, "lockout_min": 15, "trust_forwarded_for": False},
     "session": {"idle_timeout_min": 30},
+    "etl": {"partition_rows": 5_000_000},
 }
 
 
@@ -37,7 +39,12 @@ def load(path: str | None = None) -> dict:
             out[key].update(value)
         else:
             out[key] = value
-    for section, key in (("login", "max_failures"), ("login", "lockout_min"), ("session", "idle_timeout_min")):
+    for section, key in (
+        ("login", "max_failures"),
+        ("login", "lockout_min"),
+        ("session", "idle_timeout_min"),
+        ("etl", "partition_rows"),
+    ):
         v = out[section][key]
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise ConfigError(f"设置文件 {p}：{section}.{key} 应为正整数")

@@ -74,8 +74,12 @@ def supporting_clip(ctx: Ctx, actions: pd.DataFrame) -> np.ndarray:
     # tagged with the action's case (few clips: read on their own)
     tagged = ctx.cache.get("_tagged_clips")
     if tagged is None:
-        tagged = ctx.read(
-            "clips", ["clip_id", "case_no", "started_at", "ended_at"], where="case_no IS NOT NULL", kept=True
+        tagged = ctx.read(  # in a partition: tagged with its cases, whatever the clip's county
+            "clips",
+            ["clip_id", "case_no", "started_at", "ended_at"],
+            where="case_no IS NOT NULL",
+            kept=True,
+            by=("case_no", "cases"),
         )
         tagged = tagged.dropna(subset=["started_at", "ended_at"])
         ctx.cache["_tagged_clips"] = tagged
@@ -241,7 +245,7 @@ def _documents_where(ctx: Ctx, where: str) -> pd.DataFrame:
         ctx.conn,
         f"""SELECT {sel}, c.unit_code FROM case_documents d
         LEFT JOIN cases c ON c.case_no = d.case_no AND c.county_code = d.county_code
-        WHERE d.created_at <= {base.sql_ts(ctx.as_of_s)} AND ({where})""",
+        WHERE d.created_at <= {base.sql_ts(ctx.as_of_s)} AND ({where}){ctx.and_partition("case_documents", "d")}""",
         [*cols, "unit_code"],
         dt_cols,
     )

@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from etl.rules import base
+from etl.warehouse.partitions import WHOLE, Partition
 
 if TYPE_CHECKING:
     from etl.rules.coverage import Coverage
@@ -38,6 +39,8 @@ class Ctx:
     runs: Runs | None = None  # every officer's clips as merged runs (etl.warehouse.clip_runs)
     coverage: Coverage | None = None  # coverage of every on-site event (etl.rules.coverage)
     clip_months: pd.DataFrame | None = None  # clips per device and month (etl.warehouse.clip_days.per_month)
+    # the county group evaluated (etl.warehouse.partitions): every read of a distributed table keeps its rows
+    partition: Partition = WHOLE
 
     @property
     def as_of_s(self) -> float:
@@ -48,10 +51,36 @@ class Ctx:
         return self.cfg["params"]
 
     def read(
-        self, table: str, columns: list[str] | None = None, where: str = "", kept: bool | None = None
+        self,
+        table: str,
+        columns: list[str] | None = None,
+        where: str = "",
+        kept: bool | None = None,
+        *,
+        by: tuple[str, str] | None = None,
     ) -> pd.DataFrame:
-        """A mirror table's rows (datetimes as epoch seconds): ``etl.warehouse.reads.read_table``."""
+        """A mirror table's rows (datetimes as epoch seconds): ``etl.warehouse.reads.read_table``.
+
+        In a partition, the rows of its counties: by the table's own key, or with ``by`` = (column, parent) by
+        the county of the parent row the column names (a clip tagged with a case: the case's county, which may
+        not be the clip's)."""
+        part = self.partition_filter(table, by)
+        if part:
+            where = f"({where}) AND {part}" if where else part
         return base.read_table(self.conn, table, columns, where, kept, snapshots=self.snapshots)
+
+    def and_partition(self, table: str, alias: str) -> str:
+        """' AND <alias>.county_code IN (...)' for a hand-written query in a partition ('' when whole)."""
+        return f" AND {self.partition.where(self.conn, table, alias)}" if not self.partition.whole else ""
+
+    def partition_filter(self, table: str, by: tuple[str, str] | None = None) -> str:
+        """The SQL filter of the partition's rows of ``table`` ('' when whole)."""
+        if self.partition.whole:
+            return ""
+        if by is None:
+            return self.partition.where(self.conn, table)
+        column, parent = by
+        return f"{column} IN (SELECT {column} FROM {parent} WHERE {self.partition.where(self.conn, parent)})"
 
     def clips_per_month(self) -> pd.DataFrame:
         """Clips per device and month up to the evaluation date (read here when not handed in)."""

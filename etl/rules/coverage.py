@@ -34,6 +34,7 @@ from etl.rules import base
 from etl.warehouse import clip_runs
 from etl.warehouse.db import bulk_insert
 from etl.warehouse.distribution import with_county
+from etl.warehouse.partitions import WHOLE, Partition
 
 if TYPE_CHECKING:
     from etl.warehouse.snapshots import Snapshots
@@ -58,10 +59,16 @@ def on_site_events(incidents: pd.DataFrame, as_of_s: float) -> pd.DataFrame:
 
 
 def evaluate(
-    conn: Connection, as_of: datetime, cfg: dict, runs: clip_runs.Runs | None = None, snapshots: Snapshots | None = None
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    runs: clip_runs.Runs | None = None,
+    snapshots: Snapshots | None = None,
+    partition: Partition = WHOLE,
 ) -> Coverage:
-    """Coverage of every on-site event; no writes.  ``runs``: every officer's runs when the caller holds
-    them (else read here); ``snapshots``: the run's, through which the large mirrors are read."""
+    """Coverage of every on-site event (of the ``partition``'s counties); no writes.  ``runs``: the runs of
+    every officer (of the partition's, ``clip_runs.read``) when the caller holds them (else read here);
+    ``snapshots``: the run's, through which the large mirrors are read."""
     as_of_s = base.to_epoch(as_of)
     tol = float(cfg["params"]["gap_tolerance_s"])
     # the filter of on_site_events but the date, also in SQL so that other incidents never leave the database
@@ -69,12 +76,15 @@ def evaluate(
     where = "on_site = 1 AND arrived_at IS NOT NULL AND ended_at IS NOT NULL"
 
     def read(table: str, columns: list[str] | None = None, where: str = "", kept: bool | None = None) -> pd.DataFrame:
+        part = partition.where(conn, table)
+        if part:
+            where = f"({where}) AND {part}" if where else part
         return base.read_table(conn, table, columns, where, kept, snapshots=snapshots)
 
     ev = on_site_events(read("incidents", _EVENT_COLS, where=where, kept=True), as_of_s)
     att = read("incident_officers")  # filtered to on-site events (and deduplicated) below
     if runs is None:
-        runs = clip_runs.read(conn)
+        runs = clip_runs.read(conn, partition)
     return compute_frames(
         ev, att, runs, read("interruption_reports"), read("device_assignments"), read("devices"), cfg, tol
     )
@@ -256,10 +266,14 @@ def compute(
     *,
     runs: clip_runs.Runs | None = None,
     snapshots: Snapshots | None = None,
+    partition: Partition = WHOLE,
 ) -> Coverage:
     """Rebuild event_coverage and event_gaps inside the caller's transaction; returns the coverage (for the
-    findings step, ``etl.rules.findings.compute(coverage=...)``).  ``runs``, ``snapshots``: see ``evaluate``."""
-    cov = evaluate(conn, as_of, cfg, runs=runs, snapshots=snapshots)
+    findings step, ``etl.rules.findings.compute(coverage=...)``).  ``runs``, ``snapshots``: see ``evaluate``.
+
+    In a partition (``etl.evaluation``'s walk over the county groups) the rows of its events are added: the
+    walk empties the tables first (``clear``)."""
+    cov = evaluate(conn, as_of, cfg, runs=runs, snapshots=snapshots, partition=partition)
     ev = cov.events[_COV_COLS].copy()
     for col in ("arrived_at", "ended_at"):
         ev[col] = base.fmt_ts(ev[col]).replace("", None).to_numpy(dtype=object)
@@ -270,10 +284,15 @@ def compute(
         gaps[col] = base.fmt_ts(gaps[col]).replace("", None).to_numpy(dtype=object)
     # Rewritten in full: measured at city scale, reading the stored rows to write only the differences costs
     # more than writing 250k rows.  Plain values (NaN turned into None above): no per-value conversion.
-    conn.exec_driver_sql("DELETE FROM event_gaps")
-    conn.exec_driver_sql("DELETE FROM event_coverage")
+    if partition.whole:
+        clear(conn)
     bulk_insert(conn, "event_coverage", with_county(conn, "event_coverage", ev), plain=True)
     bulk_insert(conn, "event_gaps", with_county(conn, "event_gaps", gaps), plain=True)
-    conn.exec_driver_sql("DELETE FROM coverage_months")
-    bulk_insert(conn, "coverage_months", month_tally(ev), plain=True)
+    bulk_insert(conn, "coverage_months", month_tally(ev), plain=True)  # a unit's events are in one partition
     return cov
+
+
+def clear(conn: Connection) -> None:
+    """Empty the tables ``compute`` writes."""
+    for table in ("event_gaps", "event_coverage", "coverage_months"):
+        conn.exec_driver_sql(f"DELETE FROM {table}")

@@ -397,7 +397,15 @@ def clip_problems(r: _Reader, as_of_s: float) -> list[pd.DataFrame]:
     return [no_owner, bad]
 
 
-def clock_drift(r: _Reader, cfg: dict, coverage: Coverage, as_of_s: float) -> pd.DataFrame:
+def drift_events(events: pd.DataFrame, cfg: dict, as_of_s: float) -> pd.DataFrame:
+    """The on-site events (the coverage's: incident_no, arrived_at) arriving in the ``clock_drift_days`` days up
+    to the evaluation date: what ``clock_drift`` reads (a partition's, added up over the partitions)."""
+    since = as_of_s - float(cfg["params"]["clock_drift_days"]) * 86400
+    t = events["arrived_at"].to_numpy()
+    return events.loc[(t > since) & (t <= as_of_s), ["incident_no", "arrived_at"]]
+
+
+def clock_drift(r: _Reader, cfg: dict, events: pd.DataFrame, as_of_s: float) -> pd.DataFrame:
     """Devices whose clock is off now: per device, the offset of each on-site event it covers (arrival in the
     ``clock_drift_days`` days up to the evaluation date) is the start of its first clip tagged with the event
     (``clips.incident_no``: a tag, independent of any clock) minus the dispatch arrival time; the device's offset
@@ -406,9 +414,7 @@ def clock_drift(r: _Reader, cfg: dict, coverage: Coverage, as_of_s: float) -> pd
     limit = float(cfg["params"]["clock_drift_s"])
     need = int(cfg["params"]["clock_drift_min_events"])
     days = float(cfg["params"]["clock_drift_days"])
-    since = as_of_s - days * 86400
-    ev = coverage.events
-    ev = ev[(ev["arrived_at"].to_numpy() > since) & (ev["arrived_at"].to_numpy() <= as_of_s)]
+    ev = drift_events(events, cfg, as_of_s).reset_index(drop=True)
     if ev.empty:
         return _empty()
     # the clips tagged with the window's events, looked up by event in the partial index of tagged clips, which
@@ -604,25 +610,30 @@ def evaluate(
     *,
     coverage: Coverage | None = None,
     snapshots: Snapshots | None = None,
+    partitions: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The current queue (COLUMNS), ordered by kind, unit and key; no writes.  ``coverage``: the coverage step's
-    (read here when None); ``snapshots``: the run's."""
-    if coverage is None:
-        from etl.rules import coverage as cov_rules
-
-        coverage = cov_rules.evaluate(conn, as_of, cfg, snapshots=snapshots)
+    (read here when None); ``snapshots``: the run's.  ``partitions``: instead of a coverage, what an evaluation by
+    partition gathered from each partition's (``from_coverage``, concatenated)."""
     as_of_s = float(np.floor(base.to_epoch(as_of)))
+    if partitions is None:
+        if coverage is None:
+            from etl.rules import coverage as cov_rules
+
+            coverage = cov_rules.evaluate(conn, as_of, cfg, snapshots=snapshots)
+        partitions = from_coverage(coverage, cfg, as_of)
+    without, recent = partitions
     r = _Reader(conn, snapshots)
     with _no_jit(conn):
         frames = [
             from_quarantine(r),
             onsite_no_times(r, as_of_s),
-            events_without_officers(coverage),
+            without,
             cases_without_officers(r, as_of_s),
             unknown_action_types(r, cfg, as_of_s),
             unknown_document_types(r, cfg, as_of_s),
             *clip_problems(r, as_of_s),
-            clock_drift(r, cfg, coverage, as_of_s),
+            clock_drift(r, cfg, recent, as_of_s),
         ]
     frames = [f for f in frames if len(f)]
     if not frames:
@@ -633,6 +644,13 @@ def evaluate(
     return df.sort_values(["_o", "_u", "table_name", "object_key"], kind="stable")[COLUMNS].reset_index(drop=True)
 
 
+def from_coverage(coverage: Coverage, cfg: dict, as_of: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the queue takes from a coverage (of the whole warehouse or of one partition): the rows of its
+    events without officers, and its events in the clock-drift window (``drift_events``)."""
+    as_of_s = float(np.floor(base.to_epoch(as_of)))
+    return events_without_officers(coverage), drift_events(coverage.events, cfg, as_of_s)
+
+
 def compute(
     conn: Connection,
     as_of: datetime,
@@ -641,9 +659,11 @@ def compute(
     run_id: int | None = None,
     coverage: Coverage | None = None,
     snapshots: Snapshots | None = None,
+    partitions: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> dict[str, int]:
-    """Rebuild ``data_quality`` in the caller's transaction; returns the current rows per kind (every kind)."""
-    now = evaluate(conn, as_of, cfg, coverage=coverage, snapshots=snapshots)
+    """Rebuild ``data_quality`` in the caller's transaction; returns the current rows per kind (every kind).
+    The arguments: see ``evaluate``."""
+    now = evaluate(conn, as_of, cfg, coverage=coverage, snapshots=snapshots, partitions=partitions)
     old = read_df(conn, f"SELECT {', '.join(KEY)}, first_seen_run FROM {TABLE}").astype(object)
     first = {tuple(row[:4]): row[4] for row in old.itertuples(index=False, name=None) if pd.notna(row[4])}
     keys = list(now[KEY].itertuples(index=False, name=None))

@@ -77,10 +77,11 @@ def _month_seconds(month: pd.Series) -> np.ndarray:
     return months.astype("datetime64[s]").astype(np.int64).astype(np.float64)
 
 
-def equip_idle(ctx: Ctx) -> pd.DataFrame:
-    """Per in-use device (current status) and calendar month: the device was assigned during that month
-    (an assignment overlapping the month) to an officer who attended an on-site event arriving that
-    month, and the device has no clip starting in that month."""
+def idle_candidates(ctx: Ctx) -> pd.DataFrame:
+    """The in-use devices and months of EQUIP-IDLE before the clips are looked at, from the coverage's events:
+    device_sn, month_s (epoch seconds of the month's start), police_no (the first assigned officer who attended
+    an event that month), events (the events those officers attended that month).  An event belongs to one
+    partition, so the candidates of several partitions add up (``combine_idle``)."""
     ev = ctx.coverage.events[["incident_no", "arrived_at"]]
     att = ctx.coverage.pairs[["incident_no", "police_no"]]
     x = ev.merge(att, on="incident_no")
@@ -90,7 +91,7 @@ def equip_idle(ctx: Ctx) -> pd.DataFrame:
     asg = asg[asg["device_sn"].isin(in_use["device_sn"])][["device_sn", "police_no", "from_at", "to_at"]]
     x = x.merge(asg, on="police_no")
     if x.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=["device_sn", "month_s", "police_no", "events"])
     x["month_s"] = _month_start(x["arrived_at"])
     month_end = _month_start(x["month_s"] + 32 * 86400)
     x = x[(x["from_at"] < month_end) & (x["to_at"].isna() | (x["to_at"] > x["month_s"]))]
@@ -98,7 +99,32 @@ def equip_idle(ctx: Ctx) -> pd.DataFrame:
     keys = ["device_sn", "month_s"]
     grp = x.sort_values([*keys, "police_no"]).drop_duplicates(keys)[[*keys, "police_no"]]
     events = x.drop_duplicates([*keys, "incident_no"]).groupby(keys).size().rename("events").reset_index()
-    grp = grp.merge(events, on=keys)
+    return grp.merge(events, on=keys)
+
+
+def combine_idle(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The candidates of several partitions as those of their union: per device and month the first officer
+    and the sum of the events (each event counted in its own partition only).  Pure."""
+    x = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
+    if x is None:
+        return pd.DataFrame(columns=["device_sn", "month_s", "police_no", "events"])
+    x = x.astype({"device_sn": object, "police_no": object})
+    out = x.groupby(["device_sn", "month_s"], as_index=False, sort=True).agg(
+        police_no=("police_no", "min"), events=("events", "sum")
+    )
+    return out[["device_sn", "month_s", "police_no", "events"]]
+
+
+def equip_idle(ctx: Ctx, candidates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per in-use device (current status) and calendar month: the device was assigned during that month
+    (an assignment overlapping the month) to an officer who attended an on-site event arriving that
+    month, and the device has no clip starting in that month.  ``candidates``: ``idle_candidates`` (of every
+    partition, ``combine_idle``), else computed from the context's coverage."""
+    grp = idle_candidates(ctx) if candidates is None else candidates
+    if grp.empty:
+        return pd.DataFrame()
+    devs = ctx.t("devices")
+    in_use = devs.loc[devs["status"] == "in_use", ["device_sn", "unit_code"]]
     used = ctx.clips_per_month()  # clips per device and month up to the evaluation date
     used = pd.DataFrame(
         {"device_sn": used["device_sn"].astype(object).to_numpy(), "month_s": _month_seconds(used["month"])}
@@ -224,5 +250,7 @@ def window_cctv(ctx: Ctx) -> pd.DataFrame:
     )
 
 
-def rules(ctx: Ctx) -> list[pd.DataFrame]:
-    return [equip_admin(ctx), equip_repair(ctx), equip_idle(ctx), equip_ledger(ctx), window_cctv(ctx)]
+def rules(ctx: Ctx, idle: pd.DataFrame | None = None) -> list[pd.DataFrame]:
+    """The equipment findings (reference tables and the clips per device and month: never by partition);
+    ``idle``: EQUIP-IDLE's candidates of every partition (``combine_idle``), else from the context's coverage."""
+    return [equip_admin(ctx), equip_repair(ctx), equip_idle(ctx, idle), equip_ledger(ctx), window_cctv(ctx)]

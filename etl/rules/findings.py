@@ -31,6 +31,7 @@ from etl.rules.keys import RULES, finding_keys
 from etl.warehouse import clip_runs, schema
 from etl.warehouse.db import bulk_insert
 from etl.warehouse.distribution import with_county
+from etl.warehouse.partitions import Partition
 
 if TYPE_CHECKING:
     from etl.warehouse.snapshots import Snapshots
@@ -100,6 +101,79 @@ def _evaluate(
     ctx.coverage = cov if cov is not None else coverage.evaluate(conn, as_of, cfg, runs=ctx.runs, snapshots=snapshots)
     frames = [*av.rules(ctx), *cases.rules(ctx), *equipment.rules(ctx), *media.rules(ctx)]
     return assemble(frames), ctx
+
+
+def compute_partition(
+    conn: Connection,
+    as_of: datetime,
+    cfg: dict,
+    *,
+    integrity_checked: bool,
+    runs: clip_runs.Runs,
+    coverage: Coverage,
+    clip_months: pd.DataFrame,
+    partition: Partition,
+) -> tuple[FindingsResult, pd.DataFrame]:
+    """The findings of one partition's events, cases and clips (the AV, case and media rules), added to
+    ``findings`` and ``excused_findings`` (``clear`` empties them first); and EQUIP-IDLE's candidates of its
+    events (``equipment.idle_candidates``).  ``runs``: those of the officers the partition names
+    (``clip_runs.read(conn, partition)``); ``coverage``: the partition's."""
+    ctx = Ctx(conn, as_of, cfg, integrity_checked=integrity_checked, clip_months=clip_months, partition=partition)
+    ctx.runs, ctx.coverage = runs, coverage
+    df = assemble([*av.rules(ctx), *cases.rules(ctx), *media.rules(ctx)])
+    ex = excused(ctx)
+    _write(conn, df, ex)
+    return _result(ctx, df, ex), equipment.idle_candidates(ctx)
+
+
+def compute_rest(
+    conn: Connection, as_of: datetime, cfg: dict, *, idle: pd.DataFrame, clip_months: pd.DataFrame
+) -> FindingsResult:
+    """What the partitions leave: the equipment and service-window findings (reference tables; EQUIP-IDLE from
+    ``idle``, the partitions' candidates combined) and the SPOT-CHECK findings, added to ``findings``."""
+    ctx = Ctx(conn, as_of, cfg, clip_months=clip_months)
+    df = with_spotchecks(conn, assemble(equipment.rules(ctx, equipment.combine_idle([idle]))))
+    _write(conn, df, None)
+    return FindingsResult(df, _counts(df), set(df["month"].dropna()), None)
+
+
+def clear(conn: Connection) -> None:
+    """Empty the tables the findings step writes."""
+    conn.exec_driver_sql("DELETE FROM findings")
+    conn.exec_driver_sql("DELETE FROM excused_findings")
+
+
+def _write(conn: Connection, df: pd.DataFrame, ex: pd.DataFrame | None) -> None:
+    bulk_insert(conn, "findings", with_county(conn, "findings", df))
+    if ex is not None:
+        bulk_insert(conn, "excused_findings", with_county(conn, "excused_findings", ex))
+
+
+def _counts(df: pd.DataFrame) -> dict[str, int]:
+    counts = df["rule_id"].value_counts()
+    per_rule = {r: int(counts.get(r, 0)) for r in RULES}
+    if counts.get(spotcheck.RULE_ID, 0):
+        per_rule[spotcheck.RULE_ID] = int(counts[spotcheck.RULE_ID])
+    return per_rule
+
+
+def _result(ctx: Ctx, df: pd.DataFrame, ex: pd.DataFrame) -> FindingsResult:
+    """The result of an evaluated context whose findings ``df`` were written."""
+    access = ctx.cache.get("_access")
+    months = None
+    if access is not None:  # the months of the metrics' data from frames read here (metrics.data_months)
+        months = months_up_to(
+            ctx.as_of,
+            [
+                ctx.coverage.events["arrived_at"],
+                ctx.t("cases")["registered_at"],
+                ctx.t("case_actions")["started_at"],
+                ctx.t("case_documents")["created_at"],
+                access["at"],
+            ],
+            df["month"],
+        )
+    return FindingsResult(df, _counts(df), months, access, ex)
 
 
 def excused(ctx: Ctx) -> pd.DataFrame:
@@ -204,29 +278,9 @@ def compute(
     )
     ex = excused(ctx)
     df = with_spotchecks(conn, df)
-    conn.exec_driver_sql("DELETE FROM findings")
-    bulk_insert(conn, "findings", with_county(conn, "findings", df))
-    conn.exec_driver_sql("DELETE FROM excused_findings")
-    bulk_insert(conn, "excused_findings", with_county(conn, "excused_findings", ex))
-    access = ctx.cache.get("_access")
-    months = None
-    if access is not None:  # the months of the metrics' data from frames read here (metrics.data_months)
-        months = months_up_to(
-            as_of,
-            [
-                ctx.coverage.events["arrived_at"],
-                ctx.t("cases")["registered_at"],
-                ctx.t("case_actions")["started_at"],
-                ctx.t("case_documents")["created_at"],
-                access["at"],
-            ],
-            df["month"],
-        )
-    counts = df["rule_id"].value_counts()
-    per_rule = {r: int(counts.get(r, 0)) for r in RULES}
-    if counts.get(spotcheck.RULE_ID, 0):
-        per_rule[spotcheck.RULE_ID] = int(counts[spotcheck.RULE_ID])
-    return FindingsResult(df, per_rule, months, access, ex)
+    clear(conn)
+    _write(conn, df, ex)
+    return _result(ctx, df, ex)
 
 
 def with_spotchecks(conn: Connection, df: pd.DataFrame) -> pd.DataFrame:

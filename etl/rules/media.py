@@ -29,7 +29,7 @@ def _access(ctx: Ctx) -> pd.DataFrame:
             f"""SELECT {sel}, d.unit_code FROM access_log a
             LEFT JOIN clips c ON c.clip_id = a.clip_id AND c.county_code = a.county_code
             LEFT JOIN devices d ON d.device_sn = c.device_sn
-            WHERE a.at IS NULL OR a.at <= {base.sql_ts(ctx.as_of_s)}""",
+            WHERE (a.at IS NULL OR a.at <= {base.sql_ts(ctx.as_of_s)}){ctx.and_partition("access_log", "a")}""",
             [*cols, "unit_code"],
             dt_cols,
         )
@@ -219,7 +219,7 @@ def _clips(ctx: Ctx, where: str, join: str = "", extra: tuple[str, ...] = ()) ->
         conn,
         f"""SELECT {sel}, d.unit_code{extra_sel} FROM clips c
         LEFT JOIN devices d ON d.device_sn = c.device_sn {join}
-        WHERE c.started_at <= {base.sql_ts(ctx.as_of_s)} AND ({where})""",
+        WHERE c.started_at <= {base.sql_ts(ctx.as_of_s)} AND ({where}){ctx.and_partition("clips", "c")}""",
         names,
         dt_cols,
     )

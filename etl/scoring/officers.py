@@ -24,6 +24,7 @@ The verdicts are those of the run: a verdict given later (``etl.supervision``, r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +38,7 @@ from etl.warehouse.distribution import with_county
 
 if TYPE_CHECKING:
     from etl.rules.coverage import Coverage
+    from etl.warehouse.partitions import Partition
     from etl.warehouse.snapshots import Snapshots
     from etl.warehouse.verdicts import Verdicts
 
@@ -76,7 +78,48 @@ def records(
     links: pd.DataFrame,
     officers: pd.DataFrame,
 ) -> pd.DataFrame:
-    """``officer_records`` from frames (pure).
+    """``officer_records`` from frames (pure): ``finish`` of ``parts``; the arguments: see ``parts``."""
+    return finish([parts(events, pairs, counted, links, officers)], officers)
+
+
+_SUMS = ["events_attended", "events_fully_recorded", "cov_sum", "cov_n", *[f"findings_{f}" for f in FAMILIES]]
+
+
+def finish(partial: list[tuple[pd.DataFrame, pd.DataFrame]], officers: pd.DataFrame) -> pd.DataFrame:
+    """``officer_records`` (RECORD_COLUMNS) from the ``parts`` of one or several partitions (an officer may
+    attend events of several): their sums added, the mean coverage taken, the unit of an unknown number that of
+    the last event they attended in any.  Pure."""
+    sums = pd.concat([p[0] for p in partial], ignore_index=True)
+    last = pd.concat([p[1] for p in partial], ignore_index=True)
+    if len(partial) > 1:
+        sums = sums.groupby(["period", "police_no"], as_index=False, sort=False)[_SUMS].sum()
+    out = sums
+    n = out["cov_n"].to_numpy(dtype=np.float64)
+    out["own_coverage"] = np.where(n > 0, out["cov_sum"].to_numpy(dtype=np.float64) / np.where(n > 0, n, 1.0), np.nan)
+    unit = officers.drop_duplicates("police_no").set_index("police_no")["unit_code"]
+    u = unit.reindex(out["police_no"].to_numpy()).to_numpy(dtype=object)
+    unknown = pd.isna(u)
+    if unknown.any() and len(last):  # a number unknown to officers: the unit of the last event they attended
+        last = last.iloc[np.lexsort((last["arrived_at"].to_numpy(dtype=np.float64),))]
+        last = pd.Series(last["unit_code"].to_numpy(dtype=object), index=last["police_no"].to_numpy(dtype=object))
+        last = last[~last.index.duplicated(keep="last")]
+        u[unknown] = last.reindex(out["police_no"].to_numpy()[unknown]).to_numpy(dtype=object)
+    out["unit_code"] = pd.Series(np.where(pd.isna(u), None, u), index=out.index, dtype=object)
+    for col in ["events_attended", "events_fully_recorded", *[f"findings_{f}" for f in FAMILIES]]:
+        out[col] = np.rint(out[col].to_numpy(dtype=np.float64)).astype(np.int64)
+    out = out.sort_values(["period", "police_no"], kind="stable").reset_index(drop=True)
+    return out[RECORD_COLUMNS]
+
+
+def parts(
+    events: pd.DataFrame,
+    pairs: pd.DataFrame,
+    counted: pd.DataFrame,
+    links: pd.DataFrame,
+    officers: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The officers' sums per period (period, police_no, _SUMS) and, for numbers unknown to ``officers``, each
+    attended event's time and unit (police_no, arrived_at, unit_code), from frames (pure):
 
     events   incident_no, unit_code, arrived_at (epoch s), window_s, status   (the coverage's events)
     pairs    incident_no, police_no, own_s                                    (the coverage's pairs)
@@ -138,22 +181,15 @@ def records(
     allp = pd.concat(frames, ignore_index=True)
     out = allp.groupby(["period", "off_i"], as_index=False, sort=True).sum()
     out["police_no"] = np.asarray(uniq, dtype=object)[out["off_i"].to_numpy()]
-    n = out["cov_n"].to_numpy(dtype=np.float64)
-    out["own_coverage"] = np.where(n > 0, out["cov_sum"].to_numpy(dtype=np.float64) / np.where(n > 0, n, 1.0), np.nan)
-
-    unit = officers.drop_duplicates("police_no").set_index("police_no")["unit_code"]
-    u = unit.reindex(out["police_no"].to_numpy()).to_numpy(dtype=object)
-    unknown = pd.isna(u)
-    if unknown.any():  # a number unknown to officers: the unit of the last event they attended
-        order = np.lexsort((events["arrived_at"].to_numpy(dtype=np.float64)[ev_pos],))
-        last = pd.Series(events["unit_code"].to_numpy(dtype=object)[ev_pos][order], index=p_officer[order])
-        last = last[~last.index.duplicated(keep="last")]
-        u[unknown] = last.reindex(out["police_no"].to_numpy()[unknown]).to_numpy(dtype=object)
-    out["unit_code"] = pd.Series(np.where(pd.isna(u), None, u), index=out.index, dtype=object)
-    for col in ["events_attended", "events_fully_recorded", *[f"findings_{f}" for f in FAMILIES]]:
-        out[col] = np.rint(out[col].to_numpy(dtype=np.float64)).astype(np.int64)
-    out = out.sort_values(["period", "police_no"], kind="stable").reset_index(drop=True)
-    return out[RECORD_COLUMNS]
+    strangers = ~pd.Index(p_officer).isin(pd.Index(officers["police_no"].dropna().to_numpy(dtype=object)))
+    last = pd.DataFrame(
+        {
+            "police_no": p_officer[strangers],
+            "arrived_at": events["arrived_at"].to_numpy(dtype=np.float64)[ev_pos][strangers],
+            "unit_code": events["unit_code"].to_numpy(dtype=object)[ev_pos][strangers],
+        }
+    )
+    return out[["period", "police_no", *_SUMS]], last
 
 
 def compute(
@@ -173,19 +209,76 @@ def compute(
     def read(table: str) -> pd.DataFrame:  # whole tables, as the rules read them: the same snapshots
         return base.read_table(conn, table, snapshots=snapshots)
 
+    links, part = _links_and_parts(conn, read, coverage, findings, excused, verdicts, clear=True)
+    n = write_records(conn, finish([part], read("officers")))
+    return {"finding_officers": links, "officer_records": n}
+
+
+def compute_partition(
+    conn: Connection,
+    *,
+    coverage: Coverage,
+    findings: pd.DataFrame,
+    excused: pd.DataFrame | None,
+    verdicts: Verdicts,
+    partition: Partition,
+) -> tuple[int, tuple[pd.DataFrame, pd.DataFrame]]:
+    """``compute`` for one partition of the evaluation (``etl.evaluation``): its findings' ``finding_officers``
+    added (``clear`` empties the tables first), and its ``parts`` of the officers' records, which ``finish`` adds
+    up over the partitions for ``write_records``.  Returns (links written, parts)."""
+
+    def read(table: str) -> pd.DataFrame:  # the partition's case officers; the reference tables whole
+        return base.read_table(conn, table, where=partition.where(conn, table))
+
+    return _links_and_parts(conn, read, coverage, findings, excused, verdicts, clear=False)
+
+
+def link_rest(conn: Connection, findings: pd.DataFrame) -> int:
+    """The ``finding_officers`` of the findings no partition holds (``etl.rules.findings.compute_rest``: the
+    equipment, window and spot-check findings, which name an officer of their own or nobody, never an event's or
+    a case's), added; returns the rows."""
+    none = pd.DataFrame({c: pd.Series(dtype=object) for c in ("incident_no", "police_no", "case_no", "role")})
+    events = pd.DataFrame({"incident_no": pd.Series(dtype=object), "arrived_at": pd.Series(dtype=np.float64)})
+    links = named.frame(
+        findings, events, none, none, base.read_table(conn, "device_assignments"), base.read_table(conn, "devices")
+    )
+    bulk_insert(conn, "finding_officers", with_county(conn, "finding_officers", links), plain=True)
+    return len(links)
+
+
+def clear(conn: Connection) -> None:
+    conn.exec_driver_sql("DELETE FROM finding_officers")
+    conn.exec_driver_sql("DELETE FROM officer_records")
+
+
+def _links_and_parts(
+    conn: Connection,
+    read: Callable[[str], pd.DataFrame],
+    cov: Coverage,
+    findings: pd.DataFrame,
+    excused: pd.DataFrame | None,
+    verdicts: Verdicts,
+    *,
+    clear: bool,
+) -> tuple[int, tuple[pd.DataFrame, pd.DataFrame]]:
     case_officers = read("case_officers")
     assignments = read("device_assignments")
     devices = read("devices")
     officers = read("officers")
-    cov = coverage
     every = findings if excused is None or excused.empty else pd.concat([findings, excused], ignore_index=True)
     links = named.frame(every, cov.events, cov.pairs, case_officers, assignments, devices)
     counted = verdicts.counting(findings, excused)[["finding_key", "rule_id", "month"]]
-    rec = records(cov.events, cov.pairs, counted, links, officers)
-    conn.exec_driver_sql("DELETE FROM finding_officers")
+    part = parts(cov.events, cov.pairs, counted, links, officers)
+    if clear:
+        conn.exec_driver_sql("DELETE FROM finding_officers")
     bulk_insert(conn, "finding_officers", with_county(conn, "finding_officers", links), plain=True)
+    return len(links), part
+
+
+def write_records(conn: Connection, rec: pd.DataFrame) -> int:
+    """Replace ``officer_records`` with ``rec`` (``finish``'s); returns its rows."""
     conn.exec_driver_sql("DELETE FROM officer_records")
     own = rec["own_coverage"].to_numpy()
     rec["own_coverage"] = pd.Series(np.where(np.isnan(own), None, own), index=rec.index, dtype=object)
     bulk_insert(conn, "officer_records", with_county(conn, "officer_records", rec), plain=True)
-    return {"finding_officers": len(links), "officer_records": len(rec)}
+    return len(rec)

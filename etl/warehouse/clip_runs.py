@@ -46,6 +46,7 @@ from etl.warehouse import clip_days
 from etl.warehouse.db import bulk_insert, is_empty, temp_keys
 from etl.warehouse.distribution import with_county
 from etl.warehouse.intervals import decode_runs, encode_runs, merge_runs, resolve_owners
+from etl.warehouse.partitions import WHOLE, Partition
 from etl.warehouse.reads import read_table
 
 TABLE = "clip_runs"
@@ -188,11 +189,21 @@ def unpack(rows: Iterable[tuple]) -> Runs:
     )
 
 
-def read(conn: Connection) -> Runs:
-    """All runs from the warehouse (rebuilt first when they were never built)."""
+def read(conn: Connection, partition: Partition = WHOLE) -> Runs:
+    """All runs from the warehouse (rebuilt first when they were never built).
+
+    For a partition (``etl.warehouse.partitions``): the runs of the officers its events and cases name
+    (attending, acting, handling), whatever their own county: an officer may attend another county's event."""
     if needs_full_rebuild(conn):
         rebuild(conn)
-    return unpack(conn.execute(sa.text(f"SELECT police_no, starts, ends FROM {TABLE} ORDER BY police_no")))
+    where = ""
+    if not partition.whole:
+        named = " UNION ".join(
+            f"SELECT police_no FROM {t} WHERE {partition.where(conn, t)}"
+            for t in ("incident_officers", "case_actions", "case_officers")
+        )
+        where = f" WHERE police_no IN ({named})"
+    return unpack(conn.execute(sa.text(f"SELECT police_no, starts, ends FROM {TABLE}{where} ORDER BY police_no")))
 
 
 def of_clips(clips: pd.DataFrame, assignments: pd.DataFrame) -> Runs:
