@@ -17,7 +17,9 @@ from etl.demo import generate
 from etl.evaluation import evaluate
 from etl.pipeline import run
 from etl.warehouse import clip_runs
+from etl.warehouse.distribution import CROSS_COUNTY_JOINS
 from etl.warehouse.partitions import WHOLE, Partition, group, plan
+from tests.sqljoins import Stats, find_violations
 from tests.test_distribution import COUNTY_A, COUNTY_B
 
 AS_OF = datetime(2026, 11, 28, 23, 59, 59)  # the small demo's evaluation date
@@ -135,7 +137,16 @@ def test_by_partition_equals_whole(
 
             whole = evaluate(conn, as_of=AS_OF, integrity_checked=False, partitions=[WHOLE])
             expected = _derived(conn)
-            split = evaluate(conn, as_of=AS_OF, integrity_checked=False, partitions=parts)
+            sent: list[tuple[str, str]] = []
+
+            def keep(c, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+                sent.append((c.dialect.name, statement))
+
+            sa.event.listen(engine, "before_cursor_execute", keep)
+            try:
+                split = evaluate(conn, as_of=AS_OF, integrity_checked=False, partitions=parts)
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", keep)
             got = _derived(conn)
 
             # the crossings mattered: the B officer's clip covers the A event, the tagged clip supports the action
@@ -148,6 +159,16 @@ def test_by_partition_equals_whole(
     finally:
         engine.dispose()
     assert status == "full" and measure == 0
+    # the partitions' reads join distributed tables on the key too (their crossings are IN lists, not joins)
+    stats = Stats()
+    bad = [
+        (v.message, sql[:200])
+        for dialect, sql in sent
+        for v in find_violations(sql, dialect, stats=stats)
+        if not (v.pairs and v.pairs <= set(CROSS_COUNTY_JOINS))  # declared: a tag join
+    ]
+    assert stats.distributed_joins >= 10 and not bad, (stats, bad)
+    assert any("county_code IN" in sql for _d, sql in sent)
     assert whole["partitions"] == 1 and split["partitions"] == len(parts)
     assert split["findings"] == whole["findings"] and split["data_quality"] == whole["data_quality"]
     assert sum(whole["findings"].values()) > 500
