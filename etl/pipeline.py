@@ -110,6 +110,7 @@ class RunResult:
                 "quarantine_reasons": self.reasons,
                 "integrity": self.integrity,
                 "findings": (self.rules or {}).get("findings"),
+                "partitions": (self.rules or {}).get("partitions"),  # county groups evaluated one at a time
                 "timings": {
                     **self.timings,
                     **{f"rules.{k}": v for k, v in ((self.rules or {}).get("timings") or {}).items()},
@@ -151,6 +152,10 @@ class RunResult:
             counts = self.rules.get("findings") or {}
             n = sum(int(v) for v in counts.values()) if isinstance(counts, dict) else counts
             lines.append(f"规则评估：评估时间 {as_of}，发现问题 {n:,} 条")
+            if (self.rules.get("partitions") or 1) > 1:
+                lines.append(
+                    f"  按区县分组评估：{self.rules['partitions']} 组（每组不超过设置的 etl.partition_rows 行）"
+                )
             if isinstance(counts, dict):
                 lines += [f"  {rule}：{int(v):,}" for rule, v in sorted(counts.items())]
         return "\n".join(lines)

@@ -175,3 +175,41 @@ def test_by_partition_equals_whole(
     for name in DERIVED:
         assert len(expected[name]) > 0 or name == "excused_findings", name
         pd.testing.assert_frame_equal(got[name], expected[name], check_exact=False, rtol=1e-9, obj=name)
+
+
+def test_a_run_above_the_budget_evaluates_by_county(
+    demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``etl run`` takes the budget from the settings: above it, the run says so and finds what a whole run
+    finds, the first time and again in a second run."""
+    from etl import settings
+
+    whole_src, split_src = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(demo_dir, whole_src)
+    shutil.copytree(demo_dir, split_src)
+    whole = run(whole_src / "sources.yaml", f"sqlite:///{tmp_path / 'a.sqlite'}", progress=False)
+    assert whole.rules["partitions"] == 1 and "按区县分组评估" not in whole.summary()
+
+    (tmp_path / "s.yaml").write_text("etl:\n  partition_rows: 1\n", encoding="utf-8")
+    monkeypatch.setenv(settings.ENV, str(tmp_path / "s.yaml"))
+    settings.load.cache_clear()
+    try:
+        url = f"sqlite:///{tmp_path / 'b.sqlite'}"
+        first = run(split_src / "sources.yaml", url, progress=False)
+        again = run(split_src / "sources.yaml", url, progress=False)
+    finally:
+        monkeypatch.delenv(settings.ENV)
+        settings.load.cache_clear()
+    assert first.status == again.status == "ok"
+    assert first.rules["partitions"] >= 2 and f"按区县分组评估：{first.rules['partitions']} 组" in first.summary()
+    assert first.rules["findings"] == whole.rules["findings"] == again.rules["findings"]
+    assert '"partitions": ' + str(first.rules["partitions"]) in first.stats_json()
+
+
+def test_the_budget_must_be_a_positive_integer(tmp_path: Path) -> None:
+    from etl import settings
+    from etl.errors import ConfigError
+
+    (tmp_path / "s.yaml").write_text("etl:\n  partition_rows: many\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="etl.partition_rows"):
+        settings.load(str(tmp_path / "s.yaml"))
