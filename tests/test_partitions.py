@@ -135,7 +135,7 @@ def test_by_partition_equals_whole(
             assert len(parts) >= 2 and all(isinstance(p, Partition) and not p.whole for p in parts)
             assert {COUNTY_A, COUNTY_B} <= {c for p in parts for c in p.counties or ()}
 
-            whole = evaluate(conn, as_of=AS_OF, integrity_checked=False, partitions=[WHOLE])
+            whole = evaluate(conn, as_of=AS_OF, integrity_checked=True, partitions=[WHOLE])
             expected = _derived(conn)
             sent: list[tuple[str, str]] = []
 
@@ -144,7 +144,7 @@ def test_by_partition_equals_whole(
 
             sa.event.listen(engine, "before_cursor_execute", keep)
             try:
-                split = evaluate(conn, as_of=AS_OF, integrity_checked=False, partitions=parts)
+                split = evaluate(conn, as_of=AS_OF, integrity_checked=True, partitions=parts)
             finally:
                 sa.event.remove(engine, "before_cursor_execute", keep)
             got = _derived(conn)
@@ -172,6 +172,7 @@ def test_by_partition_equals_whole(
     assert whole["partitions"] == 1 and split["partitions"] == len(parts)
     assert split["findings"] == whole["findings"] and split["data_quality"] == whole["data_quality"]
     assert sum(whole["findings"].values()) > 500
+    assert whole["findings"]["INTEGRITY-HASH"] + whole["findings"]["INTEGRITY-MISSING"] > 0  # the media rules ran
     for name in DERIVED:
         assert len(expected[name]) > 0 or name == "excused_findings", name
         pd.testing.assert_frame_equal(got[name], expected[name], check_exact=False, rtol=1e-9, obj=name)
