@@ -156,3 +156,19 @@ def test_changed_parameter_changes_findings(tmp_path, sqlite_url):
         with eng.begin() as conn:
             coverage.compute(conn, datetime(2026, 3, 31, 23, 59, 59), config.load(cfg_dir))
             assert conn.execute(sa.text("SELECT status FROM event_coverage")).scalar_one() == expected
+
+
+def test_an_edited_file_is_read_again_and_callers_get_their_own_copy(tmp_path) -> None:  # noqa: ANN001
+    import shutil
+    import time
+
+    from etl.rules import config as rules_config
+
+    shutil.copy(rules_config.DEFAULT_DIR / "rules.yaml", tmp_path / "rules.yaml")
+    first = rules_config.load(tmp_path)
+    first["params"]["appeal_days"] = -1  # a caller's change stays its own
+    assert rules_config.load(tmp_path)["params"]["appeal_days"] != -1
+    text = (tmp_path / "rules.yaml").read_text(encoding="utf-8")
+    time.sleep(0.01)
+    (tmp_path / "rules.yaml").write_text(text.replace("appeal_days: 10 ", "appeal_days: 3  ", 1), encoding="utf-8")
+    assert rules_config.load(tmp_path)["params"]["appeal_days"] == 3
