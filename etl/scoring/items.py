@@ -28,7 +28,7 @@ Periods and objects (decisions where rules.md leaves room):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -59,8 +59,18 @@ def device_objects(devices: pd.DataFrame, periods: list[str]) -> pd.DataFrame:
 def unclean_objects(scheme: dict, inp: Inputs, mp: pd.DataFrame, periods: list[str]) -> pd.DataFrame:
     """One row per (item, unclean object, finding, period): item_id, kind, object_key, unit_code, period,
     finding_key, rule_id.  unit_code is the object's owning unit."""
-    cols = ["item_id", "kind", "object_key", "unit_code", "period", "finding_key", "rule_id"]
-    out = []
+    return concat(list(_unclean_items(scheme, inp, mp, periods)), UNCLEAN_COLUMNS)
+
+
+UNCLEAN_COLUMNS = ["item_id", "kind", "object_key", "unit_code", "period", "finding_key", "rule_id"]
+
+
+def _unclean_items(
+    scheme: dict, inp: Inputs, mp: pd.DataFrame, periods: list[str], *, distinct: bool = False
+) -> Iterator[pd.DataFrame]:
+    """``unclean_objects``'s rows item by item.  ``distinct``: only the first finding of each object and month
+    (item_id, object_key, unit_code, period): what counting the unclean objects needs, a fraction of the rows
+    (each finding row is repeated for its month, quarter and year)."""
     devs = None
     for it in scheme["items"]:
         if not it["objects"] or not it["rules"]:
@@ -71,14 +81,20 @@ def unclean_objects(scheme: dict, inp: Inputs, mp: pd.DataFrame, periods: list[s
             f = inp.findings.loc[
                 inp.findings["rule_id"].isin(it["rules"]) & inp.findings["device_sn"].notna(),
                 ["device_sn", "month", "finding_key", "rule_id"],
-            ].merge(mp, on="month")
+            ]
+            if distinct:
+                f = f.drop_duplicates(["device_sn", "month"])
+            f = f.merge(mp, on="month")
             f = f.merge(devs, on=["device_sn", "period"]).rename(columns={"device_sn": "object_key"})
         else:
             f = inp.object_findings.loc[
                 (inp.object_findings["kind"] == it["objects"]) & inp.object_findings["rule_id"].isin(it["rules"])
-            ].merge(mp, on="month")
-        out.append(f.assign(item_id=it["id"], kind=it["objects"])[cols])
-    return concat(out, cols)
+            ]
+            if distinct:
+                f = f.drop_duplicates(["object_key", "month"])[["object_key", "unit_code", "month"]]
+            f = f.merge(mp, on="month")
+        f = f.assign(item_id=it["id"], kind=it["objects"])
+        yield f[["item_id", "object_key", "unit_code", "period"]] if distinct else f[UNCLEAN_COLUMNS]
 
 
 def item_tallies(scheme: dict, inp: Inputs) -> pd.DataFrame:
@@ -105,11 +121,11 @@ def item_tallies(scheme: dict, inp: Inputs) -> pd.DataFrame:
             f = f.assign(deductions=f["rule_id"].map(it["deductions"]).astype(float)).merge(mp, on="month")
             d = f.groupby(["unit_code", "period"])["deductions"].sum().reset_index()
             out.append(d.assign(item_id=it["id"], objects=0.0, unclean=0.0))
-    unc = unclean_objects(scheme, inp, mp, periods)
-    if len(unc):
-        u = unc.drop_duplicates(["item_id", "object_key", "period"])
-        u = u.groupby(["unit_code", "period", "item_id"]).size().rename("unclean").reset_index()
-        out.append(u.assign(objects=0.0, deductions=0.0))
+    for unc in _unclean_items(scheme, inp, mp, periods, distinct=True):  # an item at a time: bounded memory
+        if len(unc):
+            u = unc.drop_duplicates(["item_id", "object_key", "period"])
+            u = u.groupby(["unit_code", "period", "item_id"]).size().rename("unclean").reset_index()
+            out.append(u.assign(objects=0.0, deductions=0.0))
     t = concat(out, cols)
     t[["objects", "unclean", "deductions"]] = t[["objects", "unclean", "deductions"]].astype(float)
     return t.groupby(["unit_code", "period", "item_id"], as_index=False)[["objects", "unclean", "deductions"]].sum()
