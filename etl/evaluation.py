@@ -46,7 +46,6 @@ from sqlalchemy.engine import Connection
 
 from etl import settings
 from etl.rules import base, config, coverage, data_quality, findings
-from etl.rules.keys import RULES
 from etl.scoring import kept, metrics, officers, scores
 from etl.scoring.schemes import load_schemes
 from etl.sources.contract import TABLES
@@ -242,10 +241,9 @@ def _by_partition(
         timings["officers"] += time.perf_counter() - t
 
     t = time.perf_counter()
-    rest = findings.compute_rest(conn, as_of, cfg, idle=pd.concat(idle, ignore_index=True), clip_months=clip_months)
+    rest = findings.compute_rest(conn, as_of, cfg, idle=idle, clip_months=clip_months)
     for rule, n in rest.counts.items():
         counts[rule] = counts.get(rule, 0) + n
-    counts = {r: n for r, n in counts.items() if n or r in RULES}
     months |= rest.months or set()
     refresh_statistics(conn, ["event_coverage", "event_gaps", "findings", "excused_findings"])
     timings["rules"] += time.perf_counter() - t
@@ -257,6 +255,6 @@ def _by_partition(
 
     t = time.perf_counter()
     queue = tuple(pd.concat([q[i] for q in queue_parts], ignore_index=True) for i in (0, 1))
-    quality = data_quality.compute(conn, as_of, cfg, run_id=run_id, partitions=queue)
+    quality = data_quality.compute(conn, as_of, cfg, run_id=run_id, gathered=queue)
     timings["data_quality"] += time.perf_counter() - t
     return counts, months, pd.concat(access, ignore_index=True) if access else None, quality

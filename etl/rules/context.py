@@ -59,28 +59,15 @@ class Ctx:
         *,
         by: tuple[str, str] | None = None,
     ) -> pd.DataFrame:
-        """A mirror table's rows (datetimes as epoch seconds): ``etl.warehouse.reads.read_table``.
-
-        In a partition, the rows of its counties: by the table's own key, or with ``by`` = (column, parent) by
-        the county of the parent row the column names (a clip tagged with a case: the case's county, which may
-        not be the clip's)."""
-        part = self.partition_filter(table, by)
-        if part:
-            where = f"({where}) AND {part}" if where else part
+        """A mirror table's rows (datetimes as epoch seconds): ``etl.warehouse.reads.read_table``.  In a
+        partition, the rows of its counties (``Partition.restrict``, ``by`` included)."""
+        where = self.partition.restrict(self.conn, table, where, by)
         return base.read_table(self.conn, table, columns, where, kept, snapshots=self.snapshots)
 
     def and_partition(self, table: str, alias: str) -> str:
         """' AND <alias>.county_code IN (...)' for a hand-written query in a partition ('' when whole)."""
-        return f" AND {self.partition.where(self.conn, table, alias)}" if not self.partition.whole else ""
-
-    def partition_filter(self, table: str, by: tuple[str, str] | None = None) -> str:
-        """The SQL filter of the partition's rows of ``table`` ('' when whole)."""
-        if self.partition.whole:
-            return ""
-        if by is None:
-            return self.partition.where(self.conn, table)
-        column, parent = by
-        return f"{column} IN (SELECT {column} FROM {parent} WHERE {self.partition.where(self.conn, parent)})"
+        part = self.partition.where(self.conn, table, alias)
+        return f" AND {part}" if part else ""
 
     def clips_per_month(self) -> pd.DataFrame:
         """Clips per device and month up to the evaluation date (read here when not handed in)."""

@@ -76,10 +76,7 @@ def evaluate(
     where = "on_site = 1 AND arrived_at IS NOT NULL AND ended_at IS NOT NULL"
 
     def read(table: str, columns: list[str] | None = None, where: str = "", kept: bool | None = None) -> pd.DataFrame:
-        part = partition.where(conn, table)
-        if part:
-            where = f"({where}) AND {part}" if where else part
-        return base.read_table(conn, table, columns, where, kept, snapshots=snapshots)
+        return base.read_table(conn, table, columns, partition.restrict(conn, table, where), kept, snapshots=snapshots)
 
     ev = on_site_events(read("incidents", _EVENT_COLS, where=where, kept=True), as_of_s)
     att = read("incident_officers")  # filtered to on-site events (and deduplicated) below

@@ -610,19 +610,19 @@ def evaluate(
     *,
     coverage: Coverage | None = None,
     snapshots: Snapshots | None = None,
-    partitions: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    gathered: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The current queue (COLUMNS), ordered by kind, unit and key; no writes.  ``coverage``: the coverage step's
-    (read here when None); ``snapshots``: the run's.  ``partitions``: instead of a coverage, what an evaluation by
+    (read here when None); ``snapshots``: the run's.  ``gathered``: instead of a coverage, what an evaluation by
     partition gathered from each partition's (``from_coverage``, concatenated)."""
     as_of_s = float(np.floor(base.to_epoch(as_of)))
-    if partitions is None:
+    if gathered is None:
         if coverage is None:
             from etl.rules import coverage as cov_rules
 
             coverage = cov_rules.evaluate(conn, as_of, cfg, snapshots=snapshots)
-        partitions = from_coverage(coverage, cfg, as_of)
-    without, recent = partitions
+        gathered = from_coverage(coverage, cfg, as_of)
+    without, recent = gathered
     r = _Reader(conn, snapshots)
     with _no_jit(conn):
         frames = [
@@ -659,11 +659,11 @@ def compute(
     run_id: int | None = None,
     coverage: Coverage | None = None,
     snapshots: Snapshots | None = None,
-    partitions: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    gathered: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> dict[str, int]:
     """Rebuild ``data_quality`` in the caller's transaction; returns the current rows per kind (every kind).
     The arguments: see ``evaluate``."""
-    now = evaluate(conn, as_of, cfg, coverage=coverage, snapshots=snapshots, partitions=partitions)
+    now = evaluate(conn, as_of, cfg, coverage=coverage, snapshots=snapshots, gathered=gathered)
     old = read_df(conn, f"SELECT {', '.join(KEY)}, first_seen_run FROM {TABLE}").astype(object)
     first = {tuple(row[:4]): row[4] for row in old.itertuples(index=False, name=None) if pd.notna(row[4])}
     keys = list(now[KEY].itertuples(index=False, name=None))

@@ -127,12 +127,12 @@ def compute_partition(
 
 
 def compute_rest(
-    conn: Connection, as_of: datetime, cfg: dict, *, idle: pd.DataFrame, clip_months: pd.DataFrame
+    conn: Connection, as_of: datetime, cfg: dict, *, idle: list[pd.DataFrame], clip_months: pd.DataFrame
 ) -> FindingsResult:
     """What the partitions leave: the equipment and service-window findings (reference tables; EQUIP-IDLE from
-    ``idle``, the partitions' candidates combined) and the SPOT-CHECK findings, added to ``findings``."""
+    ``idle``, the partitions' candidates) and the SPOT-CHECK findings, added to ``findings``."""
     ctx = Ctx(conn, as_of, cfg, clip_months=clip_months)
-    df = with_spotchecks(conn, assemble(equipment.rules(ctx, equipment.combine_idle([idle]))))
+    df = with_spotchecks(conn, assemble(equipment.rules(ctx, equipment.combine_idle(idle))))
     _write(conn, df, None)
     return FindingsResult(df, _counts(df), set(df["month"].dropna()), None)
 

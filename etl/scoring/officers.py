@@ -209,7 +209,8 @@ def compute(
     def read(table: str) -> pd.DataFrame:  # whole tables, as the rules read them: the same snapshots
         return base.read_table(conn, table, snapshots=snapshots)
 
-    links, part = _links_and_parts(conn, read, coverage, findings, excused, verdicts, clear=True)
+    clear(conn)
+    links, part = _links_and_parts(conn, read, coverage, findings, excused, verdicts)
     n = write_records(conn, finish([part], read("officers")))
     return {"finding_officers": links, "officer_records": n}
 
@@ -228,9 +229,9 @@ def compute_partition(
     up over the partitions for ``write_records``.  Returns (links written, parts)."""
 
     def read(table: str) -> pd.DataFrame:  # the partition's case officers; the reference tables whole
-        return base.read_table(conn, table, where=partition.where(conn, table))
+        return base.read_table(conn, table, where=partition.restrict(conn, table))
 
-    return _links_and_parts(conn, read, coverage, findings, excused, verdicts, clear=False)
+    return _links_and_parts(conn, read, coverage, findings, excused, verdicts)
 
 
 def link_rest(conn: Connection, findings: pd.DataFrame) -> int:
@@ -247,6 +248,7 @@ def link_rest(conn: Connection, findings: pd.DataFrame) -> int:
 
 
 def clear(conn: Connection) -> None:
+    """Empty the tables this step writes."""
     conn.exec_driver_sql("DELETE FROM finding_officers")
     conn.exec_driver_sql("DELETE FROM officer_records")
 
@@ -258,9 +260,9 @@ def _links_and_parts(
     findings: pd.DataFrame,
     excused: pd.DataFrame | None,
     verdicts: Verdicts,
-    *,
-    clear: bool,
 ) -> tuple[int, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Add the ``finding_officers`` of ``findings`` and ``excused``; returns their number and the officers'
+    ``parts``."""
     case_officers = read("case_officers")
     assignments = read("device_assignments")
     devices = read("devices")
@@ -269,15 +271,12 @@ def _links_and_parts(
     links = named.frame(every, cov.events, cov.pairs, case_officers, assignments, devices)
     counted = verdicts.counting(findings, excused)[["finding_key", "rule_id", "month"]]
     part = parts(cov.events, cov.pairs, counted, links, officers)
-    if clear:
-        conn.exec_driver_sql("DELETE FROM finding_officers")
     bulk_insert(conn, "finding_officers", with_county(conn, "finding_officers", links), plain=True)
     return len(links), part
 
 
 def write_records(conn: Connection, rec: pd.DataFrame) -> int:
-    """Replace ``officer_records`` with ``rec`` (``finish``'s); returns its rows."""
-    conn.exec_driver_sql("DELETE FROM officer_records")
+    """Add ``rec`` (``finish``'s) to ``officer_records``, which ``clear`` emptied; returns its rows."""
     own = rec["own_coverage"].to_numpy()
     rec["own_coverage"] = pd.Series(np.where(np.isnan(own), None, own), index=rec.index, dtype=object)
     bulk_insert(conn, "officer_records", with_county(conn, "officer_records", rec), plain=True)

@@ -7,7 +7,7 @@ evaluation's peak memory follows the largest group, not the warehouse.  A county
 group of its own.  When every county fits in one group there is one group, ``WHOLE``: the evaluation reads the
 warehouse whole, as it always did (with the snapshots of the last run, ``etl.warehouse.snapshots``).
 
-``Partition.where`` is the filter a read of a distributed table adds: the group's county codes as literals when
+``Partition.restrict`` adds to a read of a distributed table the filter of the group's rows (``where``): the group's county codes as literals when
 they are plain codes (checked; a planner estimates a literal list well), else from a temporary table (a code is
 data: anything else is never spliced into SQL).
 """
@@ -15,7 +15,6 @@ data: anything else is never spliced into SQL).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
@@ -35,7 +34,6 @@ class Partition:
     """A group of counties (``counties``), or the whole warehouse (``counties`` None)."""
 
     counties: tuple[str, ...] | None = None
-    rows: int = 0  # the group's fact rows (SIZED), for progress and the run's statistics
 
     @property
     def whole(self) -> bool:
@@ -47,6 +45,21 @@ class Partition:
             return ""
         col = f"{alias}.{KEY}" if alias else KEY
         return f"{col} IN {self.keys(conn)}"
+
+    def restrict(self, conn: Connection, table: str, where: str = "", by: tuple[str, str] | None = None) -> str:
+        """``where`` and the filter of this group's rows of ``table`` (``where`` itself for the whole warehouse):
+        by the table's own key, or with ``by`` = (column, parent) by the county of the parent row the column names
+        (a clip tagged with a case: the case's county, which may not be the clip's)."""
+        if self.counties is None:
+            return where
+        if by is None:
+            part = self.where(conn, table)
+        else:
+            column, parent = by
+            part = f"{column} IN (SELECT {column} FROM {parent} WHERE {self.where(conn, parent)})"
+        if not part:
+            return where
+        return f"({where}) AND {part}" if where else part
 
     def keys(self, conn: Connection) -> str:
         """The group's county codes for ``IN``: a list of literals when every code is plain (letters, digits,
@@ -114,8 +127,4 @@ def plan(conn: Connection, budget: int) -> list[Partition]:
     groups = group(counts, budget)
     if len(groups) <= 1 or "" in counts:
         return [WHOLE]
-    return [Partition(counties, rows) for counties, rows in groups]
-
-
-def counties_of(partitions: Iterable[Partition]) -> list[str]:
-    return [c for p in partitions for c in (p.counties or ())]
+    return [Partition(counties) for counties, _rows in groups]
