@@ -34,6 +34,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl import settings
 from etl.errors import ConfigError, EtlError
 from etl.memory import release_freed
 from etl.progress import Progress
@@ -41,11 +42,13 @@ from etl.rules import config as rules_config
 from etl.sources import config as config_mod
 from etl.sources.contract import LOAD_ORDER, TABLES, Table
 from etl.sources.extract import BAD_CELL_REASON, RAGGED_REASON, UNDECODABLE_REASON, read_table
+from etl.sources.pieces import Survey, pieces, survey
 from etl.sources.staging import (
     FUTURE_REASON,
     MEDIA_PATH_REASON,
     MEDIA_PATHS,
     Staged,
+    compact,
     isin,
     row_keys,
     stage,
@@ -54,7 +57,17 @@ from etl.sources.staging import (
 from etl.warehouse import clip_runs, fingerprints, runlock
 from etl.warehouse.db import bulk_insert, is_empty, is_new_sqlite, make_engine, param_mark, warehouse_url
 from etl.warehouse.integrity import check_media
-from etl.warehouse.load import WarehouseKeys, apply_kept, get_watermark, load_table, read_mirror
+from etl.warehouse.load import (
+    WarehouseKeys,
+    append_piece,
+    apply_kept,
+    forget_hash,
+    get_watermark,
+    indexes_deferred,
+    load_table,
+    read_mirror,
+    set_watermark,
+)
 from etl.warehouse.schema import ensure_schema, etl_runs
 from etl.warehouse.snapshots import Snapshots
 
@@ -85,6 +98,7 @@ class TableStats:
     quarantined: int = 0  # of those, newly recorded in the quarantine table
     seconds: float = 0.0
     replaced: bool = False  # a full-compare table whose content changed
+    pieces: int = 0  # pieces it was loaded in (etl.sources.pieces); 0: read and loaded whole
 
 
 @dataclass
@@ -130,6 +144,8 @@ class RunResult:
         ]  # CJK labels are double width
         for name, st in self.tables.items():
             lines.append(f"{name:<22}{st.read:>12,}{st.unchanged:>12,}{st.loaded:>12,}{st.rejected:>10,}")
+        if parts := [f"{name}（{st.pieces} 段）" for name, st in self.tables.items() if st.pieces > 1]:
+            lines.append(f"分段载入：{'、'.join(parts)}，每段不超过设置的 etl.load_piece_rows 行")
         total = sum(st.rejected for st in self.tables.values())
         new = sum(st.quarantined for st in self.tables.values())
         if total:
@@ -220,6 +236,7 @@ class _LoadRun:
     staged_rows: int = 0  # rows validated this run (the future-date and path checks ran over them)
     paths_checked: int = 0  # clips rows whose media path staging checked
     shrink: dict[str, tuple[int, int]] = field(default_factory=dict)  # full-compare table -> (rows before, after)
+    piece_rows: int = 500_000  # a table read into an empty mirror is loaded in pieces of this many rows
 
 
 def _load_all(
@@ -236,10 +253,12 @@ def _load_all(
     # A changed sources.yaml (renamed columns, formats) invalidates the watermarks: re-read everything.
     use_watermarks = _last_ok_hash(conn) == cfg.sources_hash
     state = _LoadRun(conn, cfg, run_id, result, progress, snapshots, **(guards or {}))
+    state.piece_rows = int(settings.load()["etl"]["load_piece_rows"])
     plan = [name for name in LOAD_ORDER if name in cfg.tables]
     marks = {
         name: get_watermark(conn, name) if TABLES[name].has_updated_at and use_watermarks else None for name in plan
     }
+    by_pieces = {name for name in plan if _in_pieces(conn, cfg.tables[name], TABLES[name], marks[name])}
     # Sources are read by one background thread, up to READ_AHEAD tables ahead of the load: reading (driver
     # fetches, file parsing) overlaps with staging and writing the tables before it.  Staging and loading
     # stay in contract order on this thread and connection.
@@ -250,7 +269,10 @@ def _load_all(
             for later in plan[: i + 1 + READ_AHEAD]:
                 if later not in futures:
                     wm = marks[later]
-                    futures[later] = pool.submit(read_table, cfg.tables[later], wm[0] if wm else None)
+                    if later in by_pieces:  # surveyed ahead, its rows read piece by piece when it loads
+                        futures[later] = pool.submit(survey, cfg.tables[later], TABLES[later], state.piece_rows)
+                    else:
+                        futures[later] = pool.submit(read_table, cfg.tables[later], wm[0] if wm else None)
             _load_one(state, name, futures[name], marks[name])
             futures[name] = None  # its rows are loaded: let them go
             release_freed()  # and their pages back to the OS, before the next table (see etl.memory)
@@ -269,6 +291,9 @@ def _load_one(state: _LoadRun, name: str, raw_future: Future, wm: tuple[str, str
     t0 = time.perf_counter()
     progress.stage(f"读取 {name}")
     raw = raw_future.result()
+    if isinstance(raw, Survey):
+        _load_pieces(state, name, raw, t0)
+        return
     progress.stage(f"校验 {name}（{len(raw):,} 行）")
     prints = _fingerprinted(table)
     if prints and _trusts_fingerprints(table, state.result) and _load_kept(state, table, raw, t0):
@@ -334,6 +359,73 @@ def _load_one(state: _LoadRun, name: str, raw_future: Future, wm: tuple[str, str
         ),
         staged.quarantine,
     )
+
+
+def _in_pieces(conn: Connection, src: config_mod.TableSource, table: Table, wm: tuple[str, str] | None) -> bool:
+    """Is this table read and loaded in pieces (``etl.sources.pieces``), should it be larger than one?  A first
+    load (empty mirror, no watermark) of a CSV file or database table whose rows do not refer to each other
+    (as org_units' parent_code does), with ``updated_at`` or fingerprinted: each piece then needs only its own
+    rows and the keys of the tables loaded before it.  The others (the reference tables, compared whole with
+    their mirror; device_assignments) and every later run read the table whole."""
+    return (
+        src.system.kind in ("csv", "url")
+        and wm is None
+        and (table.has_updated_at or _fingerprinted(table))
+        and all(ref != table.name for _c, ref, _k in table.refs)
+        and is_empty(conn, table.name)
+    )
+
+
+def _load_pieces(state: _LoadRun, name: str, surveyed: Survey, t0: float) -> None:
+    """A surveyed table loaded piece by piece into its empty mirror: each piece read, staged and inserted
+    on its own; the watermark, fingerprints, referenced keys and clip runs once at the end."""
+    conn, cfg, progress = state.conn, state.cfg, state.progress
+    src, table = cfg.tables[name], TABLES[name]
+    prints = _fingerprinted(table)
+    st = TableStats(read=surveyed.rows)
+    reasons: list[pd.Series] = []
+    keys: list[pd.DataFrame] = []  # the loaded rows' keys (copies): fingerprints, references of later tables
+    raw_prints: list[np.ndarray] = []
+    watermark: tuple[str, str] | None = None
+    progress.start(f"载入 {name}（分段，每段 {state.piece_rows:,} 行）", surveyed.rows)
+    with indexes_deferred(conn, table):
+        for raw in pieces(src, table, surveyed, state.piece_rows):
+            staged = _stage(raw, src, table, state.known, state=state)
+            if prints:
+                raw_prints.append(fingerprints.of(raw)[staged.rows])
+            del raw
+            res = append_piece(conn, table, staged, state.run_id, progress.advance, snapshots=state.snapshots)
+            state.runs.after(conn, name, staged.clean, changed=res.loaded > 0, was_empty=True)
+            if prints or name in REFERENCED:
+                keys.append(pd.DataFrame({k: compact(staged.clean[k]) for k in table.key}))
+            if name == "clips" and cfg.media_root is not None:
+                state.loaded_clips.update(staged.clean["clip_id"].to_numpy(dtype=object))
+            if staged.watermark is not None and (watermark is None or staged.watermark > watermark):
+                watermark = staged.watermark
+            st.pieces += 1
+            st.loaded += res.loaded
+            st.rejected += len(staged.quarantine)
+            st.quarantined += res.quarantined
+            reasons.append(staged.quarantine["reason"].astype(object))
+            del staged
+            release_freed()
+    st.replaced = not table.has_updated_at and st.loaded > 0
+    if watermark is not None:
+        set_watermark(conn, name, watermark)
+    loaded_keys = pd.concat(keys, ignore_index=True) if keys else pd.DataFrame(columns=list(table.key), dtype="str")
+    del keys
+    if prints:
+        forget_hash(conn, name)
+        fingerprints.write(
+            conn, table, cfg.sources_hash, np.concatenate(raw_prints) if raw_prints else np.empty((0, 2)), loaded_keys
+        )
+    if name == "clips":
+        progress.stage("更新民警录像时段")
+        state.runs.refresh(conn)
+    if name in REFERENCED:
+        state.known[name] = pd.Index(loaded_keys[table.key[0]], dtype="str")
+    st.seconds = round(time.perf_counter() - t0, 3)
+    _record(state, name, st, pd.DataFrame({"reason": pd.concat(reasons, ignore_index=True) if reasons else []}))
 
 
 def _stage(

@@ -1,5 +1,5 @@
 """``config/settings.yaml`` (or ``$AVSUP_SETTINGS``): the time zone, the login lockout, the session timeout, the
-``etl run``'s partition budget.
+``etl run``'s partition budget and load piece size.
 
 A low module: read once per process (``load``), defaults for anything missing."""
 
@@ -19,7 +19,7 @@ DEFAULTS: dict = {
     "timezone": "Asia/Shanghai",
     "login": {"max_failures": 5, "lockout_min": 15, "trust_forwarded_for": False},
     "session": {"idle_timeout_min": 30},
-    "etl": {"partition_rows": 5_000_000},
+    "etl": {"partition_rows": 5_000_000, "load_piece_rows": 500_000},
 }
 
 
@@ -44,6 +44,7 @@ def load(path: str | None = None) -> dict:
         ("login", "lockout_min"),
         ("session", "idle_timeout_min"),
         ("etl", "partition_rows"),
+        ("etl", "load_piece_rows"),
     ):
         v = out[section][key]
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:

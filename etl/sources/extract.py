@@ -151,6 +151,15 @@ def _streaming_cursor(dbapi_conn, dialect: str):  # noqa: ANN001, ANN202
     return dbapi_conn.cursor()
 
 
+def _columns(engine: sa.Engine, src: TableSource, schema: str | None, table: str) -> dict:
+    """The source table's columns and their types; SourceError when it has no such table."""
+    with engine.connect() as conn:
+        insp = sa.inspect(conn)
+        if not insp.has_table(table, schema=schema):
+            raise SourceError(f"数据源 {src.label} 中没有表 {src.name}（{src.system.location}）")
+        return {c["name"]: c["type"] for c in insp.get_columns(table, schema=schema)}
+
+
 def read_sql(src: TableSource, since: str | None = None) -> pd.DataFrame:
     """All rows of a database table; with ``since``, only rows whose updated_at >= since.
 
@@ -160,11 +169,7 @@ def read_sql(src: TableSource, since: str | None = None) -> pd.DataFrame:
     engine = _engine(src)
     schema, table = _split_name(src.name)
     try:
-        with engine.connect() as conn:
-            insp = sa.inspect(conn)
-            if not insp.has_table(table, schema=schema):
-                raise SourceError(f"数据源 {src.label} 中没有表 {src.name}（{src.system.location}）")
-            reflected = {c["name"]: c["type"] for c in insp.get_columns(table, schema=schema)}
+        reflected = _columns(engine, src, schema, table)
         prep = engine.dialect.identifier_preparer
         qname = (prep.quote_schema(schema) + "." if schema else "") + prep.quote(table)
         sql, params = f"SELECT * FROM {qname}", None
@@ -472,6 +477,148 @@ def read_ledgers(src: TableSource) -> pd.DataFrame:
         cols = list(LEDGER_COLUMNS.values()) + ["unit_code"]
         return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
     return pd.concat(frames, ignore_index=True)
+
+
+# --- streaming (the load by pieces, ``etl.sources.pieces``) -----------------------------------------
+
+
+class StreamError(Exception):
+    """A source that the streaming readers do not take as it is (ragged rows, bad bytes, an unusual header,
+    a non-integral real in a SQLite source): the whole-table readers above read it and decide."""
+
+
+def stream_table(src: TableSource, rows: int) -> Iterator[pd.DataFrame]:
+    """The raw rows of a CSV file or a database table in frames of about ``rows`` rows (the last one
+    shorter), as ``read_table`` gives them whole: text columns named as in the source.  The first frame has
+    every column even when the source has no rows.  Raises ``StreamError`` (possibly after some frames) where
+    only the whole-table readers can decide, ``SourceError`` where the source cannot be read at all."""
+    kind = src.system.kind
+    if kind == "csv":
+        return _stream_csv(_file(src, "csv"), src.system.encoding, rows)
+    if kind == "url":
+        return _stream_sql(src, rows)
+    raise StreamError(kind)
+
+
+def _frames(batches: Iterator[pa.RecordBatch], names: list[str], rows: int) -> Iterator[pd.DataFrame]:
+    """Record batches cut and gathered into text frames of ``rows`` rows, the last one shorter (one empty
+    frame for no rows)."""
+    held: list[pa.RecordBatch] = []
+    count, sent = 0, False
+    for batch in batches:
+        batch.validate(full=True)  # text that is not valid UTF-8 (a SQLite blob) is refused here
+        while batch.num_rows:
+            take = batch.slice(0, rows - count)
+            held.append(take)
+            count += take.num_rows
+            batch = batch.slice(take.num_rows)
+            if count == rows:
+                yield _frame(held, names)
+                held, count, sent = [], 0, True
+    if held or not sent:
+        yield _frame(held, names)
+
+
+def _frame(batches: list[pa.RecordBatch], names: list[str]) -> pd.DataFrame:
+    data = {
+        name: pd.Series(
+            pa.chunked_array([b.column(i) for b in batches], type=pa.large_string())
+            if batches
+            else pa.chunked_array([], type=pa.large_string()),
+            dtype="str",
+        )
+        for i, name in enumerate(names)
+    }
+    return pd.DataFrame(data, columns=names)
+
+
+def _stream_csv(path: Path, enc: str, rows: int) -> Iterator[pd.DataFrame]:
+    """A CSV file through Arrow's streaming reader, with the options ``_read_csv_arrow`` gives pandas (every
+    column text, empty as missing, blank lines skipped)."""
+    from pyarrow import csv as pacsv
+
+    try:
+        codecs.lookup(enc)
+        head = pacsv.open_csv(path, read_options=pacsv.ReadOptions(encoding=enc))
+        names = list(head.schema.names)
+        head.close()
+        if any(n == "" for n in names) or len(set(names)) != len(names):
+            raise StreamError("header")  # pandas names such columns itself (Unnamed: i, a.1)
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=enc, block_size=8 << 20),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.large_string() for n in names}, null_values=[""], strings_can_be_null=True
+            ),
+        )
+    except StreamError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Arrow's errors: the tolerant reader decides and reports
+        raise StreamError(str(exc)) from None
+    cleaned = [str(c).replace("\ufeff", "").strip() for c in names]
+    try:
+        yield from _frames(reader, cleaned, rows)
+    except (pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+        raise StreamError(str(exc)) from None
+
+
+def _stream_sql(src: TableSource, rows: int) -> Iterator[pd.DataFrame]:
+    """A database table in frames: a SQLite file through ADBC's batch reader (where ``_read_sqlite_arrow``
+    would read it), any other through the driver's streaming cursor."""
+    engine = _engine(src)
+    schema, table = _split_name(src.name)
+    try:
+        reflected = _columns(engine, src, schema, table)
+        if engine.dialect.name == "sqlite" and schema is None:
+            yield from _stream_sqlite(engine, table, reflected, rows)
+            return
+        prep = engine.dialect.identifier_preparer
+        qname = (prep.quote_schema(schema) + "." if schema else "") + prep.quote(table)
+        dbapi_conn = engine.raw_connection()
+        try:
+            cur = _streaming_cursor(dbapi_conn, engine.dialect.name)
+            cur.execute(f"SELECT * FROM {qname}")
+            names = [d[0] for d in cur.description]
+
+            def batches() -> Iterator[pa.RecordBatch]:
+                while got := cur.fetchmany(FETCH_ROWS):
+                    yield pa.record_batch([text_array(col) for col in zip(*got, strict=True)], names=names)
+
+            yield from (_clean_headers(f) for f in _frames(batches(), names, rows))
+            cur.close()
+        finally:
+            dbapi_conn.close()
+    except (SourceError, StreamError):
+        raise
+    except (sa.exc.SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
+        raise SourceError(f"数据源 {src.label} 读取失败（{src.system.location}）：{_first_line(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def _stream_sqlite(engine: sa.Engine, table: str, types: dict, rows: int) -> Iterator[pd.DataFrame]:
+    """``_read_sqlite_arrow`` in batches; StreamError where that one would give up."""
+    try:
+        import adbc_driver_sqlite.dbapi as adbc
+    except ImportError:
+        raise StreamError("adbc") from None
+    q = engine.dialect.identifier_preparer.quote
+    columns = list(types)
+    numeric = [c for c, t in types.items() if not any(k in str(t).upper() for k in ("CHAR", "CLOB", "TEXT"))]
+    reals = " OR ".join(f"(typeof({q(c)}) = 'real' AND {q(c)} <> CAST({q(c)} AS INTEGER))" for c in numeric) or "0"
+    sql = "SELECT " + ", ".join(f"{_sqlite_text(q(c))} AS {q(c)}" for c in columns) + f" FROM {q(table)}"
+    try:
+        with adbc.connect(engine.url.database) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT EXISTS (SELECT 1 FROM {q(table)} WHERE ({reals}))")
+            if cur.fetchone()[0]:
+                raise StreamError("real")
+            cur.execute(sql)
+            batches = (b.cast(pa.schema([(c, pa.large_string()) for c in columns])) for b in cur.fetch_record_batch())
+            yield from (_clean_headers(f) for f in _frames(batches, columns, rows))
+    except StreamError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any trouble: the whole-table readers decide and report
+        raise StreamError(str(exc)) from None
 
 
 def can_push_down(src: TableSource) -> bool:

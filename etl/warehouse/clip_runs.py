@@ -41,6 +41,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl.sources.staging import compact
 from etl.times import TS_FORMAT
 from etl.warehouse import clip_days
 from etl.warehouse.db import bulk_insert, is_empty, temp_keys
@@ -130,27 +131,6 @@ def rebuild(conn: Connection, officers: Iterable[str] | None = None) -> int:
     return len(rows)
 
 
-def rebuild_from_staged(
-    conn: Connection, staged_clips: pd.DataFrame, started_s: np.ndarray, ended_s: np.ndarray
-) -> int:
-    """First load into an empty clip mirror: the runs straight from the staged frame (its start and end times
-    as epoch seconds)."""
-    clips = pd.DataFrame(
-        {
-            "device_sn": staged_clips["device_sn"].astype(object).to_numpy(),
-            "police_no": staged_clips["police_no"]
-            .astype(object)
-            .where(staged_clips["police_no"].notna(), None)
-            .to_numpy(),
-            "started_at": started_s,
-            "ended_at": ended_s,
-        }
-    )
-    rows = compute(clips, _assignments(conn))
-    _write(conn, rows, None)
-    return len(rows)
-
-
 def _epoch(text: pd.Series) -> np.ndarray:
     ts = pd.to_datetime(text.astype(object), format=TS_FORMAT, errors="coerce")
     sec = ts.to_numpy(dtype="datetime64[s]").astype(np.int64).astype(np.float64)
@@ -224,7 +204,11 @@ class Maintenance:
         self.officers: set[str] = set()  # officers whose runs are recomputed from the clip mirror
         self.added: pd.DataFrame | None = None  # intervals of new clips to merge into their owners' runs
         self.day_pairs: list[pd.DataFrame] = []  # (device, day) pairs of clip_days to recount
-        self.from_staged: pd.DataFrame | None = None
+        # a first load into the empty clip mirror, piece by piece (etl.sources.pieces): each piece's owned
+        # intervals (owner, start, end) and its clip_days counts, combined by ``refresh``
+        self.first_runs: list[tuple[pd.Series, np.ndarray, np.ndarray]] = []
+        self.first_days: list[pd.DataFrame] = []
+        self._first_assignments: pd.DataFrame | None = None
         self._old_assignments: pd.DataFrame | None = None
         self._old_clips: pd.DataFrame | None = None
 
@@ -239,10 +223,50 @@ class Maintenance:
             self.officers |= _assignment_officers(self._old_assignments, _assignments(conn))
         elif name == "clips" and len(clean):
             if was_empty:
-                self.from_staged = clean
+                self._first_piece(conn, clean)
                 return
             self._clips_changed(_assignments(conn), clean)
             self.day_pairs.append(clip_days.changed_pairs(clean, self._old_clips))
+
+    def _first_piece(self, conn: Connection, clean: pd.DataFrame) -> None:
+        """What a piece of the first clip load adds: its clips' owners and intervals (device_assignments load
+        before clips, so ownership is final) and its per-day counts.  Kept compact: the owners as copied text,
+        the times as integer seconds, not the piece's rows."""
+        if self._first_assignments is None:
+            self._first_assignments = _assignments(conn)
+        started, ended = _epoch(clean["started_at"]), _epoch(clean["ended_at"])
+        clips = pd.DataFrame(
+            {
+                "device_sn": clean["device_sn"].astype(object).to_numpy(),
+                "police_no": clean["police_no"].astype(object).where(clean["police_no"].notna(), None).to_numpy(),
+                "started_at": started,
+                "ended_at": ended,
+            }
+        )
+        owner = resolve_owners(clips, self._first_assignments)
+        ok = owner.notna().to_numpy() & ~np.isnan(started) & ~np.isnan(ended)
+        ok &= np.where(ok, ended, 0) > np.where(ok, started, 0)
+        self.first_runs.append(
+            (compact(owner[ok].astype("str")), started[ok].astype(np.int64), ended[ok].astype(np.int64))
+        )
+        self.first_days.append(clip_days.day_counts(clean["device_sn"], started))
+
+    def _first_load(self, conn: Connection) -> int:
+        """The runs and clip_days of a first clip load from what its pieces left (``_first_piece``)."""
+        clip_days.write_combined(conn, self.first_days)
+        owners = pd.concat([o for o, _s, _e in self.first_runs], ignore_index=True)
+        starts = np.concatenate([s for _o, s, _e in self.first_runs])
+        ends = np.concatenate([e for _o, _s, e in self.first_runs])
+        self.first_runs, self.first_days, self._first_assignments = [], [], None
+        if not len(owners):
+            _write(conn, pd.DataFrame(), None)
+            return 0
+        codes, uniques = pd.factorize(owners, sort=True)
+        del owners
+        rg, rs, re = merge_runs(codes.astype(np.int64), starts, ends)
+        rows = _rows_of(np.asarray(uniques, dtype=object), rg, rs, re)
+        _write(conn, rows, None)
+        return len(rows)
 
     def _clips_changed(self, asg: pd.DataFrame, clean: pd.DataFrame) -> None:
         """New clips are merged into their owner's runs; a changed clip whose owner or interval moved makes
@@ -272,14 +296,13 @@ class Maintenance:
 
     def refresh(self, conn: Connection) -> int:
         """Rewrite the runs of everything collected so far; returns the officers written."""
-        staged, officers, added = self.from_staged, self.officers, self.added
+        if self.first_runs:
+            self.officers, self.added, self.day_pairs = set(), None, []
+            return self._first_load(conn)
+        officers, added = self.officers, self.added
         day_pairs = pd.concat(self.day_pairs, ignore_index=True) if self.day_pairs else None
-        self.from_staged, self.officers, self.added, self.day_pairs = None, set(), None, []
-        if staged is not None:
-            started_s, ended_s = _epoch(staged["started_at"]), _epoch(staged["ended_at"])
-            clip_days.refresh(conn, (staged["device_sn"], started_s), None)
-            return rebuild_from_staged(conn, staged, started_s, ended_s)
-        clip_days.refresh(conn, None, day_pairs)
+        self.officers, self.added, self.day_pairs = set(), None, []
+        clip_days.refresh(conn, day_pairs)
         if needs_full_rebuild(conn):
             return rebuild(conn)
         n = rebuild(conn, officers) if officers else 0

@@ -20,7 +20,8 @@ into SQLite through :func:`etl.warehouse.db.insert_arrow` in one statement.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -227,8 +228,10 @@ def insert_sorted(
     on_chunk: Progress | None = None,
     *,
     snapshots: Snapshots | None = None,
+    rebuild_indexes: bool = True,
 ) -> int:
-    """Insert rows in key order; into an empty table, secondary indexes are built once afterwards.
+    """Insert rows in key order; into an empty table, secondary indexes are built once afterwards
+    (``rebuild_indexes=False``: the caller dropped them, ``indexes_deferred``).
 
     Key order makes the primary-key B-tree append-only; building an index over
     the loaded table is several times cheaper than maintaining it row by row.
@@ -241,7 +244,8 @@ def insert_sorted(
     order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in table.key]).to_numpy()
     if bool((order == np.arange(len(order))).all()):  # already in key order (usual for a first load): no gather
         order = None
-    indexes = list(metadata.tables[table.name].indexes) if into_empty and len(df) >= INDEX_REBUILD_ROWS else []
+    rebuild = rebuild_indexes and into_empty and len(df) >= INDEX_REBUILD_ROWS
+    indexes = list(metadata.tables[table.name].indexes) if rebuild else []
     for ix in indexes:
         ix.drop(conn)
     n = insert_frame(conn, table.name, distribution.with_county(conn, table.name, df), on_chunk, order=order)
@@ -253,6 +257,37 @@ def insert_sorted(
         elif table.name in distribution.PARENTS:
             distribution.rehome(conn, table.name, df[table.key[0]])
     return n
+
+
+@contextmanager
+def indexes_deferred(conn: Connection, table: Table) -> Iterator[None]:
+    """A load in pieces into an empty mirror: its secondary indexes dropped before the first piece and built
+    once after the last (on failure the run's transaction rolls the drop back)."""
+    indexes = list(metadata.tables[table.name].indexes)
+    for ix in indexes:
+        ix.drop(conn)
+    yield
+    for ix in indexes:
+        ix.create(conn)
+
+
+def append_piece(
+    conn: Connection,
+    table: Table,
+    staged: Staged,
+    run_id: int | None,
+    on_chunk: Progress | None = None,
+    *,
+    snapshots: Snapshots | None = None,
+) -> LoadResult:
+    """One staged piece of a table loaded in pieces into a mirror that was empty (``etl.sources.pieces``):
+    its keys are new (a key's rows are all in one piece), so its rows are inserted as they are; the
+    quarantine recorded.  The caller moves the watermark once, after the last piece."""
+    res = LoadResult(was_empty=True)
+    res.loaded = insert_sorted(conn, table, staged.clean, True, on_chunk, snapshots=snapshots, rebuild_indexes=False)
+    res.replaced = res.loaded > 0
+    res.quarantined = write_quarantine(conn, staged.quarantine, run_id)
+    return res
 
 
 def load_incremental(
@@ -460,5 +495,9 @@ __all__ = [
     "insert_frame",
     "content_hash",
     "apply_kept",
+    "append_piece",
+    "indexes_deferred",
+    "set_watermark",
+    "forget_hash",
     "is_empty",
 ]
