@@ -234,20 +234,24 @@ class Maintenance:
         the times as integer seconds, not the piece's rows."""
         if self._first_assignments is None:
             self._first_assignments = _assignments(conn)
-        started, ended = _epoch(clean["started_at"]), _epoch(clean["ended_at"])
+        started = _epoch(clean["started_at"])
         clips = pd.DataFrame(
             {
+                "clip_id": clean["clip_id"].astype(object).to_numpy(),
                 "device_sn": clean["device_sn"].astype(object).to_numpy(),
                 "police_no": clean["police_no"].astype(object).where(clean["police_no"].notna(), None).to_numpy(),
                 "started_at": started,
-                "ended_at": ended,
+                "ended_at": _epoch(clean["ended_at"]),
             }
         )
-        owner = resolve_owners(clips, self._first_assignments)
-        ok = owner.notna().to_numpy() & ~np.isnan(started) & ~np.isnan(ended)
-        ok &= np.where(ok, ended, 0) > np.where(ok, started, 0)
+        own = _owned_interval(clips, self._first_assignments)
+        own = own[own["owner"].notna()]
         self.first_runs.append(
-            (compact(owner[ok].astype("str")), started[ok].astype(np.int64), ended[ok].astype(np.int64))
+            (
+                compact(own["owner"].astype("str")),
+                own["start"].to_numpy().astype(np.int64),
+                own["end"].to_numpy().astype(np.int64),
+            )
         )
         self.first_days.append(clip_days.day_counts(clean["device_sn"], started))
 
