@@ -501,12 +501,17 @@ def verdict_objects(conn: Connection, as_of: datetime) -> dict[str, pd.DataFrame
         f"SELECT incident_no, finding_key FROM findings WHERE {av}"
         f" UNION ALL SELECT incident_no, finding_key FROM excused_findings WHERE {av}",
     )
+    # a join with the distinct AV incidents, not `OR incident_no IN (subquery)`: under OR PostgreSQL keeps the
+    # subquery as a subplan, rescanned for every event once its hash outgrows work_mem (>12 min at 10x city).
+    # An AV finding has its event's unit, so both sides are in one county (the distribution key).
     events = read_df(
         conn,
         f"""SELECT e.incident_no, e.unit_code, {month_sql(conn, "e.arrived_at")} AS month, e.status
-            FROM event_coverage e WHERE e.arrived_at <= :as_of AND (e.status = 'excused'
-              OR e.incident_no IN (SELECT incident_no FROM findings WHERE {av})
-              OR e.incident_no IN (SELECT incident_no FROM excused_findings WHERE {av}))""",
+            FROM event_coverage e
+            LEFT JOIN (SELECT incident_no AS k, county_code FROM findings WHERE {av}
+                       UNION SELECT incident_no, county_code FROM excused_findings WHERE {av}) f
+              ON f.k = e.incident_no AND f.county_code = e.county_code
+            WHERE e.arrived_at <= :as_of AND (e.status = 'excused' OR f.k IS NOT NULL)""",
         p,
     )
     late = read_df(
