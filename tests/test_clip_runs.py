@@ -57,7 +57,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_runs_are_sorted_disjoint_and_cover_every_owned_clip(demo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("bucket_rows", [None, 3000], ids=["one-bucket", "buckets-of-3000"])
+def test_runs_are_sorted_disjoint_and_cover_every_owned_clip(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket_rows: int | None
+) -> None:
+    if bucket_rows is not None:  # the first load's merge owner group by owner group (as at province scale)
+        monkeypatch.setattr(clip_runs, "FIRST_LOAD_BUCKET_ROWS", bucket_rows)
     url = f"sqlite:///{tmp_path / 'w.sqlite'}"
     run(demo / "sources.yaml", warehouse=url, rules=False, progress=False)
     runs = _runs(url)
@@ -164,3 +169,13 @@ def test_rules_rebuild_runs_missing_from_an_older_warehouse(demo: Path, tmp_path
     engine.dispose()
     assert list(got.officers) == sorted(expected)
     assert len(got.start) == sum(len(v[0]) for v in expected.values())
+
+
+def test_buckets_cut_consecutive_groups_near_the_target() -> None:
+    sizes = np.array([5, 1, 1, 7, 0, 2, 2, 2])
+    got = clip_runs._buckets(sizes, 4)
+    assert got[0][0] == 0 and got[-1][1] == len(sizes)
+    assert all(a[1] == b[0] for a, b in zip(got, got[1:], strict=False))  # consecutive, nothing skipped
+    assert [int(sizes[lo:hi].sum()) for lo, hi in got] == [5, 2, 7, 4, 2]
+    assert clip_runs._buckets(sizes, 100) == [(0, len(sizes))]
+    assert clip_runs._buckets(np.array([], dtype=np.int64), 4) == []

@@ -41,7 +41,6 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl.sources.staging import compact
 from etl.times import TS_FORMAT
 from etl.warehouse import clip_days
 from etl.warehouse.db import bulk_insert, is_empty, temp_keys
@@ -51,6 +50,7 @@ from etl.warehouse.partitions import WHOLE, Partition
 from etl.warehouse.reads import read_table
 
 TABLE = "clip_runs"
+FIRST_LOAD_BUCKET_ROWS = 2_000_000  # intervals merged at a time after a first load (memory, not the result)
 encode, decode = encode_runs, decode_runs  # the stored layout (etl.warehouse.intervals, which readers may use)
 
 
@@ -96,12 +96,34 @@ def _rows_of(names: np.ndarray, rg: np.ndarray, rs: np.ndarray, re: np.ndarray) 
 
 
 def _write(conn: Connection, rows: pd.DataFrame, officers: list[str] | None) -> None:
+    _clear(conn, officers)
+    _insert(conn, rows)
+
+
+def _clear(conn: Connection, officers: list[str] | None) -> None:
     if officers is None:
         conn.exec_driver_sql(f"DELETE FROM {TABLE}")
     else:
         conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE police_no IN {temp_keys(conn, 'etl_officers', officers)}")
+
+
+def _insert(conn: Connection, rows: pd.DataFrame) -> None:
     if len(rows):
         bulk_insert(conn, TABLE, with_county(conn, TABLE, rows[["police_no", "runs", "starts", "ends"]]), plain=True)
+
+
+def _buckets(sizes: np.ndarray, target: int) -> list[tuple[int, int]]:
+    """Consecutive ranges [lo, hi) of group codes whose ``sizes`` add up to at most ``target`` each (a group
+    larger than ``target`` is a range of its own); none when there are no groups."""
+    bounds, held = [0], 0
+    for i, n in enumerate(sizes.tolist()):
+        if held and held + n > target:
+            bounds.append(i)
+            held = 0
+        held += n
+    if len(sizes):
+        bounds.append(len(sizes))
+    return list(zip(bounds[:-1], bounds[1:], strict=False))
 
 
 def _assignments(conn: Connection) -> pd.DataFrame:
@@ -206,8 +228,9 @@ class Maintenance:
         self.day_pairs: list[pd.DataFrame] = []  # (device, day) pairs of clip_days to recount
         # a first load into the empty clip mirror, piece by piece (etl.sources.pieces): each piece's owned
         # intervals (owner, start, end) and its clip_days counts, combined by ``refresh``
-        self.first_runs: list[tuple[pd.Series, np.ndarray, np.ndarray]] = []
+        self.first_runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # owner ids, starts, ends
         self.first_days: list[pd.DataFrame] = []
+        self._owner_ids: dict[str, int] = {}  # an owner's id in first_runs: its order of first appearance
         self._first_assignments: pd.DataFrame | None = None
         self._old_assignments: pd.DataFrame | None = None
         self._old_clips: pd.DataFrame | None = None
@@ -230,7 +253,7 @@ class Maintenance:
 
     def _first_piece(self, conn: Connection, clean: pd.DataFrame) -> None:
         """What a piece of the first clip load adds: its clips' owners and intervals (device_assignments load
-        before clips, so ownership is final) and its per-day counts.  Kept compact: the owners as copied text,
+        before clips, so ownership is final) and its per-day counts.  Kept compact: the owners as ids (``_owner_ids``),
         the times as integer seconds, not the piece's rows."""
         if self._first_assignments is None:
             self._first_assignments = _assignments(conn)
@@ -246,9 +269,12 @@ class Maintenance:
         )
         own = _owned_interval(clips, self._first_assignments)
         own = own[own["owner"].notna()]
+        codes, uniques = pd.factorize(own["owner"].to_numpy(dtype=object))
+        ids = self._owner_ids
+        ids_of_uniques = np.array([ids.setdefault(str(u), len(ids)) for u in uniques], dtype=np.int32)
         self.first_runs.append(
             (
-                compact(own["owner"].astype("str")),
+                ids_of_uniques[codes] if len(codes) else np.empty(0, dtype=np.int32),
                 own["start"].to_numpy().astype(np.int64),
                 own["end"].to_numpy().astype(np.int64),
             )
@@ -256,21 +282,32 @@ class Maintenance:
         self.first_days.append(clip_days.day_counts(clean["device_sn"], started))
 
     def _first_load(self, conn: Connection) -> int:
-        """The runs and clip_days of a first clip load from what its pieces left (``_first_piece``)."""
+        """The runs and clip_days of a first clip load from what its pieces left (``_first_piece``).  The owners
+        are merged and written a bucket at a time (owners in name order, about ``FIRST_LOAD_BUCKET_ROWS``
+        intervals each), so the sort of the merge never holds every clip of the province at once."""
         clip_days.write_combined(conn, self.first_days)
-        owners = pd.concat([o for o, _s, _e in self.first_runs], ignore_index=True)
-        starts = np.concatenate([s for _o, s, _e in self.first_runs])
-        ends = np.concatenate([e for _o, _s, e in self.first_runs])
-        self.first_runs, self.first_days, self._first_assignments = [], [], None
-        if not len(owners):
-            _write(conn, pd.DataFrame(), None)
+        names = np.array(list(self._owner_ids), dtype=object)
+        ids = np.concatenate([o for o, _s, _e in self.first_runs]) if self.first_runs else np.empty(0, np.int32)
+        starts = np.concatenate([s for _o, s, _e in self.first_runs]) if self.first_runs else np.empty(0, np.int64)
+        ends = np.concatenate([e for _o, _s, e in self.first_runs]) if self.first_runs else np.empty(0, np.int64)
+        self.first_runs, self.first_days, self._first_assignments, self._owner_ids = [], [], None, {}
+        _clear(conn, None)
+        if not len(ids):
             return 0
-        codes, uniques = pd.factorize(owners, sort=True)
-        del owners
-        rg, rs, re = merge_runs(codes.astype(np.int64), starts, ends)
-        rows = _rows_of(np.asarray(uniques, dtype=object), rg, rs, re)
-        _write(conn, rows, None)
-        return len(rows)
+        order = np.argsort(names, kind="stable")  # rows in name order, as a single merge writes them
+        rank = np.empty(len(names), dtype=np.int32)
+        rank[order] = np.arange(len(names), dtype=np.int32)
+        codes, names = rank[ids], names[order]
+        del ids
+        written = 0
+        for lo, hi in _buckets(np.bincount(codes, minlength=len(names)), FIRST_LOAD_BUCKET_ROWS):
+            sel = np.flatnonzero((codes >= lo) & (codes < hi))
+            rg, rs, re = merge_runs(codes[sel].astype(np.int64), starts[sel], ends[sel])
+            del sel
+            rows = _rows_of(names, rg, rs, re)
+            _insert(conn, rows)
+            written += len(rows)
+        return written
 
     def _clips_changed(self, asg: pd.DataFrame, clean: pd.DataFrame) -> None:
         """New clips are merged into their owner's runs; a changed clip whose owner or interval moved makes

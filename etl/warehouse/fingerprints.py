@@ -82,16 +82,18 @@ def write(conn: Connection, table: Table, sources_hash: str, prints: np.ndarray,
         {
             "h1": pa.array(prints[:, 0]),
             "h2": pa.array(prints[:, 1]),
-            **{k: pa.array(keys[k].astype(object), type=pa.large_string()) for k in table.key},
+            # from the keys' Arrow buffers: no Python string per key (tens of millions at province scale)
+            **{k: pa.array(keys[k], type=pa.large_string()) for k in table.key},
         }
     )
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, data.schema) as out:
         out.write_table(data)
+    del data
     forget(conn, table.name)
-    conn.execute(
+    conn.execute(  # the stream's buffer as it is (a memoryview), not a copy of it as bytes
         sa.text(f"INSERT INTO {TABLE} (table_name, sources_hash, version, data) VALUES (:t, :h, :v, :d)"),
-        {"t": table.name, "h": sources_hash, "v": VERSION, "d": sink.getvalue().to_pybytes()},
+        {"t": table.name, "h": sources_hash, "v": VERSION, "d": memoryview(sink.getvalue())},
     )
 
 
