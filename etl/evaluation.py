@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection
 
 from etl import settings
 from etl.rules import base, config, coverage, data_quality, findings
-from etl.scoring import kept, metrics, officers, scores
+from etl.scoring import inputs, kept, metrics, officers, scores
 from etl.scoring.schemes import load_schemes
 from etl.sources.contract import TABLES
 from etl.warehouse import clip_days, clip_runs, distribution
@@ -191,8 +191,8 @@ def _by_partition(
 ) -> tuple[dict[str, int], set[str] | None, pd.DataFrame | None, dict[str, int]]:
     """Steps 1-2b one county group at a time (docs/SCALE.md, "Processing by partition"): each group's coverage,
     AV, case and media findings, finding officers are written and dropped before the next; only small tallies
-    cross groups (EQUIP-IDLE's candidates, the officers' sums, the queue's events, the months, the unit and time
-    of each access record for the scores).  Then what no group holds: the equipment, window and spot-check findings, the officers'
+    cross groups (EQUIP-IDLE's candidates, the officers' sums, the queue's events, the months, the access records
+    per unit and month for the scores).  Then what no group holds: the equipment, window and spot-check findings, the officers'
     records, the data-quality queue.  The snapshots of the last run are not used (a snapshot is of a whole read).
     Same result as ``_whole`` (tests/test_partitions.py)."""
     for step in ("coverage", "rules", "officers", "data_quality"):
@@ -226,8 +226,8 @@ def _by_partition(
         for rule, n in found.counts.items():
             counts[rule] = counts.get(rule, 0) + n
         months |= found.months or set()
-        if found.access is not None:  # what the scores count of it (inputs.access_counts): the unit and time
-            access.append(found.access[["unit_code", "at"]])
+        if found.access is not None:  # what the scores count of it: records per unit and month, summed below
+            access.append(inputs.access_counts(found.access, as_of))
         idle.append(candidates)
         timings["rules"] += time.perf_counter() - t
 
@@ -257,4 +257,4 @@ def _by_partition(
     queue = tuple(pd.concat([q[i] for q in queue_parts], ignore_index=True) for i in (0, 1))
     quality = data_quality.compute(conn, as_of, cfg, run_id=run_id, gathered=queue)
     timings["data_quality"] += time.perf_counter() - t
-    return counts, months, pd.concat(access, ignore_index=True) if access else None, quality
+    return counts, months, inputs.add_counts(access) if access else None, quality

@@ -169,11 +169,18 @@ def _counted(
     return _counting(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], columns, verdicts)
 
 
+ACCESS_COUNT_COLUMNS = ["unit_code", "month", "n"]
+
+
 def access_counts(access: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     """unit_code, month, n: the access records per owning unit and month, from the frame the access rules read
     (``etl.rules.media._access``: records up to the evaluation date or without time, ``at`` in epoch seconds,
     with the unit owning the clip's device, null where the clip or device is unknown), so that ``load_inputs``
-    does not join every record to the clip table again.  A record without time counts in the evaluation month."""
+    does not join every record to the clip table again.  A record without time counts in the evaluation month.
+    Counts already made (unit_code, month, n: ``add_counts`` of the county groups' counts) are returned as they
+    are."""
+    if list(access.columns) == ACCESS_COUNT_COLUMNS:
+        return access
     known = access[access["unit_code"].notna()]
     at = known["at"].to_numpy(dtype=np.float64)
     month = pd.to_datetime(np.where(np.isnan(at), M.as_of_seconds(as_of), at), unit="s").strftime("%Y-%m")
@@ -183,6 +190,11 @@ def access_counts(access: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         .size()
         .rename(columns={"size": "n"})
     )
+
+
+def add_counts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The sum of ``access_counts`` frames of disjoint sets of records (the county groups of an evaluation)."""
+    return pd.concat(parts, ignore_index=True).groupby(["unit_code", "month"], as_index=False)["n"].sum()
 
 
 def av_action_types(cfg: dict) -> list[str]:
