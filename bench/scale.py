@@ -1,6 +1,6 @@
 """Scale benchmark (issue 18, part 4): 1x, 3x and 10x city on one PostgreSQL warehouse (prints figures).
 
-    .venv/bin/python bench/scale.py [--factors 1,3,10] [--base city|small] [--dry-run] [--keep]
+    .venv/bin/python bench/scale.py [--factors 1,3,10] [--base city|small] [--dry-run] [--keep] [--one-load]
                                     [--pg-admin URL] [--min-free-gb 1.5] [--no-pages] [--no-daily]
 
 For each factor F (in increasing order):
@@ -25,6 +25,10 @@ available memory falls below ``--min-free-gb``.  At the end: the goals of the is
 figures; ``bench/scale.json`` (raw figures) and ``bench/scale.png`` (a chart: plotly -> HTML with plotly.js
 inline -> screenshot by headless Chromium).  ``--base small`` (factors of the small demo, a minute or two)
 writes ``bench/.cache/scale_small.json`` and ``.png`` instead, so that a trial never replaces the figures.
+
+``--one-load`` (for 10x within a working session): one full load per factor instead of two.  Step 2 is then the
+initial load of step 4's day-before copy (every row but the latest day's), step 4's daily run follows on the
+same warehouse, and the pages and the warehouse size are taken after it (the whole data).
 
 Databases are dropped after their figures unless ``--keep``; ``--dry-run`` prints the plan and the estimates.
 """
@@ -90,6 +94,7 @@ class Figures:
     daily_rss_mb: float | None = None
     probe_s: float | None = None
     stopped: str | None = None
+    one_load: bool = False  # the full run was the initial load of the day before (--one-load)
 
 
 # --- machine ---------------------------------------------------------------------------------------------
@@ -295,11 +300,11 @@ def estimate(base: str, factor: int, done: list[Figures], admin_data: Path | Non
     return reasons
 
 
-def pages(url: str, guard: Guard) -> tuple[float | None, list[dict]]:
-    """``bench/pages.py`` on the warehouse: (slowest cold page, rows user/page/cold/warm)."""
-    code, err, why = guard.run(
-        [sys.executable, str(ROOT / "bench" / "pages.py"), "--warehouse", url], stdout=subprocess.PIPE
-    )
+def pages(url: str, guard: Guard, users: Path | None = None) -> tuple[float | None, list[dict]]:
+    """``bench/pages.py`` on the warehouse: (slowest cold page, rows user/page/cold/warm).  ``users``: the demo's
+    users file, when the warehouse was loaded from a copy of the sources (the copy has none)."""
+    cmd = [sys.executable, str(ROOT / "bench" / "pages.py"), "--warehouse", url]
+    code, err, why = guard.run([*cmd, "--users-file", str(users)] if users else cmd, stdout=subprocess.PIPE)
     text = guard.stdout
     if code != 0:
         raise Stop("pages: " + (why or f"failed:\n{err[-2000:]}"))
@@ -321,7 +326,9 @@ def pages(url: str, guard: Guard) -> tuple[float | None, list[dict]]:
     return (float(slowest[1]) if slowest else None), rows
 
 
-def measure(fig: Figures, admin: str, guard: Guard, keep: bool, with_pages: bool, with_daily: bool) -> None:
+def measure(
+    fig: Figures, admin: str, guard: Guard, keep: bool, with_pages: bool, with_daily: bool, one_load: bool = False
+) -> None:
     src = cached_demo(fig.base, fig.factor)
     if src is None:
         print(f"\ngenerating the {fig.factor}x demo into {demo_dir(fig.base, fig.factor)} ...")
@@ -331,20 +338,17 @@ def measure(fig: Figures, admin: str, guard: Guard, keep: bool, with_pages: bool
     name = f"avsup_scale_{fig.factor}" if fig.base == "city" else f"avsup_scale_{fig.base}_{fig.factor}"
     with tempfile.TemporaryDirectory(prefix="scale_", dir=CACHE) as tmp:
         work = Path(tmp)
+        if one_load:
+            _one_load(fig, src, work, admin, name, guard, keep, with_pages)
+            return
         url = recreate_db(admin, name)
         try:
             print(f"\nwarehouse: {url.split('@')[-1]}")
             fig.probe_s = machine_probe(f"before {fig.factor}x")
             result, run = guard.etl_run(f"full run {fig.factor}x", src / "sources.yaml", url, work)
-            fig.full_wall_s, fig.full_cpu_s, fig.peak_rss_mb = run["wall"], run["cpu"], run["rss_mb"]
-            fig.findings = sum(int(v) for v in ((result.rules or {}).get("findings") or {}).values())
-            fig.onsite_events = scalar(url, "SELECT COUNT(*) FROM event_coverage")
-            fig.per_event_ms = 1000 * fig.full_wall_s / max(fig.onsite_events, 1)
+            _full_figures(fig, result, run, url)
             fig.warehouse_bytes = scalar(url, "SELECT pg_database_size(current_database())")
-            print(
-                f"  on-site events {fig.onsite_events:,}: {fig.per_event_ms:.2f} ms per event; "
-                f"warehouse {fig.warehouse_bytes / GIB:.2f} GiB"
-            )
+            print(f"  warehouse {fig.warehouse_bytes / GIB:.2f} GiB")
             if with_pages:
                 fig.slowest_page_s, fig.pages = pages(url, guard)
         finally:
@@ -358,8 +362,38 @@ def measure(fig: Figures, admin: str, guard: Guard, keep: bool, with_pages: bool
                     drop_db(admin, name + "_daily")
 
 
-def daily_run(fig: Figures, src: Path, work: Path, admin: str, name: str, guard: Guard) -> None:
-    """``bench/etl_daily.py``'s day before: copy, cut back, initial load, full sources back, the daily run."""
+def _full_figures(fig: Figures, result, run: dict, url: str) -> None:  # noqa: ANN001 - a RunResult
+    fig.full_wall_s, fig.full_cpu_s, fig.peak_rss_mb = run["wall"], run["cpu"], run["rss_mb"]
+    fig.findings = sum(int(v) for v in ((result.rules or {}).get("findings") or {}).values())
+    fig.onsite_events = scalar(url, "SELECT COUNT(*) FROM event_coverage")
+    fig.per_event_ms = 1000 * fig.full_wall_s / max(fig.onsite_events, 1)
+    print(f"  on-site events {fig.onsite_events:,}: {fig.per_event_ms:.2f} ms per event")
+
+
+def _one_load(
+    fig: Figures, src: Path, work: Path, admin: str, name: str, guard: Guard, keep: bool, pages_: bool
+) -> None:
+    """``--one-load``: one full load per factor.  The full run is the initial load of the day before (every row
+    but the last day's, ~0.3 % fewer), the daily run follows on the same warehouse, the pages and the warehouse
+    size are taken after it (the whole data).  Half the time of a full run plus a separate day-before load."""
+    fig.one_load = True
+    fig.probe_s = machine_probe(f"before {fig.factor}x")
+    try:
+        url = daily_run(
+            fig, src, work / "daily", admin, name, guard, on_initial=lambda r, f, u: _full_figures(fig, r, f, u)
+        )
+        fig.warehouse_bytes = scalar(url, "SELECT pg_database_size(current_database())")
+        print(f"  warehouse {fig.warehouse_bytes / GIB:.2f} GiB")
+        if pages_:
+            fig.slowest_page_s, fig.pages = pages(url, guard, src / "users.yaml")
+    finally:
+        if not keep:
+            drop_db(admin, name)
+
+
+def daily_run(fig: Figures, src: Path, work: Path, admin: str, name: str, guard: Guard, on_initial=None) -> str:  # noqa: ANN001
+    """``bench/etl_daily.py``'s day before: copy, cut back, initial load, full sources back, the daily run.
+    ``on_initial(result, figures, url)``: called after the initial load.  Returns the warehouse URL."""
     work.mkdir()
     cfg_src = config_mod.load(src / "sources.yaml")
     paths = daily.source_paths(cfg_src)
@@ -372,11 +406,14 @@ def daily_run(fig: Figures, src: Path, work: Path, admin: str, name: str, guard:
     removed = sum(e.removed for e in report.values())
     print(f"\nday before {day}: {removed:,} rows removed, copy and edit {time.perf_counter() - t:.0f} s")
     url = recreate_db(admin, name)
-    _result, init = guard.etl_run(f"initial load {fig.factor}x (day before {day})", work / "sources.yaml", url, work)
+    result, init = guard.etl_run(f"initial load {fig.factor}x (day before {day})", work / "sources.yaml", url, work)
+    if on_initial is not None:
+        on_initial(result, init, url)
     daily.copy_sources(src, work, paths, cfg_src.media_root)
     _result, run = guard.etl_run(f"daily incremental run {fig.factor}x ({day})", work / "sources.yaml", url, work)
     fig.daily_day, fig.initial_wall_s = str(day), init["wall"]
     fig.daily_wall_s, fig.daily_rss_mb = run["wall"], run["rss_mb"]
+    return url
 
 
 # --- goals, JSON, chart ----------------------------------------------------------------------------------
@@ -459,6 +496,8 @@ def print_table(figs: list[Figures]) -> None:
             f"{f(None if x.warehouse_bytes is None else x.warehouse_bytes / GIB, '.2f'):>14} "
             f"{f(x.daily_wall_s, '.1f'):>8} {f(x.slowest_page_s, '.2f'):>7}  {x.stopped or ''}"
         )
+    if any(x.one_load for x in figs):
+        print("(--one-load: the full run is the initial load of the day before; the daily run followed it)")
 
 
 def chart(figs: list[Figures], png: Path) -> None:
@@ -544,6 +583,11 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the databases")
     ap.add_argument("--no-pages", action="store_true", help="skip the page timings")
     ap.add_argument("--no-daily", action="store_true", help="skip the daily incremental run")
+    ap.add_argument(
+        "--one-load",
+        action="store_true",
+        help="one full load per factor: the full run is the day before's initial load, the daily run follows it",
+    )
     ap.add_argument("--json", type=Path, default=None, help="raw figures (default bench/scale.json)")
     ap.add_argument("--png", type=Path, default=None, help="chart (default bench/scale.png)")
     ap.add_argument("--replot", action="store_true", help="only draw the chart again from the JSON figures")
@@ -591,7 +635,7 @@ def main() -> int:
         if args.dry_run:
             continue
         try:
-            measure(fig, args.pg_admin, guard, args.keep, not args.no_pages, not args.no_daily)
+            measure(fig, args.pg_admin, guard, args.keep, not args.no_pages, not args.no_daily, args.one_load)
         except Stop as exc:
             stopped = f"{factor}x stopped: {exc}"
             fig.stopped = stopped
