@@ -141,9 +141,11 @@ def parse_int(s: pd.Series) -> pd.Series:
 
 def isin(s: pd.Series, values: Collection) -> pd.Series:
     """``s.isin(values)`` for text, in Arrow's C kernel (pandas' own path loops in Python for Arrow strings)."""
-    if not isinstance(values, pa.Array):
+    if isinstance(values, (pd.Index, pd.Series)):  # from the Arrow buffers of text: no Python string per key
+        values = pa.array(values.astype("str"), type=pa.large_string())
+    elif not isinstance(values, pa.Array):
         values = pa.array(
-            np.asarray(list(values) if not isinstance(values, (pd.Index, np.ndarray)) else values, dtype=object),
+            np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=object),
             type=pa.large_string(),
         )
     arr = pa.array(s.astype("str"), type=pa.large_string(), from_pandas=True)
