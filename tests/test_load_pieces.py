@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -22,7 +23,7 @@ from etl.sources import config as config_mod
 from etl.sources.contract import TABLES
 from etl.sources.extract import REJECT_COLUMN, StreamError, read_table, stream_table
 from etl.sources.pieces import Survey, pieces, survey
-from etl.sources.staging import DUPLICATE_KEY_REASON
+from etl.sources.staging import DUPLICATE_KEY_REASON, isin
 from etl.warehouse.schema import metadata
 from tests.conftest import PG_ADMIN_URL, _new_database
 
@@ -232,3 +233,19 @@ def test_the_piece_size_must_be_a_positive_integer(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text("etl:\n  load_piece_rows: 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="etl.load_piece_rows"):
         settings.load(str(tmp_path / "s.yaml"))
+
+
+@pytest.mark.parametrize("kind", ["str-index", "object-index", "str-series", "list", "arrow"])
+def test_isin_takes_the_known_keys_in_any_form(kind: str) -> None:
+    """The known keys reach staging as an Index of text (from the pieces), a list, or Arrow: the same answer,
+    nulls on either side never matching."""
+    keys = ["A1", "B2", "中文3", "D4"]
+    values = {
+        "str-index": pd.Index(keys, dtype="str"),
+        "object-index": pd.Index(keys, dtype=object),
+        "str-series": pd.Series([*keys, None], dtype="str"),
+        "list": list(keys),
+        "arrow": pa.array(keys, type=pa.large_string()),
+    }[kind]
+    s = pd.Series(["B2", None, "中文3", "X", "a1", "D4 "], dtype="str")
+    assert isin(s, values).tolist() == [True, False, True, False, False, False]
