@@ -233,6 +233,8 @@ def test_browser_walkthrough(server):
         # the trend uses Chinese labels and category months (the month of the year beside last year's: 7月)
         page.goto(f"{base}/")
         page.wait_for_selector(CHART, timeout=30000)
+        # every chart drawn (on a loaded machine the trend's axis comes after the first chart): a month label
+        page.locator('[data-testid="stPlotlyChart"]').filter(has_text="7月").first.wait_for(timeout=30000)
         svg_text = " ".join(page.locator('[data-testid="stPlotlyChart"]').all_text_contents())
         assert "7月" in svg_text and "Jul" not in svg_text
 
