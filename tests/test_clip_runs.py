@@ -61,8 +61,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_runs_are_sorted_disjoint_and_cover_every_owned_clip(
     demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket_rows: int | None
 ) -> None:
-    if bucket_rows is not None:  # the first load's merge owner group by owner group (as at province scale)
+    if bucket_rows is not None:  # the first load's merge and writes in parts (as at province scale)
         monkeypatch.setattr(clip_runs, "FIRST_LOAD_BUCKET_ROWS", bucket_rows)
+        monkeypatch.setattr(clip_days, "WRITE_ROWS", 1000)
     url = f"sqlite:///{tmp_path / 'w.sqlite'}"
     run(demo / "sources.yaml", warehouse=url, rules=False, progress=False)
     runs = _runs(url)

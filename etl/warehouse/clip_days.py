@@ -27,6 +27,7 @@ from etl.warehouse.distribution import with_county
 
 TABLE = "clip_days"
 COLUMNS = ["device_sn", "day", "clips", "last_start"]
+WRITE_ROWS = 500_000  # rows of a first load rendered and written at a time (write_combined)
 
 
 def _day_sql(conn: Connection, col: str) -> str:
@@ -192,16 +193,27 @@ def refresh(conn: Connection, pairs: pd.DataFrame | None) -> None:
 
 def write_combined(conn: Connection, parts: list[pd.DataFrame]) -> None:
     """``clip_days`` of a first load into the empty clip mirror, from each piece's ``day_counts``: a (device,
-    day) in several pieces adds its counts and keeps its latest start."""
+    day) in several pieces adds its counts and keeps its latest start.  Empties ``parts`` once they are
+    combined, and renders and writes the rows ``WRITE_ROWS`` at a time (5.9M device-days at 10x city took
+    3.5 GB as text rows written at once)."""
     rows = pd.concat(parts, ignore_index=True) if parts else _combine(np.empty(0, dtype=object), *[np.empty(0)] * 3)
-    if len(parts) > 1:
+    several = len(parts) > 1
+    parts.clear()
+    if several:
         rows = _combine(
             rows["device_sn"].to_numpy(dtype=object),
             rows["day"].to_numpy(dtype=np.int64),
             rows["clips"].to_numpy(dtype=np.int64),
             rows["last"].to_numpy(dtype=np.int64),
         )
-    _write_all(conn, _render(rows), plain=True)
+    conn.exec_driver_sql(f"DELETE FROM {TABLE}")
+    for lo in range(0, len(rows), WRITE_ROWS):
+        bulk_insert(
+            conn,
+            TABLE,
+            with_county(conn, TABLE, _render(rows.iloc[lo : lo + WRITE_ROWS].reset_index(drop=True))),
+            plain=True,
+        )
 
 
 def per_month(conn: Connection, as_of: datetime) -> pd.DataFrame:

@@ -285,12 +285,13 @@ class Maintenance:
         """The runs and clip_days of a first clip load from what its pieces left (``_first_piece``).  The owners
         are merged and written a bucket at a time (owners in name order, about ``FIRST_LOAD_BUCKET_ROWS``
         intervals each), so the sort of the merge never holds every clip of the province at once."""
-        clip_days.write_combined(conn, self.first_days)
+        days, self.first_days = self.first_days, []
+        clip_days.write_combined(conn, days)  # empties days
         names = np.array(list(self._owner_ids), dtype=object)
         ids = np.concatenate([o for o, _s, _e in self.first_runs]) if self.first_runs else np.empty(0, np.int32)
         starts = np.concatenate([s for _o, s, _e in self.first_runs]) if self.first_runs else np.empty(0, np.int64)
         ends = np.concatenate([e for _o, _s, e in self.first_runs]) if self.first_runs else np.empty(0, np.int64)
-        self.first_runs, self.first_days, self._first_assignments, self._owner_ids = [], [], None, {}
+        self.first_runs, self._first_assignments, self._owner_ids = [], None, {}
         _clear(conn, None)
         if not len(ids):
             return 0
