@@ -374,14 +374,12 @@ def _one_load(
     fig: Figures, src: Path, work: Path, admin: str, name: str, guard: Guard, keep: bool, pages_: bool
 ) -> None:
     """``--one-load``: one full load per factor.  The full run is the initial load of the day before (every row
-    but the last day's, ~0.3 % fewer), the daily run follows on the same warehouse, the pages and the warehouse
+    but the last day's, ~0.2 % fewer events), the daily run follows on the same warehouse, the pages and the warehouse
     size are taken after it (the whole data).  Half the time of a full run plus a separate day-before load."""
     fig.one_load = True
     fig.probe_s = machine_probe(f"before {fig.factor}x")
     try:
-        url = daily_run(
-            fig, src, work / "daily", admin, name, guard, on_initial=lambda r, f, u: _full_figures(fig, r, f, u)
-        )
+        url = daily_run(fig, src, work / "daily", admin, name, guard, initial_is_full=True)
         fig.warehouse_bytes = scalar(url, "SELECT pg_database_size(current_database())")
         print(f"  warehouse {fig.warehouse_bytes / GIB:.2f} GiB")
         if pages_:
@@ -391,9 +389,12 @@ def _one_load(
             drop_db(admin, name)
 
 
-def daily_run(fig: Figures, src: Path, work: Path, admin: str, name: str, guard: Guard, on_initial=None) -> str:  # noqa: ANN001
+def daily_run(
+    fig: Figures, src: Path, work: Path, admin: str, name: str, guard: Guard, initial_is_full: bool = False
+) -> str:
     """``bench/etl_daily.py``'s day before: copy, cut back, initial load, full sources back, the daily run.
-    ``on_initial(result, figures, url)``: called after the initial load.  Returns the warehouse URL."""
+    ``initial_is_full``: the initial load's figures are the factor's full-run figures (``--one-load``).
+    Returns the warehouse URL."""
     work.mkdir()
     cfg_src = config_mod.load(src / "sources.yaml")
     paths = daily.source_paths(cfg_src)
@@ -407,8 +408,8 @@ def daily_run(fig: Figures, src: Path, work: Path, admin: str, name: str, guard:
     print(f"\nday before {day}: {removed:,} rows removed, copy and edit {time.perf_counter() - t:.0f} s")
     url = recreate_db(admin, name)
     result, init = guard.etl_run(f"initial load {fig.factor}x (day before {day})", work / "sources.yaml", url, work)
-    if on_initial is not None:
-        on_initial(result, init, url)
+    if initial_is_full:
+        _full_figures(fig, result, init, url)
     daily.copy_sources(src, work, paths, cfg_src.media_root)
     _result, run = guard.etl_run(f"daily incremental run {fig.factor}x ({day})", work / "sources.yaml", url, work)
     fig.daily_day, fig.initial_wall_s = str(day), init["wall"]

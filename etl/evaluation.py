@@ -174,7 +174,8 @@ def _whole(
     t = time.perf_counter()
     quality = data_quality.compute(conn, as_of, cfg, run_id=run_id, coverage=cov, snapshots=snapshots)
     timings["data_quality"] = time.perf_counter() - t
-    return found.counts, found.months, found.access, quality
+    access = None if found.access is None else inputs.access_counts(found.access, as_of)  # what the scores count
+    return found.counts, found.months, access, quality
 
 
 def _by_partition(

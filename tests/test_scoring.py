@@ -509,7 +509,12 @@ def test_inputs_handed_over_by_the_findings_step_equal_the_sql(tmp_path, monkeyp
         assert found.access is not None
         schemes = load_schemes(cfg)
         handed = I.load_inputs(
-            conn, as_of, cfg, schemes, access=found.access, clip_months=metrics.clip_months(conn, as_of)
+            conn,
+            as_of,
+            cfg,
+            schemes,
+            access=I.access_counts(found.access, as_of),
+            clip_months=metrics.clip_months(conn, as_of),
         )
         monkeypatch.setattr(I, "CLIP_FINDING_RULES", frozenset())
         by_sql = I.load_inputs(conn, as_of, cfg, schemes)

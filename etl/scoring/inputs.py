@@ -4,7 +4,8 @@ Objects are counted per owning unit and month in SQL (one statement per object
 kind, ``_kind_sql``); only findings and small tables come into memory whole.
 Two frames the earlier steps of the same run already hold can be handed in
 instead of being read again (``load_inputs(access=..., clip_months=..., months=...)``):
-the access rules' record frame, the per-device-month clip pass and the data months.
+the access records per unit and month (``access_counts`` of the access rules' record frame), the
+per-device-month clip pass and the data months.
 
 Periods and objects (decisions where rules.md leaves room):
   * An object with a period time (event arrived_at, action started_at, case
@@ -169,18 +170,11 @@ def _counted(
     return _counting(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], columns, verdicts)
 
 
-ACCESS_COUNT_COLUMNS = ["unit_code", "month", "n"]
-
-
 def access_counts(access: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     """unit_code, month, n: the access records per owning unit and month, from the frame the access rules read
     (``etl.rules.media._access``: records up to the evaluation date or without time, ``at`` in epoch seconds,
     with the unit owning the clip's device, null where the clip or device is unknown), so that ``load_inputs``
-    does not join every record to the clip table again.  A record without time counts in the evaluation month.
-    Counts already made (unit_code, month, n: ``add_counts`` of the county groups' counts) are returned as they
-    are."""
-    if list(access.columns) == ACCESS_COUNT_COLUMNS:
-        return access
+    does not join every record to the clip table again.  A record without time counts in the evaluation month."""
     known = access[access["unit_code"].notna()]
     at = known["at"].to_numpy(dtype=np.float64)
     month = pd.to_datetime(np.where(np.isnan(at), M.as_of_seconds(as_of), at), unit="s").strftime("%Y-%m")
@@ -257,7 +251,7 @@ def read_base(
             cd = clip_months.merge(devices[["device_sn", "unit_code"]], on="device_sn")
             c = cd.groupby(["unit_code", "month"], as_index=False)["clips"].sum().rename(columns={"clips": "n"})
         elif kind == "access_records" and access is not None:
-            c = access_counts(access, as_of)  # from the frame the access rules read
+            c = access  # counted from the frame the access rules read
         else:
             c = read_df(
                 conn,
@@ -392,8 +386,8 @@ def load_inputs(
 ) -> Inputs:
     """Read the warehouse (counts aggregated in SQL; only findings and small tables come in whole).
 
-    ``access``: the access rules' record frame of this evaluation (see ``access_counts``), else the records
-    are counted in SQL.  ``clip_months``: ``metrics.clip_months(conn, as_of)`` when the caller holds it, else
+    ``access``: ``access_counts`` of the access rules' record frame of this evaluation, else the records are
+    counted in SQL.  ``clip_months``: ``metrics.clip_months(conn, as_of)`` when the caller holds it, else
     it is read here if a scheme scores clips.  ``months``: ``metrics.data_months`` of this evaluation when the
     caller holds it (the metrics step computed it), else computed here.  ``verdicts``: what counts
     (``etl.warehouse.verdicts``), else read here."""

@@ -58,7 +58,7 @@ def compute(
 ) -> dict:
     """Rebuild unit_scores, unit_item_scores and evaluation inside the caller's transaction.
 
-    ``access``: the access rules' record frame of this evaluation (``inputs.access_counts``), else the access
+    ``access``: ``inputs.access_counts`` of the access rules' record frame of this evaluation, else the access
     records are counted in SQL; ``clip_months``: ``metrics.clip_months(conn, as_of)`` when the caller holds
     it, else it is read here; ``months``: ``metrics.data_months`` as the metrics step computed it, else
     computed here; ``verdicts``: what people decided (``etl.warehouse.verdicts.read_verdicts``), read here when

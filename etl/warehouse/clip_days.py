@@ -15,6 +15,7 @@ latest ``started_at`` of the day.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
@@ -85,10 +86,12 @@ def _render(counts: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _write_all(conn: Connection, rows: pd.DataFrame, plain: bool = False) -> None:
+def _write_all(conn: Connection, parts: Iterable[pd.DataFrame], plain: bool = False) -> None:
+    """Replace every row of ``clip_days`` with ``parts`` (frames of rows, written one after the other)."""
     conn.exec_driver_sql(f"DELETE FROM {TABLE}")
-    if len(rows):
-        bulk_insert(conn, TABLE, with_county(conn, TABLE, rows), plain=plain)
+    for rows in parts:
+        if len(rows):
+            bulk_insert(conn, TABLE, with_county(conn, TABLE, rows), plain=plain)
 
 
 def rebuild(conn: Connection) -> None:
@@ -98,7 +101,7 @@ def rebuild(conn: Connection) -> None:
         f"SELECT device_sn, {day}, COUNT(*), MAX(started_at) FROM clips "
         f"WHERE device_sn IS NOT NULL AND started_at IS NOT NULL GROUP BY device_sn, {day}"
     ).fetchall()
-    _write_all(conn, pd.DataFrame([tuple(r) for r in rows], columns=COLUMNS))
+    _write_all(conn, [pd.DataFrame([tuple(r) for r in rows], columns=COLUMNS)])
 
 
 def refresh_pairs(conn: Connection, pairs: pd.DataFrame) -> int:
@@ -206,14 +209,10 @@ def write_combined(conn: Connection, parts: list[pd.DataFrame]) -> None:
             rows["clips"].to_numpy(dtype=np.int64),
             rows["last"].to_numpy(dtype=np.int64),
         )
-    conn.exec_driver_sql(f"DELETE FROM {TABLE}")
-    for lo in range(0, len(rows), WRITE_ROWS):
-        bulk_insert(
-            conn,
-            TABLE,
-            with_county(conn, TABLE, _render(rows.iloc[lo : lo + WRITE_ROWS].reset_index(drop=True))),
-            plain=True,
-        )
+    parts_of_rows = (
+        _render(rows.iloc[lo : lo + WRITE_ROWS].reset_index(drop=True)) for lo in range(0, len(rows), WRITE_ROWS)
+    )
+    _write_all(conn, parts_of_rows, plain=True)
 
 
 def per_month(conn: Connection, as_of: datetime) -> pd.DataFrame:

@@ -274,7 +274,7 @@ class Maintenance:
         ids_of_uniques = np.array([ids.setdefault(str(u), len(ids)) for u in uniques], dtype=np.int32)
         self.first_runs.append(
             (
-                ids_of_uniques[codes] if len(codes) else np.empty(0, dtype=np.int32),
+                ids_of_uniques[codes],
                 own["start"].to_numpy().astype(np.int64),
                 own["end"].to_numpy().astype(np.int64),
             )
@@ -288,9 +288,7 @@ class Maintenance:
         days, self.first_days = self.first_days, []
         clip_days.write_combined(conn, days)  # empties days
         names = np.array(list(self._owner_ids), dtype=object)
-        ids = np.concatenate([o for o, _s, _e in self.first_runs]) if self.first_runs else np.empty(0, np.int32)
-        starts = np.concatenate([s for _o, s, _e in self.first_runs]) if self.first_runs else np.empty(0, np.int64)
-        ends = np.concatenate([e for _o, _s, e in self.first_runs]) if self.first_runs else np.empty(0, np.int64)
+        ids, starts, ends = (np.concatenate(parts) for parts in zip(*self.first_runs, strict=True))
         self.first_runs, self._first_assignments, self._owner_ids = [], None, {}
         _clear(conn, None)
         if not len(ids):
