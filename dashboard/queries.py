@@ -35,6 +35,7 @@ from etl.warehouse.scope import ScopeError  # noqa: F401 - raised here for a uni
 
 TTL = 300  # seconds; the warehouse changes once per ETL run
 ROW_LIMIT = 500
+KEYS_PER_QUERY = 5000  # keys bound in one IN list (SQLite allows 32,766 parameters)
 ROOT = Path(__file__).resolve().parent.parent
 
 Scope = scopes.Scope
@@ -1018,8 +1019,13 @@ def review_queue(
     """
     eff = effective_units(url, scope, unit)
     p = _period_params(url, period)
-    conds = [_in("f.unit_code", "units", eff), "f.occurred_at >= :p_start", "f.occurred_at < :p_end"]
-    params: dict = {**_scope_params(eff), "p_start": p["p_start"], "p_end": p["p_end"]}
+    conds = [
+        _in("f.unit_code", "units", eff),
+        "f.month IN :months",
+        "f.occurred_at >= :p_start",
+        "f.occurred_at < :p_end",
+    ]
+    params: dict = {**_scope_params(eff), **p}
     _equal_filters(conds, params, {"f.rule_id": ("rule", rule), "f.review_state": ("state", state)})
     if appeal_state == "none":
         conds.append("f.appeal_state IS NULL")
@@ -1047,11 +1053,11 @@ def finding_rules(url: str, scope: Scope, unit: str | None, period: str) -> list
             url,
             f"""
             SELECT DISTINCT rule_id FROM v_findings
-            WHERE {_in("unit_code", "units", eff)} AND occurred_at >= :p_start AND occurred_at < :p_end
+            WHERE {_in("unit_code", "units", eff)} AND month IN :months
+              AND occurred_at >= :p_start AND occurred_at < :p_end
             ORDER BY rule_id""",
             **_scope_params(eff),
-            p_start=p["p_start"],
-            p_end=p["p_end"],
+            **p,
         )["rule_id"]
     )
 
@@ -1988,17 +1994,30 @@ def officer_findings(
     ]
     if not _officer_ok(url, scope, own, police_no):
         return pd.DataFrame(columns=cols)
-    return _df(
-        url,
-        f"""
-        SELECT f.finding_key, f.rule_id, f.article, f.unit_code, f.incident_no, f.case_no, f.log_id, f.clip_id,
-               f.occurred_at, fo.cause, fo.basis, f.detail, f.review_state, f.appeal_state
-        FROM v_finding_officers fo JOIN v_findings f ON f.finding_key = fo.finding_key
-        WHERE fo.police_no = :p AND f.month IN :months
-        ORDER BY f.occurred_at DESC, f.finding_key LIMIT {int(limit)}""",
-        p=police_no,
-        months=tuple(periods.months(period)),
-    )
+    # The officer's keys first, then those findings by key: joined in one statement, the planner reads every
+    # finding of the period through the view's joins (2.4 s on the 10x warehouse) before it meets the few named.
+    named = _df(url, "SELECT finding_key, cause, basis FROM v_finding_officers WHERE police_no = :p", p=police_no)
+    keys = named["finding_key"].drop_duplicates().tolist()
+    found = [
+        _df(
+            url,
+            f"""
+            SELECT f.finding_key, f.rule_id, f.article, f.unit_code, f.incident_no, f.case_no, f.log_id, f.clip_id,
+                   f.occurred_at, f.detail, f.review_state, f.appeal_state
+            FROM v_findings f WHERE f.finding_key IN :keys AND f.month IN :months
+            ORDER BY f.occurred_at DESC, f.finding_key LIMIT {int(limit)}""",
+            keys=tuple(keys[i : i + KEYS_PER_QUERY]),
+            months=tuple(periods.months(period)),
+        )
+        for i in range(0, len(keys), KEYS_PER_QUERY)
+    ]
+    found = [f for f in found if len(f)]
+    if not found:
+        return pd.DataFrame(columns=cols)
+    rows = pd.concat(found, ignore_index=True).infer_objects()  # (a part's all-empty column is of no type)
+    rows = rows.merge(named, on="finding_key")
+    rows = rows.sort_values(["occurred_at", "finding_key"], ascending=[False, True], kind="stable")
+    return rows.head(limit)[cols].reset_index(drop=True)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -41,7 +41,7 @@ from etl.progress import Progress
 from etl.rules import config as rules_config
 from etl.sources import config as config_mod
 from etl.sources.contract import LOAD_ORDER, TABLES, Table
-from etl.sources.extract import BAD_CELL_REASON, RAGGED_REASON, UNDECODABLE_REASON, read_table
+from etl.sources.extract import BAD_CELL_REASON, RAGGED_REASON, UNDECODABLE_REASON, read_table, source_bytes
 from etl.sources.pieces import Survey, pieces, survey
 from etl.sources.staging import (
     FUTURE_REASON,
@@ -261,18 +261,20 @@ def _load_all(
     by_pieces = {name for name in plan if _in_pieces(conn, cfg.tables[name], TABLES[name], marks[name])}
     # Sources are read by one background thread, up to READ_AHEAD tables ahead of the load: reading (driver
     # fetches, file parsing) overlaps with staging and writing the tables before it.  Staging and loading
-    # stay in contract order on this thread and connection.
+    # stay in contract order on this thread and connection.  The files waiting (read or being read, not yet
+    # loaded) stay within etl.read_ahead_mb: at province scale a few whole CSV tables are gigabytes.
+    budget = int(settings.load()["etl"]["read_ahead_mb"]) * 2**20
+    held = {name: 0 if name in by_pieces else source_bytes(cfg.tables[name]) for name in plan}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-read")
     futures: dict[str, Future | None] = {}
     try:
         for i, name in enumerate(plan):
-            for later in plan[: i + 1 + READ_AHEAD]:
-                if later not in futures:
-                    wm = marks[later]
-                    if later in by_pieces:  # surveyed ahead, its rows read piece by piece when it loads
-                        futures[later] = pool.submit(survey, cfg.tables[later], TABLES[later], state.piece_rows)
-                    else:
-                        futures[later] = pool.submit(read_table, cfg.tables[later], wm[0] if wm else None)
+            for later in reads_ahead(plan, i, futures.keys(), held, budget):
+                wm = marks[later]
+                if later in by_pieces:  # surveyed ahead, its rows read piece by piece when it loads
+                    futures[later] = pool.submit(survey, cfg.tables[later], TABLES[later], state.piece_rows)
+                else:
+                    futures[later] = pool.submit(read_table, cfg.tables[later], wm[0] if wm else None)
             _load_one(state, name, futures[name], marks[name])
             futures[name] = None  # its rows are loaded: let them go
             release_freed()  # and their pages back to the OS, before the next table (see etl.memory)
@@ -281,6 +283,22 @@ def _load_all(
     state.runs.refresh(conn)  # ownership changes when only device_assignments were declared and changed
     result.reasons = dict(state.reasons)
     return state
+
+
+def reads_ahead(plan: list[str], i: int, started: Collection[str], held: dict[str, int], budget: int) -> list[str]:
+    """The tables to start reading when table ``plan[i]`` is next to load: in contract order, up to READ_AHEAD
+    beyond it, while the bytes ``held`` by the tables started and not yet loaded stay within ``budget`` (the
+    next table itself is always read)."""
+    waiting = sum(held[n] for n in plan[i:] if n in started)
+    out = []
+    for later in plan[i : i + 1 + READ_AHEAD]:
+        if later in started:
+            continue
+        if later != plan[i] and waiting + held[later] > budget:
+            break
+        waiting += held[later]
+        out.append(later)
+    return out
 
 
 def _load_one(state: _LoadRun, name: str, raw_future: Future, wm: tuple[str, str] | None) -> None:

@@ -19,7 +19,7 @@ DEFAULTS: dict = {
     "timezone": "Asia/Shanghai",
     "login": {"max_failures": 5, "lockout_min": 15, "trust_forwarded_for": False},
     "session": {"idle_timeout_min": 30},
-    "etl": {"partition_rows": 5_000_000, "load_piece_rows": 500_000},
+    "etl": {"partition_rows": 5_000_000, "load_piece_rows": 500_000, "read_ahead_mb": 256},
 }
 
 
@@ -45,6 +45,7 @@ def load(path: str | None = None) -> dict:
         ("session", "idle_timeout_min"),
         ("etl", "partition_rows"),
         ("etl", "load_piece_rows"),
+        ("etl", "read_ahead_mb"),
     ):
         v = out[section][key]
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:

@@ -626,6 +626,18 @@ def can_push_down(src: TableSource) -> bool:
     return src.system.kind == "url" and src.dt_format == CONTRACT_DT_FORMAT
 
 
+def source_bytes(src: TableSource) -> int:
+    """The size of a file source (CSV, XLSX) in bytes, what reading it ahead will hold in memory (about); 0 for a
+    database table, a ledger folder or a file that is missing (its read says so)."""
+    kind = src.system.kind
+    if kind not in ("csv", "xlsx"):
+        return 0
+    try:
+        return _file(src, kind).stat().st_size
+    except (SourceError, OSError):
+        return 0
+
+
 def read_table(src: TableSource, since: str | None = None) -> pd.DataFrame:
     """The raw rows of one declared table (``since`` is honoured by SQL sources only)."""
     kind = src.system.kind
