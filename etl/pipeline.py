@@ -41,8 +41,15 @@ from etl.progress import Progress
 from etl.rules import config as rules_config
 from etl.sources import config as config_mod
 from etl.sources.contract import LOAD_ORDER, TABLES, Table
-from etl.sources.extract import BAD_CELL_REASON, RAGGED_REASON, UNDECODABLE_REASON, read_table, source_bytes
-from etl.sources.pieces import Survey, pieces, survey
+from etl.sources.extract import (
+    BAD_CELL_REASON,
+    RAGGED_REASON,
+    UNDECODABLE_REASON,
+    can_push_down,
+    read_table,
+    source_bytes,
+)
+from etl.sources.pieces import NewRows, Survey, pieces, read_new, survey
 from etl.sources.staging import (
     FUTURE_REASON,
     MEDIA_PATH_REASON,
@@ -264,7 +271,8 @@ def _load_all(
     # stay in contract order on this thread and connection.  The files waiting (read or being read, not yet
     # loaded) stay within etl.read_ahead_mb: at province scale a few whole CSV tables are gigabytes.
     budget = int(settings.load()["etl"]["read_ahead_mb"]) * 2**20
-    held = {name: 0 if name in by_pieces else source_bytes(cfg.tables[name]) for name in plan}
+    by_stream = {name for name in plan if _streams_new_rows(cfg.tables[name], marks[name])}
+    held = {name: 0 if name in by_pieces | by_stream else source_bytes(cfg.tables[name]) for name in plan}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-read")
     futures: dict[str, Future | None] = {}
     try:
@@ -273,6 +281,8 @@ def _load_all(
                 wm = marks[later]
                 if later in by_pieces:  # surveyed ahead, its rows read piece by piece when it loads
                     futures[later] = pool.submit(survey, cfg.tables[later], TABLES[later], state.piece_rows)
+                elif later in by_stream:  # only the rows above the watermark are kept
+                    futures[later] = pool.submit(read_new, cfg.tables[later], TABLES[later], wm, state.piece_rows)
                 else:
                     futures[later] = pool.submit(read_table, cfg.tables[later], wm[0] if wm else None)
             _load_one(state, name, futures[name], marks[name])
@@ -312,6 +322,9 @@ def _load_one(state: _LoadRun, name: str, raw_future: Future, wm: tuple[str, str
     if isinstance(raw, Survey):
         _load_pieces(state, name, raw, t0)
         return
+    dropped = 0
+    if isinstance(raw, NewRows):
+        raw, dropped = raw.frame, raw.dropped
     progress.stage(f"校验 {name}（{len(raw):,} 行）")
     prints = _fingerprinted(table)
     if prints and _trusts_fingerprints(table, state.result) and _load_kept(state, table, raw, t0):
@@ -326,7 +339,14 @@ def _load_one(state: _LoadRun, name: str, raw_future: Future, wm: tuple[str, str
     ):
         mirror = read_mirror(conn, table)
     staged = _stage(
-        raw, src, table, known, watermark=wm, loaded=mirror.holds if mirror is not None else None, state=state
+        raw,
+        src,
+        table,
+        known,
+        watermark=wm,
+        loaded=mirror.holds if mirror is not None else None,
+        state=state,
+        dropped=dropped,
     )
     if wm is not None:  # rows an earlier run rejected for an unknown reference (or a future date) may be valid now
         retry = _rejected_for_references(conn, table, list(raw.columns))
@@ -377,6 +397,12 @@ def _load_one(state: _LoadRun, name: str, raw_future: Future, wm: tuple[str, str
         ),
         staged.quarantine,
     )
+
+
+def _streams_new_rows(src: config_mod.TableSource, wm: tuple[str, str] | None) -> bool:
+    """Is this table read for its rows above the watermark only (``etl.sources.pieces.read_new``)?  A later run
+    of a table with a watermark, from a CSV file or a database table whose SQL cannot take the watermark."""
+    return wm is not None and (src.system.kind == "csv" or (src.system.kind == "url" and not can_push_down(src)))
 
 
 def _in_pieces(conn: Connection, src: config_mod.TableSource, table: Table, wm: tuple[str, str] | None) -> bool:

@@ -86,8 +86,8 @@ def test_a_changed_referenced_table_takes_the_full_compare(tmp_path: Path) -> No
     [
         # a row deleted around the loader (with the table's content hash, which would stop the full compare too)
         "DELETE FROM case_officers WHERE police_no = '012346'; DELETE FROM table_hashes",
-        "DELETE FROM raw_fingerprints",
-        "UPDATE raw_fingerprints SET version = 'old'",
+        "DELETE FROM raw_fingerprint_parts",
+        "UPDATE raw_fingerprint_parts SET version = 'old'",
     ],
 )
 def test_fingerprints_that_do_not_match_the_mirror_are_not_trusted(tmp_path: Path, edit: str) -> None:
@@ -106,3 +106,41 @@ def test_fingerprints_that_do_not_match_the_mirror_are_not_trusted(tmp_path: Pat
     assert second.tables["case_officers"].unchanged == 0
     third = run(src, warehouse=wh, rules=False, progress=False)  # stored anew: trusted again
     assert third.tables["case_officers"].unchanged == third.tables["case_officers"].read
+
+
+def test_fingerprints_are_stored_in_parts_and_a_missing_part_is_not_trusted(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import sqlite3
+
+    from etl.warehouse import fingerprints
+
+    monkeypatch.setattr(fingerprints, "PART_ROWS", 2)
+    src = write_sources(tmp_path / "src")
+    wh = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    first = run(src, warehouse=wh, rules=False, progress=False)
+    rows = first.tables["case_officers"].loaded
+    parts = query(wh, "SELECT part FROM raw_fingerprint_parts WHERE table_name = 'case_officers' ORDER BY part")
+    assert rows > 2 and [p for (p,) in parts] == list(range((rows + 1) // 2))
+    before = dump_warehouse(wh, with_bookkeeping=False)
+    second = run(src, warehouse=wh, rules=False, progress=False)  # every part read back: every row kept
+    assert second.tables["case_officers"].unchanged == rows
+    con = sqlite3.connect(tmp_path / "w.sqlite")
+    con.execute("DELETE FROM raw_fingerprint_parts WHERE table_name = 'case_officers' AND part = 1")
+    con.commit()
+    con.close()
+    third = run(src, warehouse=wh, rules=False, progress=False)  # a part missing: the full compare
+    assert third.tables["case_officers"].unchanged == 0
+    assert dump_warehouse(wh, with_bookkeeping=False) == before
+
+
+def test_the_single_blob_fingerprints_of_before_are_dropped(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from etl.warehouse.schema import ensure_schema
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE raw_fingerprints (table_name TEXT PRIMARY KEY, data BLOB)")
+        ensure_schema(conn)
+        assert not sa.inspect(conn).has_table("raw_fingerprints")
+        assert sa.inspect(conn).has_table("raw_fingerprint_parts")
+    engine.dispose()

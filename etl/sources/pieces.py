@@ -32,7 +32,7 @@ from etl.memory import release_freed
 from etl.sources.config import TableSource
 from etl.sources.contract import Table
 from etl.sources.extract import StreamError, read_table, stream_table
-from etl.sources.staging import source_keys
+from etl.sources.staging import drop_loaded, source_keys
 
 SURVEY_ROWS = 100_000  # the survey keeps only key hashes: it reads in smaller frames (it runs beside a piece's load)
 _HASH_KEY = "etl-piece-keys01"  # 16 bytes: the hash key of the survey's key hashes
@@ -70,6 +70,34 @@ def survey(src: TableSource, table: Table, rows: int) -> Survey | pd.DataFrame:
     del hashes
     h.sort()
     return Survey(rows=count, repeated=np.unique(h[1:][h[1:] == h[:-1]]))
+
+
+@dataclass
+class NewRows:
+    """A later run's read of a table with ``updated_at``: the raw rows above its watermark, and how many at or
+    below it the read left out (they count as read and unchanged, as if staging had dropped them)."""
+
+    frame: pd.DataFrame
+    dropped: int
+
+
+def read_new(src: TableSource, table: Table, watermark: tuple[str, str], rows: int) -> NewRows | pd.DataFrame:
+    """The rows of a CSV file (or a database table whose SQL cannot take the watermark) above ``watermark``,
+    streamed in frames of ``rows`` rows and each cut as staging would (``drop_loaded``), so that a daily run
+    holds the day's rows, not the year's (a province's case documents: a 1 GB file).  The whole raw frame, as
+    ``read_table`` gives it, where the streaming readers cannot take the source (staging then drops the rows)."""
+    kept: list[pd.DataFrame] = []
+    dropped = 0
+    try:
+        for raw in stream_table(src, rows):
+            new, n = drop_loaded(raw, table, src.columns, src.label, src.dt_format, watermark)
+            kept.append(new)
+            dropped += n
+            del raw, new
+            release_freed()
+    except StreamError:
+        return read_table(src)
+    return NewRows(kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True), dropped)
 
 
 def pieces(src: TableSource, table: Table, surveyed: Survey, rows: int) -> Iterator[pd.DataFrame]:

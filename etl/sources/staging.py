@@ -196,6 +196,25 @@ def source_keys(raw: pd.DataFrame, table: Table, columns: Mapping[str, str], lab
     return row_keys(pd.DataFrame({c: _trim(txt[c]) for c in table.key}), table.key)
 
 
+def at_or_below(txt: pd.DataFrame, table: Table, dt_format: str, watermark: tuple[str, str]) -> np.ndarray:
+    """Per row (contract columns, not yet trimmed): at or below the watermark (updated_at, key), i.e. loaded by
+    an earlier run.  Only the columns this test reads are trimmed."""
+    wm_u, wm_k = watermark
+    probe = pd.DataFrame({c: _trim(txt[c]) for c in dict.fromkeys([*table.key, "updated_at"])})
+    upd = parse_dt(probe["updated_at"], dt_format)
+    return (upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (row_keys(probe, table.key) <= wm_k)))).to_numpy()
+
+
+def drop_loaded(
+    raw: pd.DataFrame, table: Table, columns: Mapping[str, str], label: str, dt_format: str, watermark: tuple[str, str]
+) -> tuple[pd.DataFrame, int]:
+    """The raw rows above the watermark, and how many were dropped (a later run's read of a large file: what
+    ``stage`` drops first, dropped while reading)."""
+    old = at_or_below(_select(raw, table, columns, label, trim=False), table, dt_format, watermark)
+    dropped = int(old.sum())
+    return (raw[~old].reset_index(drop=True) if dropped else raw), dropped
+
+
 def _payload(raw: pd.DataFrame) -> list[str]:
     obj = raw.astype(object).where(raw.notna(), None)
     return [json.dumps(rec, ensure_ascii=False) for rec in obj.to_dict("records")]
@@ -278,6 +297,7 @@ def stage(
     watermark: tuple[str, str] | None = None,
     loaded: Callable[[pd.DataFrame], np.ndarray] | None = None,
     not_after: str | None = None,
+    dropped: int = 0,
 ) -> Staged:
     """Validate one table's raw rows against the contract.
 
@@ -296,25 +316,22 @@ def stage(
     """
     label = label or f"{source}.{table.name}"
     raw = raw.reset_index(drop=True)
-    read = len(raw)
+    read = len(raw) + dropped  # ``dropped``: rows at or below the watermark the reader left out (drop_loaded)
     marked = None  # the reader's reason per row (undecodable bytes, ragged line, bad cell)
     if REJECT_COLUMN in raw.columns:
         marked = raw[REJECT_COLUMN].astype("str")
         raw = raw.drop(columns=REJECT_COLUMN)
     txt = _select(raw, table, columns or {}, label, trim=False)
-    unchanged = 0
+    unchanged = dropped
     if watermark is not None and table.has_updated_at:
         # rows at or below the watermark were loaded by an earlier run: drop them before any other check
         # (a daily run of a whole CSV file validates its few new rows, not the year); only the columns this
         # test reads are trimmed first, the others once the old rows are gone
-        wm_u, wm_k = watermark
-        probe = pd.DataFrame({c: _trim(txt[c]) for c in dict.fromkeys([*table.key, "updated_at"])})
-        upd = parse_dt(probe["updated_at"], dt_format)
-        old = (upd.notna() & ((upd < wm_u) | ((upd == wm_u) & (row_keys(probe, table.key) <= wm_k)))).to_numpy()
+        old = at_or_below(txt, table, dt_format, watermark)
         if marked is not None:
             old &= marked.isna().to_numpy()
-        unchanged = int(old.sum())
-        if unchanged:
+        if old.any():
+            unchanged += int(old.sum())
             raw = raw[~old].reset_index(drop=True)
             txt = txt[~old].reset_index(drop=True)
             marked = marked[~old].reset_index(drop=True) if marked is not None else None

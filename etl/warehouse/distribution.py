@@ -90,7 +90,7 @@ LOCAL = (
     "etl_runs",
     "watermarks",
     "table_hashes",
-    "raw_fingerprints",
+    "raw_fingerprint_parts",
     "rule_snapshots",
     "rescore_inputs",
     "quarantine",

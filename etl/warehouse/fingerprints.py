@@ -1,4 +1,4 @@
-"""Rows of a full-compare table that are exactly what the last run loaded skip staging (table ``raw_fingerprints``).
+"""Rows of a full-compare table that are exactly what the last run loaded skip staging (table ``raw_fingerprint_parts``).
 
 Tables without ``updated_at`` are read whole every run and compared with the
 mirror (``etl.warehouse.load.load_full``).  At city scale four of them (incident
@@ -39,7 +39,8 @@ from sqlalchemy.engine import Connection
 
 from etl.sources.contract import Table
 
-TABLE = "raw_fingerprints"
+TABLE = "raw_fingerprint_parts"
+PART_ROWS = 1_000_000  # rows of one stored part (~50 MB: 16 bytes of fingerprint and the key per row)
 VERSION = "3"  # bump when staging changes what a raw row turns into, or this format
 _KEYS = ("etl-raw-rows-a01", "etl-raw-rows-b02")  # 16-byte hash keys of the two row hashes
 NOT_FOR = frozenset({"device_assignments"})
@@ -63,13 +64,19 @@ class Stored:
 
 
 def read(conn: Connection, table: Table, sources_hash: str) -> Stored | None:
-    row = conn.execute(
-        sa.text(f"SELECT sources_hash, version, data FROM {TABLE} WHERE table_name = :t"), {"t": table.name}
-    ).first()
-    if row is None or row[0] != sources_hash or row[1] != VERSION or row[2] is None:
+    rows = conn.execute(
+        sa.text(f"SELECT part, sources_hash, version, data FROM {TABLE} WHERE table_name = :t ORDER BY part"),
+        {"t": table.name},
+    ).fetchall()
+    if (
+        not rows
+        or [r[0] for r in rows] != list(range(len(rows)))  # every part, once
+        or any(r[1] != sources_hash or r[2] != VERSION or r[3] is None for r in rows)
+    ):
         return None
     try:
-        data = pa.ipc.open_stream(pa.py_buffer(bytes(row[2]))).read_all()
+        data = pa.concat_tables([pa.ipc.open_stream(pa.py_buffer(bytes(r[3]))).read_all() for r in rows])
+        del rows
         prints = np.column_stack([data.column("h1").to_numpy(), data.column("h2").to_numpy()]).astype(np.uint64)
         keys = pd.DataFrame({k: pd.Series(data.column(k), dtype="str") for k in table.key})
     except (pa.ArrowException, KeyError, ValueError):  # unreadable: the full compare runs and stores them anew
@@ -78,23 +85,27 @@ def read(conn: Connection, table: Table, sources_hash: str) -> Stored | None:
 
 
 def write(conn: Connection, table: Table, sources_hash: str, prints: np.ndarray, keys: pd.DataFrame) -> None:
-    data = pa.table(
-        {
-            "h1": pa.array(prints[:, 0]),
-            "h2": pa.array(prints[:, 1]),
-            # from the keys' Arrow buffers: no Python string per key (tens of millions at province scale)
-            **{k: pa.array(keys[k], type=pa.large_string()) for k in table.key},
-        }
-    )
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, data.schema) as out:
-        out.write_table(data)
-    del data
+    """Replace the table's stored fingerprints: PART_ROWS rows a part (one part, empty, for no rows), each an
+    Arrow IPC stream, so that the blob and the driver's copies of it stay small whatever the table's size."""
     forget(conn, table.name)
-    conn.execute(  # the stream's buffer as it is (a memoryview), not a copy of it as bytes
-        sa.text(f"INSERT INTO {TABLE} (table_name, sources_hash, version, data) VALUES (:t, :h, :v, :d)"),
-        {"t": table.name, "h": sources_hash, "v": VERSION, "d": memoryview(sink.getvalue())},
-    )
+    for part, start in enumerate(range(0, max(len(prints), 1), PART_ROWS)):
+        stop = min(start + PART_ROWS, len(prints))
+        data = pa.table(
+            {
+                "h1": pa.array(prints[start:stop, 0]),
+                "h2": pa.array(prints[start:stop, 1]),
+                # from the keys' Arrow buffers: no Python string per key (tens of millions at province scale)
+                **{k: pa.array(keys[k].iloc[start:stop], type=pa.large_string()) for k in table.key},
+            }
+        )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, data.schema) as out:
+            out.write_table(data)
+        del data
+        conn.execute(  # the stream's buffer as it is (a memoryview), not a copy of it as bytes
+            sa.text(f"INSERT INTO {TABLE} (table_name, part, sources_hash, version, data) VALUES (:t, :p, :h, :v, :d)"),
+            {"t": table.name, "p": part, "h": sources_hash, "v": VERSION, "d": memoryview(sink.getvalue())},
+        )
 
 
 def forget(conn: Connection, name: str) -> None:

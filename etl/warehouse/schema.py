@@ -67,10 +67,14 @@ table_hashes = sa.Table(
     sa.Column("table_name", sa.Text, primary_key=True),
     sa.Column("content_hash", sa.Text),
 )
-raw_fingerprints = sa.Table(  # etl.warehouse.fingerprints: the raw rows each full-compare table was last loaded from
-    "raw_fingerprints",
+# etl.warehouse.fingerprints: the raw rows each full-compare table was last loaded from, in parts of at most
+# fingerprints.PART_ROWS rows (one blob per table grew to hundreds of MB at province scale, and the driver's
+# copies of it to a GB; PostgreSQL refuses a value over 1 GB)
+raw_fingerprint_parts = sa.Table(
+    "raw_fingerprint_parts",
     metadata,
     sa.Column("table_name", sa.Text, primary_key=True),
+    sa.Column("part", sa.Integer, primary_key=True),
     sa.Column("sources_hash", sa.Text),
     sa.Column("version", sa.Text),
     sa.Column("data", sa.LargeBinary),
@@ -742,7 +746,10 @@ for _t in ("findings", "excused_findings"):
 
 # Blobs PostgreSQL should store as they are (STORAGE EXTERNAL): zstd-compressed snapshots and fingerprints
 # (random hashes) gain nothing from its own compression, which cost a city daily run ~1.3 s of writing.
-UNCOMPRESSED_BLOBS = [("rule_snapshots", "data"), ("raw_fingerprints", "data"), ("rescore_inputs", "data")]
+UNCOMPRESSED_BLOBS = [("rule_snapshots", "data"), ("raw_fingerprint_parts", "data"), ("rescore_inputs", "data")]
+# Tables of earlier versions, dropped by ensure_schema: derived data whose successor is rebuilt by the next run
+# (raw_fingerprints: one blob per table; without fingerprints the next run compares the tables in full once).
+RETIRED_TABLES = ("raw_fingerprints",)
 
 # Indexes of earlier versions, dropped from existing warehouses by ensure_schema.
 RETIRED_INDEXES = {"ix_clips_case_no_tagged": "clips", "ix_clips_incident_no_tagged": "clips"}
@@ -926,6 +933,9 @@ def ensure_schema(conn: Connection) -> None:
         c["name"] for c in inspector.get_columns("evaluation")
     }:  # a warehouse of before the Art. 17 review: the column the views read (the next run or rescore fills it)
         conn.exec_driver_sql("ALTER TABLE evaluation ADD COLUMN excuse_review TEXT")
+    for name in RETIRED_TABLES:
+        if inspector.has_table(name):
+            conn.exec_driver_sql(f"DROP TABLE {name}")
     metadata.create_all(conn, checkfirst=True)
     _ensure_distribution_key(conn)
     # create_all skips the indexes of a table that exists already: those added since it was made
