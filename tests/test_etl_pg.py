@@ -140,7 +140,9 @@ def test_compressed_blobs_are_stored_as_they_are(pg_url: str) -> None:
     try:
         with engine.begin() as conn:
             ensure_schema(conn)
-            conn.exec_driver_sql("ALTER TABLE raw_fingerprint_parts ALTER COLUMN data SET STORAGE EXTENDED")  # as before
+            conn.exec_driver_sql(
+                "ALTER TABLE raw_fingerprint_parts ALTER COLUMN data SET STORAGE EXTENDED"
+            )  # as before
         with engine.begin() as conn:
             ensure_schema(conn)
             kinds = [
