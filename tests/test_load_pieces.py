@@ -249,3 +249,30 @@ def test_isin_takes_the_known_keys_in_any_form(kind: str) -> None:
     }[kind]
     s = pd.Series(["B2", None, "中文3", "X", "a1", "D4 "], dtype="str")
     assert isin(s, values).tolist() == [True, False, True, False, False, False]
+
+
+def test_isin_against_a_large_set_looks_it_up_the_other_way_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A set far larger than the values tested (a province's clip ids against a piece of access records) is
+    looked up among the values' distinct keys, a slice of the set at a time: the same answer as Arrow's is_in,
+    nulls and repeats included."""
+    import numpy as np
+
+    from etl.sources import staging
+
+    rng = np.random.default_rng(7)
+    known = [f"V{i:05d}" for i in rng.choice(20_000, 5_000, replace=False)] + [None, "V00001"]
+    tested = [f"V{i:05d}" for i in rng.integers(0, 20_000, 600)] + [None, "V00001", "", "v00001"]
+    s = pd.Series(tested, dtype="str")
+    expected = isin(s, pa.array(known, type=pa.large_string()))  # Arrow's is_in: the set is small by default
+    assert 0 < expected.sum() < len(s)
+    calls = []
+    real = staging._in_large_set
+    monkeypatch.setattr(staging, "_in_large_set", lambda a, v: calls.append(len(v)) or real(a, v))
+    monkeypatch.setattr(staging, "LARGE_SET_ROWS", 1_000)
+    monkeypatch.setattr(staging, "SET_SLICE_ROWS", 777)  # several slices, the last one short
+    for values in (pd.Index(known, dtype="str"), pa.array(known, type=pa.large_string())):
+        pd.testing.assert_series_equal(isin(s, values), expected)
+    assert calls == [len(known), len(known)]
+    monkeypatch.setattr(staging, "LARGE_SET_ROWS", 10_000)  # a set within the limit: Arrow's is_in as before
+    pd.testing.assert_series_equal(isin(s, pa.array(known, type=pa.large_string())), expected)
+    assert len(calls) == 2
