@@ -245,6 +245,12 @@ class _LoadRun:
     shrink: dict[str, tuple[int, int]] = field(default_factory=dict)  # full-compare table -> (rows before, after)
     piece_rows: int = 500_000  # a table read into an empty mirror is loaded in pieces of this many rows
 
+    def let_go(self) -> None:
+        """Drop what only the load and the integrity check needed before the rules run: the referenced keys (a
+        province's 23.5M clip ids and more, ~0.5 GB) and the clip ids loaded."""
+        self.known.clear()
+        self.loaded_clips = set()
+
 
 def _load_all(
     conn: Connection,
@@ -707,6 +713,7 @@ def _run(
                 source=clips_src.system.name if clips_src is not None else "media",
             )
             result.timings["integrity"] = round(time.perf_counter() - t0, 3)
+            state.let_go()
 
             result.as_of = as_of or default_as_of(conn) or started
             if rules:
