@@ -432,6 +432,9 @@ def _load_pieces(state: _LoadRun, name: str, surveyed: Survey, t0: float) -> Non
     conn, cfg, progress = state.conn, state.cfg, state.progress
     src, table = cfg.tables[name], TABLES[name]
     prints = _fingerprinted(table)
+    # a referenced table of several pieces is looked up in the warehouse by the tables after it (its keys held
+    # in memory grew with the province: 23.5M clip ids); one of a single piece keeps its keys, as a whole load
+    looked_up = name in REFERENCED and len(table.key) == 1 and surveyed.rows > state.piece_rows
     st = TableStats(read=surveyed.rows)
     reasons: list[pd.Series] = []
     keys: list[pd.DataFrame] = []  # the loaded rows' keys (copies): fingerprints, references of later tables
@@ -446,7 +449,7 @@ def _load_pieces(state: _LoadRun, name: str, surveyed: Survey, t0: float) -> Non
             del raw
             res = append_piece(conn, table, staged, state.run_id, progress.advance, snapshots=state.snapshots)
             state.runs.after(conn, name, staged.clean, changed=res.loaded > 0, was_empty=True)
-            if prints or name in REFERENCED:
+            if prints or (name in REFERENCED and not looked_up):
                 keys.append(pd.DataFrame({k: compact(staged.clean[k]) for k in table.key}))
             if name == "clips" and cfg.media_root is not None:
                 state.loaded_clips.update(staged.clean["clip_id"].to_numpy(dtype=object))
@@ -469,11 +472,15 @@ def _load_pieces(state: _LoadRun, name: str, surveyed: Survey, t0: float) -> Non
         fingerprints.write(
             conn, table, cfg.sources_hash, np.concatenate(raw_prints) if raw_prints else np.empty((0, 2)), loaded_keys
         )
+    del raw_prints
+    if looked_up:
+        state.known[name] = WarehouseKeys(conn, table)
+    elif name in REFERENCED:
+        state.known[name] = pd.Index(loaded_keys[table.key[0]], dtype="str")
+    del loaded_keys
     if name == "clips":
         progress.stage("更新民警录像时段")
         state.runs.refresh(conn)
-    if name in REFERENCED:
-        state.known[name] = pd.Index(loaded_keys[table.key[0]], dtype="str")
     st.seconds = round(time.perf_counter() - t0, 3)
     _record(state, name, st, pd.DataFrame({"reason": pd.concat(reasons, ignore_index=True) if reasons else []}))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from etl import settings
 from etl.demo import generate
 from etl.pipeline import run
 from etl.warehouse import clip_days, clip_runs
@@ -57,15 +59,40 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("bucket_rows", [None, 3000], ids=["one-bucket", "buckets-of-3000"])
+@pytest.mark.parametrize(
+    ("bucket_rows", "shuffled_pieces"),
+    [(None, False), (3000, False), (3000, True)],
+    ids=["one-bucket", "buckets-of-3000", "shuffled-pieces"],
+)
 def test_runs_are_sorted_disjoint_and_cover_every_owned_clip(
-    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket_rows: int | None
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket_rows: int | None, shuffled_pieces: bool
 ) -> None:
     if bucket_rows is not None:  # the first load's merge and writes in parts (as at province scale)
         monkeypatch.setattr(clip_runs, "FIRST_LOAD_BUCKET_ROWS", bucket_rows)
         monkeypatch.setattr(clip_days, "WRITE_ROWS", 1000)
+    if shuffled_pieces:  # clips out of time order, in pieces of 300: device-days recur across pieces and the
+        # pieces' day counts are combined on the way (over WRITE_ROWS held), not only at the end
+        shutil.copytree(demo, tmp_path / "src")
+        demo = tmp_path / "src"
+        with sqlite3.connect(demo / "media.sqlite") as con:
+            con.execute("CREATE TABLE c2 AS SELECT * FROM clips ORDER BY sha256")
+            con.execute("DROP TABLE clips")
+            con.execute("ALTER TABLE c2 RENAME TO clips")
+        con.close()
+        (tmp_path / "s.yaml").write_text("etl:\n  load_piece_rows: 300\n", encoding="utf-8")
+        monkeypatch.setenv(settings.ENV, str(tmp_path / "s.yaml"))
+        settings.load.cache_clear()
+        combined = []
+        real = clip_days.combine
+        monkeypatch.setattr(clip_days, "combine", lambda parts: combined.append(len(parts)) or real(parts))
     url = f"sqlite:///{tmp_path / 'w.sqlite'}"
-    run(demo / "sources.yaml", warehouse=url, rules=False, progress=False)
+    try:
+        result = run(demo / "sources.yaml", warehouse=url, rules=False, progress=False)
+    finally:
+        monkeypatch.delenv(settings.ENV, raising=False)
+        settings.load.cache_clear()
+    if shuffled_pieces:
+        assert result.tables["clips"].pieces > 10 and len(combined) > 1  # combined on the way and at the end
     runs = _runs(url)
     assert runs == _rebuilt(url)  # the first load's in-memory path equals the SQL path
     assert len(_days(url)) > 100 and _days(url) == _days(url, rebuild=True)

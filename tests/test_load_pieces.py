@@ -113,6 +113,12 @@ def _plant(folder: Path) -> dict[str, str]:
         "WHERE clip_id = ?",
         (first,),
     )
+    # an access record of a clip that does not exist: clips load in many pieces, so the reference is looked
+    # up in the warehouse (WarehouseKeys), not among keys held in memory, and must be refused all the same
+    media.execute(
+        "INSERT INTO access_log SELECT 'LOG-NO-CLIP', 'NO-SUCH-CLIP', action, user_no, at, reason, approver_no, "
+        "approved_at, recipient FROM access_log ORDER BY rowid LIMIT 1"
+    )
     media.commit()
     media.close()
     return {"exact": body[0][0], "changed": body[1][0], "padded": body[2][0], "clip": first}
@@ -203,6 +209,8 @@ def test_a_load_in_pieces_leaves_the_warehouse_of_a_whole_load(
     assert planted["exact"] in docs and planted["padded"] in docs and planted["changed"] not in docs
     assert "DOC-UNKNOWN-CASE" not in docs and "DOC-BAD-TIME" not in docs
     assert planted["clip"] not in {eval(r[0]) for r in p_after_first["clips"]}
+    assert sum("LOG-NO-CLIP" in r and "NO-SUCH-CLIP" in r for r in quarantine) == 1
+    assert "LOG-NO-CLIP" not in {eval(r[0]) for r in p_after_first["access_log"]}
     # and the warehouse is the one of the whole load, after the first run and after the second
     for name in w_after_first:
         assert p_after_first[name] == w_after_first[name], name

@@ -227,10 +227,14 @@ class Maintenance:
         self.added: pd.DataFrame | None = None  # intervals of new clips to merge into their owners' runs
         self.day_pairs: list[pd.DataFrame] = []  # (device, day) pairs of clip_days to recount
         # a first load into the empty clip mirror, piece by piece (etl.sources.pieces): each piece's owned
-        # intervals (owner, start, end) and its clip_days counts, combined by ``refresh``
-        self.first_runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # owner ids, starts, ends
-        self.first_days: list[pd.DataFrame] = []
-        self._owner_ids: dict[str, int] = {}  # an owner's id in first_runs: its order of first appearance
+        # intervals and its clip_days counts, in numbers (16 bytes a clip), combined by ``refresh``
+        self.first_owner: list[np.ndarray] = []  # int32 owner ids (``_owner_ids``)
+        self.first_start: list[np.ndarray] = []  # int64 epoch seconds
+        self.first_length: list[np.ndarray] = []  # int32 seconds (a clip's end: start + length)
+        self.first_days: list[clip_days.DayCounts] = []
+        self._days_held = 0  # rows of first_days when they were last combined
+        self._owner_ids: dict[str, int] = {}  # an owner's id: its order of first appearance
+        self._device_ids: dict[str, int] = {}  # a device's code in first_days, likewise
         self._first_assignments: pd.DataFrame | None = None
         self._old_assignments: pd.DataFrame | None = None
         self._old_clips: pd.DataFrame | None = None
@@ -269,27 +273,27 @@ class Maintenance:
         )
         own = _owned_interval(clips, self._first_assignments)
         own = own[own["owner"].notna()]
-        codes, uniques = pd.factorize(own["owner"].to_numpy(dtype=object))
-        ids = self._owner_ids
-        ids_of_uniques = np.array([ids.setdefault(str(u), len(ids)) for u in uniques], dtype=np.int32)
-        self.first_runs.append(
-            (
-                ids_of_uniques[codes],
-                own["start"].to_numpy().astype(np.int64),
-                own["end"].to_numpy().astype(np.int64),
-            )
-        )
-        self.first_days.append(clip_days.day_counts(clean["device_sn"], started))
+        start = own["start"].to_numpy().astype(np.int64)
+        self.first_owner.append(_ids(own["owner"], self._owner_ids))
+        self.first_start.append(start)
+        self.first_length.append((own["end"].to_numpy().astype(np.int64) - start).astype(np.int32))
+        self.first_days.append(clip_days.day_counts(_ids(clean["device_sn"], self._device_ids), started))
+        held = sum(len(d) for d in self.first_days)
+        if held > max(2 * self._days_held, clip_days.WRITE_ROWS):  # pieces out of time order repeat device-days
+            self.first_days = [clip_days.combine(self.first_days)]
+            self._days_held = len(self.first_days[0])
 
     def _first_load(self, conn: Connection) -> int:
         """The runs and clip_days of a first clip load from what its pieces left (``_first_piece``).  The owners
         are merged and written a bucket at a time (owners in name order, about ``FIRST_LOAD_BUCKET_ROWS``
         intervals each), so the sort of the merge never holds every clip of the province at once."""
-        days, self.first_days = self.first_days, []
-        clip_days.write_combined(conn, days)  # empties days
+        days, self.first_days, self._days_held = self.first_days, [], 0
+        clip_days.write_combined(conn, days, np.array(list(self._device_ids), dtype=object))  # empties days
         names = np.array(list(self._owner_ids), dtype=object)
-        ids, starts, ends = (np.concatenate(parts) for parts in zip(*self.first_runs, strict=True))
-        self.first_runs, self._first_assignments, self._owner_ids = [], None, {}
+        ids = _concat_emptying(self.first_owner, np.int32)  # a column at a time: never two copies of all three
+        starts = _concat_emptying(self.first_start, np.int64)
+        ends = starts + _concat_emptying(self.first_length, np.int32)
+        self._first_assignments, self._owner_ids, self._device_ids = None, {}, {}
         _clear(conn, None)
         if not len(ids):
             return 0
@@ -336,7 +340,7 @@ class Maintenance:
 
     def refresh(self, conn: Connection) -> int:
         """Rewrite the runs of everything collected so far; returns the officers written."""
-        if self.first_runs:
+        if self.first_start:
             self.officers, self.added, self.day_pairs = set(), None, []
             return self._first_load(conn)
         officers, added = self.officers, self.added
@@ -350,6 +354,20 @@ class Maintenance:
             added = added[~added["owner"].isin(list(officers))]  # those were rebuilt from the mirror
             n += _merge_added(conn, added)
         return n
+
+
+def _ids(values: pd.Series, ids: dict[str, int]) -> np.ndarray:
+    """int32 ids of text ``values`` (-1: missing), new values numbered on from ``ids`` (which keeps them)."""
+    codes, uniques = pd.factorize(values.astype(object).to_numpy(dtype=object))
+    of_uniques = np.array([ids.setdefault(str(u), len(ids)) for u in uniques] + [-1], dtype=np.int32)
+    return of_uniques[codes]  # code -1 (missing) takes the last slot
+
+
+def _concat_emptying(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The parts concatenated as ``dtype``; ``parts`` emptied (their memory free once the copy is made)."""
+    out = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype=dtype)
+    parts.clear()
+    return out
 
 
 def _owned_interval(clips: pd.DataFrame, asg: pd.DataFrame) -> pd.DataFrame:
