@@ -13,6 +13,7 @@ import pytest
 
 from etl.errors import SourceError
 from etl.pipeline import run
+from etl.warehouse import load as load_mod
 from tests.etl_fixtures import Form, base_tables, dump_warehouse, query, write_media, write_sources
 
 
@@ -225,10 +226,23 @@ def test_progress_shows_rows_per_second_on_a_terminal_only() -> None:
     assert "载入 clips：200,000/200,000 行（" in tty.text and "行/秒）" in tty.text and tty.text.endswith("\n")
 
 
-def test_incremental_references_are_checked_against_the_warehouse(tmp_path: Path, wh: str) -> None:
-    """A later run's rows may point at keys loaded earlier (valid) or nowhere (quarantined with the reason)."""
+@pytest.mark.parametrize("all_keys_max", [None, 0], ids=["keys-read-or-probed", "always-probed"])
+def test_incremental_references_are_checked_against_the_warehouse(
+    tmp_path: Path, warehouse: str, all_keys_max: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later run's rows may point at keys loaded earlier (valid) or nowhere (quarantined with the reason), on
+    SQLite and PostgreSQL.
+    ``always-probed``: a mirror too large to read whole (``ALL_KEYS_MAX``, a province's clips) is probed value
+    by value through its key's index, with the same result."""
+    probes: list[str] = []
+    if all_keys_max is not None:
+        monkeypatch.setattr(load_mod, "ALL_KEYS_MAX", all_keys_max)
+        real = load_mod.temp_keys
+        monkeypatch.setattr(
+            load_mod, "temp_keys", lambda conn, name, values: probes.append(name) or real(conn, name, values)
+        )
     src = write_sources(tmp_path / "src")
-    run(src, warehouse=wh, rules=False, progress=False)
+    run(src, warehouse=warehouse, rules=False, progress=False)
     media = tmp_path / "src" / "media.sqlite"
     _sql(
         media,
@@ -236,13 +250,18 @@ def test_incremental_references_are_checked_against_the_warehouse(tmp_path: Path
         "('L0003', 'K000002', 'view', '012346', '2026-04-01 10:00:00', '复核'), "
         "('L0004', 'K404', 'view', '012346', '2026-04-01 11:00:00', '复核')",
     )
-    res = run(src, warehouse=wh, rules=False, progress=False)
+    res = run(src, warehouse=warehouse, rules=False, progress=False)
     assert res.tables["clips"].loaded == 0  # clips unchanged: their keys come from the warehouse
     assert res.tables["access_log"].rejected == 1
-    assert [r[0] for r in query(wh, "SELECT log_id FROM access_log ORDER BY log_id")] == ["L0001", "L0002", "L0003"]
-    assert query(wh, "SELECT row_key, reason FROM quarantine WHERE table_name = 'access_log'") == [
+    assert [r[0] for r in query(warehouse, "SELECT log_id FROM access_log ORDER BY log_id")] == [
+        "L0001",
+        "L0002",
+        "L0003",
+    ]
+    assert query(warehouse, "SELECT row_key, reason FROM quarantine WHERE table_name = 'access_log'") == [
         ("L0004", "未知视频 K404")
     ]
+    assert ("etl_probe" in probes) == (all_keys_max is not None)
 
 
 def test_row_rejected_for_an_unknown_reference_loads_once_the_reference_arrives(tmp_path: Path, wh: str) -> None:
