@@ -432,9 +432,9 @@ def _load_pieces(state: _LoadRun, name: str, surveyed: Survey, t0: float) -> Non
     conn, cfg, progress = state.conn, state.cfg, state.progress
     src, table = cfg.tables[name], TABLES[name]
     prints = _fingerprinted(table)
-    # a referenced table of several pieces is looked up in the warehouse by the tables after it (its keys held
-    # in memory grew with the province: 23.5M clip ids); one of a single piece keeps its keys, as a whole load
-    looked_up = name in REFERENCED and len(table.key) == 1 and surveyed.rows > state.piece_rows
+    # a referenced table of more keys than memory should hold is looked up in the warehouse by the tables after it
+    # (its keys held grew with the province: 23.5M clip ids); a smaller one keeps its keys, as a whole load does
+    looked_up = name in REFERENCED and len(table.key) == 1 and surveyed.rows > WarehouseKeys.HELD_MAX
     st = TableStats(read=surveyed.rows)
     reasons: list[pd.Series] = []
     keys: list[pd.DataFrame] = []  # the loaded rows' keys (copies): fingerprints, references of later tables
@@ -474,7 +474,7 @@ def _load_pieces(state: _LoadRun, name: str, surveyed: Survey, t0: float) -> Non
         )
     del raw_prints
     if looked_up:
-        state.known[name] = WarehouseKeys(conn, table)
+        state.known[name] = WarehouseKeys(conn, table, rows=st.loaded)  # the mirror was empty: it holds these
     elif name in REFERENCED:
         state.known[name] = pd.Index(loaded_keys[table.key[0]], dtype="str")
     del loaded_keys

@@ -226,17 +226,17 @@ def test_progress_shows_rows_per_second_on_a_terminal_only() -> None:
     assert "载入 clips：200,000/200,000 行（" in tty.text and "行/秒）" in tty.text and tty.text.endswith("\n")
 
 
-@pytest.mark.parametrize("all_keys_max", [None, 0], ids=["keys-read-or-probed", "always-probed"])
+@pytest.mark.parametrize("held_max", [None, 0], ids=["keys-read-or-probed", "always-probed"])
 def test_incremental_references_are_checked_against_the_warehouse(
-    tmp_path: Path, warehouse: str, all_keys_max: int | None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, warehouse: str, held_max: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A later run's rows may point at keys loaded earlier (valid) or nowhere (quarantined with the reason), on
     SQLite and PostgreSQL.
-    ``always-probed``: a mirror too large to read whole (``ALL_KEYS_MAX``, a province's clips) is probed value
+    ``always-probed``: a mirror too large to read whole (``WarehouseKeys.HELD_MAX``, a province's clips) is probed value
     by value through its key's index, with the same result."""
     probes: list[str] = []
-    if all_keys_max is not None:
-        monkeypatch.setattr(load_mod, "ALL_KEYS_MAX", all_keys_max)
+    if held_max is not None:
+        monkeypatch.setattr(load_mod.WarehouseKeys, "HELD_MAX", held_max)
         real = load_mod.temp_keys
         monkeypatch.setattr(
             load_mod, "temp_keys", lambda conn, name, values: probes.append(name) or real(conn, name, values)
@@ -261,7 +261,7 @@ def test_incremental_references_are_checked_against_the_warehouse(
     assert query(warehouse, "SELECT row_key, reason FROM quarantine WHERE table_name = 'access_log'") == [
         ("L0004", "未知视频 K404")
     ]
-    assert ("etl_probe" in probes) == (all_keys_max is not None)
+    assert ("etl_probe" in probes) == (held_max is not None)
 
 
 def test_row_rejected_for_an_unknown_reference_loads_once_the_reference_arrives(tmp_path: Path, wh: str) -> None:

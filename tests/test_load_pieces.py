@@ -24,6 +24,7 @@ from etl.sources.contract import TABLES
 from etl.sources.extract import REJECT_COLUMN, StreamError, read_table, stream_table
 from etl.sources.pieces import Survey, pieces, survey
 from etl.sources.staging import DUPLICATE_KEY_REASON, isin
+from etl.warehouse.load import WarehouseKeys
 from etl.warehouse.schema import metadata
 from tests.conftest import PG_ADMIN_URL, _new_database
 
@@ -180,16 +181,31 @@ def test_a_load_in_pieces_leaves_the_warehouse_of_a_whole_load(
     _plant(pieces_src)
     whole_url, pieces_url = two_urls
 
+    # a first load looks up in the warehouse the referenced tables of more than HELD_MAX keys (as a province's
+    # clips), with the row count it loaded; the whole load holds every table's keys (later runs look keys up
+    # without a count)
+    real_init = WarehouseKeys.__init__
+    first_load_look_ups: list[str] = []
+
+    def spy(self: WarehouseKeys, conn: object, table: object, rows: int | None = None) -> None:
+        if rows is not None:
+            first_load_look_ups.append(table.name)
+        real_init(self, conn, table, rows)
+
+    monkeypatch.setattr(WarehouseKeys, "__init__", spy)
     whole = _twice(whole_src, whole_url)
+    assert not first_load_look_ups
     (tmp_path / "pieces.yaml").write_text(f"etl:\n  load_piece_rows: {PIECE}\n", encoding="utf-8")
     monkeypatch.setenv(settings.ENV, str(tmp_path / "pieces.yaml"))
     settings.load.cache_clear()
+    monkeypatch.setattr(WarehouseKeys, "HELD_MAX", 2 * PIECE)
     try:
         split = _twice(pieces_src, pieces_url)
     finally:
         monkeypatch.delenv(settings.ENV)
         settings.load.cache_clear()
 
+    assert "clips" in first_load_look_ups and "org_units" not in first_load_look_ups
     w_first, w_second, w_after_first, w_after_second = whole
     p_first, p_second, p_after_first, p_after_second = split
     assert w_first.status == p_first.status == w_second.status == p_second.status == "ok"

@@ -183,25 +183,29 @@ def delete_keys(conn: Connection, table: Table, keys: pd.Series, snapshots: Snap
     )
 
 
-ALL_KEYS_MAX = 5_000_000  # WarehouseKeys reads every key only of a mirror up to this size (memory); else probes
-
-
 class WarehouseKeys:
     """The keys of a (single-column key) mirror, looked up in the warehouse for just the values asked about.
 
     Staging an incremental day checks a few thousand references; reading every key of a large mirror
     (2.5M clips) for that would cost seconds.  When many values are asked about (a whole table without
     ``updated_at`` is re-staged every day), all keys are read once instead.  A first load in pieces uses it
-    too, for a referenced table loaded in several pieces (a province's 23.5M clip ids held as text took
+    too, for a referenced table of more than ``HELD_MAX`` rows (a province's 23.5M clip ids held as text took
     ~0.6 GB for the whole load): a piece of 300k references probes in ~1.6 s, measured.
     """
 
-    def __init__(self, conn: Connection, table: Table) -> None:
+    # The most keys of a mirror held in memory (~30 bytes each): WarehouseKeys reads every key only of a mirror up
+    # to this size, and a first load keeps the keys of a referenced table up to it (above: looked up here).  At
+    # 10x city only the clips (23.5M) are above; looking up the cases and incidents too cost ~150 s of probes.
+    HELD_MAX = 5_000_000
+
+    def __init__(self, conn: Connection, table: Table, rows: int | None = None) -> None:
+        """``rows``: the mirror's row count when the caller knows it (a first load that just wrote it: counting
+        23.5M clips inside the load's transaction read the whole heap, ~30 s at 10x city, measured)."""
         if len(table.key) != 1:
             raise ValueError(f"{table.name}: key look-up needs a single-column key")
         self.conn, self.table = conn, table
         self._all: pa.Array | None = None  # every key, once reading them all is the cheaper way
-        self._count: int | None = None
+        self._count: int | None = rows
 
     def _rows(self) -> int:
         if self._count is None:
@@ -217,7 +221,7 @@ class WarehouseKeys:
         conn = self.conn
         col, name = _q(conn, self.table.key[0]), _q(conn, self.table.name)
         rows = self._rows()
-        if self._all is None and len(values) * 6 > rows and rows <= ALL_KEYS_MAX:  # a probe costs ~6 key reads
+        if self._all is None and len(values) * 6 > rows and rows <= self.HELD_MAX:  # a probe costs ~6 key reads
             self._all = pa.array([r[0] for r in fetch_rows(conn, f"SELECT {col} FROM {name}")], type=pa.large_string())
         if self._all is not None:
             return isin(s, self._all)
