@@ -246,8 +246,8 @@ class _LoadRun:
     piece_rows: int = 500_000  # a table read into an empty mirror is loaded in pieces of this many rows
 
     def let_go(self) -> None:
-        """Drop what only the load and the integrity check needed before the rules run: the referenced keys (a
-        province's 23.5M clip ids and more, ~0.5 GB) and the clip ids loaded."""
+        """Drop what only the load and the integrity check needed before the rules run: the referenced keys (up
+        to ``WarehouseKeys.HELD_MAX`` a table; larger ones are looked up in the warehouse) and the clip ids loaded."""
         self.known.clear()
         self.loaded_clips = set()
 

@@ -114,8 +114,9 @@ def _plant(folder: Path) -> dict[str, str]:
         "WHERE clip_id = ?",
         (first,),
     )
-    # an access record of a clip that does not exist: clips load in many pieces, so the reference is looked
-    # up in the warehouse (WarehouseKeys), not among keys held in memory, and must be refused all the same
+    # an access record of a clip that does not exist: in the load in pieces the clips are above the test's
+    # HELD_MAX, so the reference is looked up in the warehouse (WarehouseKeys), not among keys held in memory,
+    # and must be refused all the same
     media.execute(
         "INSERT INTO access_log SELECT 'LOG-NO-CLIP', 'NO-SUCH-CLIP', action, user_no, at, reason, approver_no, "
         "approved_at, recipient FROM access_log ORDER BY rowid LIMIT 1"
